@@ -1,0 +1,95 @@
+// The loop's timers: a binary min-heap ordered by deadline, then by insertion.
+//
+// Cancelled timers stay in the heap and are dropped lazily, as asyncio does:
+// from the top when they surface, and all at once by remove_if() when they
+// outnumber the live ones, so a program that cancels millions of timers does
+// not grow. Plain C++, unit-tested in Tests/cpp/test_timer_heap.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace aioev {
+
+template <class T>
+class TimerHeap {
+ public:
+  struct Entry {
+    double when;
+    std::uint64_t seq;  // ties run in scheduling order
+    T item;
+  };
+
+  bool empty() const { return entries_.empty(); }
+  std::size_t size() const { return entries_.size(); }
+  const Entry& top() const { return entries_.front(); }
+  T& at(std::size_t i) { return entries_[i].item; }
+
+  void push(double when, T item) {
+    entries_.push_back(Entry{when, next_seq_++, std::move(item)});
+    sift_up(entries_.size() - 1);
+  }
+
+  // Precondition: !empty().
+  T pop() {
+    T item = std::move(entries_.front().item);
+    entries_.front() = std::move(entries_.back());
+    entries_.pop_back();
+    if (!entries_.empty()) sift_down(0);
+    return item;
+  }
+
+  // Removes every item for which drop(item) is true, then restores the heap.
+  template <class Pred>
+  void remove_if(Pred drop) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (!drop(entries_[i].item)) entries_[kept++] = std::move(entries_[i]);
+    }
+    entries_.resize(kept);
+    for (std::size_t i = kept / 2; i-- > 0;) sift_down(i);
+  }
+
+  // Hands every item to take(item) and empties the heap.
+  template <class Fn>
+  void drain(Fn take) {
+    std::vector<Entry> entries = std::move(entries_);
+    entries_.clear();
+    for (Entry& e : entries) take(e.item);
+  }
+
+ private:
+  static bool before(const Entry& a, const Entry& b) {
+    return a.when < b.when || (a.when == b.when && a.seq < b.seq);
+  }
+
+  void sift_up(std::size_t i) {
+    while (i > 0) {
+      std::size_t parent = (i - 1) / 2;
+      if (!before(entries_[i], entries_[parent])) break;
+      std::swap(entries_[i], entries_[parent]);
+      i = parent;
+    }
+  }
+
+  void sift_down(std::size_t i) {
+    const std::size_t n = entries_.size();
+    for (;;) {
+      std::size_t smallest = i;
+      std::size_t left = 2 * i + 1;
+      std::size_t right = left + 1;
+      if (left < n && before(entries_[left], entries_[smallest])) smallest = left;
+      if (right < n && before(entries_[right], entries_[smallest])) smallest = right;
+      if (smallest == i) return;
+      std::swap(entries_[i], entries_[smallest]);
+      i = smallest;
+    }
+  }
+
+  std::vector<Entry> entries_;
+  std::uint64_t next_seq_ = 0;
+};
+
+}  // namespace aioev

@@ -1,0 +1,34 @@
+"""aioev: a fast asyncio event loop in C++ over libev.
+
+Run a program on it with ``aioev.run(main())``, or
+``asyncio.run(main(), loop_factory=aioev.new_event_loop)`` (3.12+), or set
+``aioev.EventLoopPolicy()`` as the event loop policy.
+"""
+
+import asyncio as _asyncio
+
+from ._loop import Loop
+
+__all__ = ('Loop', 'new_event_loop', 'run', 'EventLoopPolicy')
+__version__ = '0.1.0'
+
+
+def new_event_loop():
+    """Return a new aioev event loop."""
+    return Loop()
+
+
+def run(main, *, debug=None):
+    """Run the coroutine *main* on a new aioev loop, as asyncio.run() does."""
+    with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
+class EventLoopPolicy(_asyncio.DefaultEventLoopPolicy):
+    """An event loop policy whose loops are aioev loops."""
+
+    def _loop_factory(self):
+        return new_event_loop()
+
+    def new_event_loop(self):
+        return new_event_loop()

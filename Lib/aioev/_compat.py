@@ -1,0 +1,31 @@
+"""The one place where aioev branches on the interpreter version.
+
+The C module caches the callables defined here; everything that differs
+between CPython 3.11, 3.12 and 3.13 in asyncio's private helpers is bridged
+in this file.
+"""
+
+import sys
+from asyncio import base_events, format_helpers, log
+
+PY312 = sys.version_info >= (3, 12)
+PY313 = sys.version_info >= (3, 13)
+
+if PY313:
+    def format_callback_source(callback, args, debug):
+        return format_helpers._format_callback_source(callback, args, debug=debug)
+else:
+    def format_callback_source(callback, args, debug):
+        return format_helpers._format_callback_source(callback, args)
+
+
+def extract_stack():
+    """The stack of whoever called into the loop, as asyncio records it."""
+    # Frame 0 is this function; frame 1 is the Python code that called the
+    # C method (C functions have no frame of their own).
+    return format_helpers.extract_stack(sys._getframe(1))
+
+
+def warn_slow_callback(handle, seconds):
+    log.logger.warning('Executing %s took %.3f seconds',
+                       base_events._format_handle(handle), seconds)

@@ -1,0 +1,172 @@
+"""The aioev event loop: asyncio.BaseEventLoop over the C++ core.
+
+The C++ base class comes first in the MRO, so its methods (call_soon,
+call_later, add_reader, the run loop, ...) win; this class fills the hooks
+that need Python: run_forever's setup and cleanup, close(), and the Unix
+signal handlers.
+"""
+
+import asyncio
+import errno
+import signal
+import sys
+import threading
+import warnings
+import weakref
+from asyncio import coroutines, events
+from asyncio.log import logger
+
+from . import _aioev
+from ._sock import SocketMethods
+
+
+def _sighandler_noop(signum, frame):
+    """CPython runs this; the loop learns of the signal from the wake-up fd."""
+
+
+class Loop(_aioev.Loop, SocketMethods, asyncio.BaseEventLoop):
+    """An asyncio event loop whose core is C++ over libev."""
+
+    def __init__(self):
+        asyncio.BaseEventLoop.__init__(self)
+        self._transports = weakref.WeakValueDictionary()
+        self._old_agen_hooks = None
+        self._owns_wakeup_fd = False
+
+    # -- running ----------------------------------------------------------
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        self._run_forever_setup()
+        try:
+            self._run()
+        finally:
+            self._run_forever_cleanup()
+
+    def _run_forever_setup(self):
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                               finalizer=self._asyncgen_finalizer_hook)
+        events._set_running_loop(self)
+        self._claim_wakeup_fd()
+
+    def _run_forever_cleanup(self):
+        self._stopping = False
+        self._thread_id = None
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
+        self._release_wakeup_fd()
+
+    def _claim_wakeup_fd(self):
+        # Ctrl-C must end a poll at once: CPython's signal handler writes to
+        # the wake-up fd, which the loop watches. Someone else's fd is kept.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        fd = self._signal_wakeup_fd()
+        try:
+            old = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            return
+        if old not in (-1, fd):
+            signal.set_wakeup_fd(old)
+        elif old == -1:
+            self._owns_wakeup_fd = True
+
+    def _release_wakeup_fd(self):
+        if self._owns_wakeup_fd and not self._signal_handlers:
+            self._owns_wakeup_fd = False
+            try:
+                signal.set_wakeup_fd(-1)
+            except (ValueError, OSError):
+                pass
+
+    def close(self):
+        """Close the loop: it must not be running; pending callbacks are dropped."""
+        asyncio.BaseEventLoop.close(self)
+        if not sys.is_finalizing():
+            for sig in list(self._signal_handlers):
+                self.remove_signal_handler(sig)
+        elif self._signal_handlers:
+            warnings.warn(f"Closing the loop {self!r} on interpreter shutdown "
+                          f"stage, skipping signal handlers removal",
+                          ResourceWarning, source=self)
+            self._signal_handlers.clear()
+        self._close_core()
+
+    # -- signals (the Unix loop's API) -----------------------------------
+
+    def add_signal_handler(self, sig, callback, *args):
+        """Run callback(*args) in the loop when signal sig arrives."""
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        try:
+            # Raises ValueError outside the main thread: fail before anything changes.
+            signal.set_wakeup_fd(self._signal_wakeup_fd())
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc))
+        self._signal_handlers[sig] = self._new_handle(callback, *args)
+        try:
+            signal.signal(sig, _sighandler_noop)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if not self._signal_handlers:
+                self._drop_wakeup_fd()
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f'sig {sig:d} cannot be caught')
+            raise
+
+    def remove_signal_handler(self, sig):
+        """Remove the handler for signal sig; return True if there was one."""
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, default)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f'sig {sig:d} cannot be caught')
+            raise
+        if not self._signal_handlers:
+            self._drop_wakeup_fd()
+        return True
+
+    def _drop_wakeup_fd(self):
+        if self.is_running() and self._owns_wakeup_fd:
+            return  # run_forever's cleanup releases it
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError) as exc:
+            logger.info('set_wakeup_fd(-1) failed: %s', exc)
+
+    def _check_signal(self, sig):
+        if not isinstance(sig, int):
+            raise TypeError(f'sig must be an int, not {sig!r}')
+        if sig not in signal.valid_signals():
+            raise ValueError(f'invalid signal number {sig}')
+
+    # -- hooks for later transports --------------------------------------
+
+    def _ensure_fd_no_transport(self, fd):
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f'File descriptor {fd!r} is used by transport '
+                               f'{transport!r}')

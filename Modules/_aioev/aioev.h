@@ -1,0 +1,146 @@
+// Internal declarations shared by the files of the _aioev extension module.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <ev.h>
+#include <structmember.h>
+
+#include <cstdint>
+
+#include "aioev/fd_table.hpp"
+#include "aioev/ready_queue.hpp"
+#include "aioev/ref.hpp"
+#include "aioev/timer_heap.hpp"
+
+#if defined(__GNUC__)
+#define AIOEV_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AIOEV_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define AIOEV_LIKELY(x) (x)
+#define AIOEV_UNLIKELY(x) (x)
+#endif
+
+namespace aioev {
+
+// Everything the module owns, filled once by the exec slot (module.cpp).
+struct ModuleState {
+  PyTypeObject* loop_type;
+  PyTypeObject* handle_type;
+  PyTypeObject* timer_handle_type;
+
+  // Cached callables from Python (aioev._compat and asyncio).
+  PyObject* future_type;             // asyncio.Future
+  PyObject* format_callback_source;  // _compat.format_callback_source(cb, args, debug)
+  PyObject* extract_stack;           // _compat.extract_stack(): the caller's stack
+  PyObject* warn_slow_callback;      // _compat.warn_slow_callback(handle, seconds)
+  PyObject* iscoroutine;             // asyncio.iscoroutine
+  PyObject* iscoroutinefunction;     // asyncio.iscoroutinefunction
+
+  // Interned names.
+  PyObject* str_call_exception_handler;
+  PyObject* str_message;
+  PyObject* str_exception;
+  PyObject* str_handle;
+  PyObject* str_source_traceback;
+  PyObject* str_context;
+  PyObject* str_loop;
+  PyObject* str_current_handle;
+  PyObject* str_slow_callback_duration;
+};
+
+extern PyModuleDef module_def;
+ModuleState* module_state(PyObject* module);
+
+struct LoopObject;
+
+// Handle and TimerHandle share one layout: a variable-size object whose items
+// are the callback's positional arguments, so a callback costs one allocation.
+struct HandleObject {
+  PyObject_VAR_HEAD
+  PyObject* callback;  // nullptr once cancelled
+  PyObject* context;
+  LoopObject* loop;
+  PyObject* repr;  // kept on cancel in debug mode, as asyncio does
+  PyObject* source_traceback;
+  PyObject* weakreflist;
+  double when;  // TimerHandle only
+  bool cancelled;
+  bool scheduled;  // TimerHandle only: still in the loop's timer heap
+  PyObject* args[1];
+};
+
+struct FdSlot {
+  ev_io io;
+  LoopObject* loop;
+  PyObject* reader;  // owned Handle or nullptr
+  PyObject* writer;
+  bool changed;  // on the FdTable's changed list
+};
+
+struct LoopObject {
+  PyObject_HEAD
+  ModuleState* state;
+  struct ev_loop* ev;
+  PyThreadState* released_tstate;  // set while the poll runs without the GIL
+
+  ReadyQueue<PyObject*> ready;  // owned Handles
+  TimerHeap<HandleObject*> timers;  // owned TimerHandles
+  Py_ssize_t timers_cancelled;
+
+  FdTable<FdSlot> fds;
+  int io_active;  // started user watchers: while zero a busy loop need not poll
+
+  ev_async wakeup;
+  ev_timer poll_timer;
+  ev_io signal_io;
+  int signal_fds[2];  // the socketpair behind signal.set_wakeup_fd
+  PyObject* signal_handlers;  // dict: signal number -> Handle
+
+  unsigned long thread_id;
+  bool has_thread_id;  // is_running()
+  bool stopping;
+  bool closed;
+  bool debug;
+  bool loop_error;  // an error was set inside a libev callback
+  double clock_resolution;
+};
+
+// loop.cpp
+extern PyType_Spec loop_spec;
+double monotonic_now();
+int loop_check_closed(LoopObject* loop);
+int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+
+// handle.cpp
+extern PyType_Spec handle_spec;
+extern PyType_Spec timer_handle_spec;
+// Makes a Handle (or TimerHandle if timer) for callback(*args); context may be
+// nullptr or None for a copy of the current one. Returns a new reference.
+HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
+                         PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* context);
+// Runs the callback; 0 when done (exceptions went to the exception handler),
+// -1 with an exception set when it must propagate (SystemExit,
+// KeyboardInterrupt or a failing exception handler).
+int handle_run(HandleObject* handle);
+void handle_cancel(HandleObject* handle);
+inline bool handle_check(ModuleState* st, PyObject* obj) {
+  return Py_IS_TYPE(obj, st->handle_type) || Py_IS_TYPE(obj, st->timer_handle_type);
+}
+
+// io.cpp: add_reader and friends, and the closed-fd guard.
+PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
+PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
+void io_check_changed(LoopObject* loop);
+void io_release_all(LoopObject* loop);
+int io_traverse(LoopObject* loop, visitproc visit, void* arg);
+
+// signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
+PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);
+int signals_init(LoopObject* loop);
+void signals_close(LoopObject* loop);
+
+}  // namespace aioev

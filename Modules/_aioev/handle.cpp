@@ -1,0 +1,398 @@
+// Handle and TimerHandle: asyncio's callback handles, as C types.
+#include "aioev.h"
+
+namespace aioev {
+
+namespace {
+
+Ref args_tuple(HandleObject* h) {
+  if (h->callback == nullptr) return Ref::borrow(Py_None);
+  PyObject* tuple = PyTuple_New(Py_SIZE(h));
+  if (tuple == nullptr) return Ref();
+  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) {
+    PyTuple_SET_ITEM(tuple, i, Py_NewRef(h->args[i]));
+  }
+  return Ref::steal(tuple);
+}
+
+bool is_timer(HandleObject* h) { return Py_IS_TYPE(h, h->loop->state->timer_handle_type); }
+
+// "Exception in callback ..." to the loop's exception handler, as Handle._run.
+int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
+      PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+    return -1;
+  }
+  ModuleState* st = h->loop->state;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr) PyException_SetTraceback(value, tb);
+  Ref exc = Ref::steal(value);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+
+  Ref source = Ref::steal(PyObject_CallFunctionObjArgs(
+      st->format_callback_source, callback, args, h->loop->debug ? Py_True : Py_False,
+      nullptr));
+  if (!source) return -1;
+  Ref message = Ref::steal(PyUnicode_FromFormat("Exception in callback %U", source.get()));
+  Ref context = Ref::steal(PyDict_New());
+  if (!message || !context) return -1;
+  if (PyDict_SetItem(context.get(), st->str_message, message.get()) < 0 ||
+      PyDict_SetItem(context.get(), st->str_exception, exc.get()) < 0 ||
+      PyDict_SetItem(context.get(), st->str_handle, reinterpret_cast<PyObject*>(h)) < 0) {
+    return -1;
+  }
+  if (h->source_traceback != nullptr && PyObject_IsTrue(h->source_traceback) == 1 &&
+      PyDict_SetItem(context.get(), st->str_source_traceback, h->source_traceback) < 0) {
+    return -1;
+  }
+  Ref result = Ref::steal(PyObject_CallMethodOneArg(
+      reinterpret_cast<PyObject*>(h->loop), st->str_call_exception_handler, context.get()));
+  return result ? 0 : -1;
+}
+
+}  // namespace
+
+HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
+                         PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
+  ModuleState* st = loop->state;
+  PyTypeObject* type = timer ? st->timer_handle_type : st->handle_type;
+  HandleObject* h = PyObject_GC_NewVar(HandleObject, type, nargs);
+  if (h == nullptr) return nullptr;
+  h->callback = Py_NewRef(callback);
+  for (Py_ssize_t i = 0; i < nargs; ++i) h->args[i] = Py_NewRef(args[i]);
+  h->loop = reinterpret_cast<LoopObject*>(Py_NewRef(reinterpret_cast<PyObject*>(loop)));
+  h->repr = nullptr;
+  h->source_traceback = nullptr;
+  h->weakreflist = nullptr;
+  h->when = 0.0;
+  h->cancelled = false;
+  h->scheduled = false;
+  if (context == nullptr || context == Py_None) {
+    h->context = PyContext_CopyCurrent();
+  } else {
+    h->context = Py_NewRef(context);
+  }
+  PyObject_GC_Track(h);
+  if (h->context == nullptr) {
+    Py_DECREF(h);
+    return nullptr;
+  }
+  if (AIOEV_UNLIKELY(loop->debug)) {
+    h->source_traceback = PyObject_CallNoArgs(st->extract_stack);
+    if (h->source_traceback == nullptr) {
+      Py_DECREF(h);
+      return nullptr;
+    }
+  }
+  return h;
+}
+
+int handle_run(HandleObject* h) {
+  // The callback may cancel its own handle, which drops these references.
+  PyObject* small[4];
+  PyObject** args = small;
+  Py_ssize_t nargs = Py_SIZE(h);
+  if (AIOEV_UNLIKELY(nargs > 4)) {
+    args = static_cast<PyObject**>(PyMem_Malloc(nargs * sizeof(PyObject*)));
+    if (args == nullptr) {
+      PyErr_NoMemory();
+      return -1;
+    }
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) args[i] = Py_NewRef(h->args[i]);
+  Ref callback = Ref::borrow(h->callback);
+  Ref context = Ref::borrow(h->context);
+
+  int rc = 0;
+  if (PyContext_Enter(context.get()) == 0) {
+    PyObject* result = PyObject_Vectorcall(callback.get(), args, nargs, nullptr);
+    PyContext_Exit(context.get());  // cannot fail: this thread entered it
+    if (result != nullptr) {
+      Py_DECREF(result);
+    } else {
+      rc = -1;
+    }
+  } else {
+    rc = -1;
+  }
+  if (rc < 0) {
+    Ref tuple = Ref::steal(PyTuple_New(nargs));
+    if (!tuple) {
+      rc = -1;
+    } else {
+      for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+      rc = report_exception(h, callback.get(), tuple.get());
+    }
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) Py_DECREF(args[i]);
+  if (args != small) PyMem_Free(args);
+  return rc;
+}
+
+static int handle_clear_args(HandleObject* h) {
+  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) Py_CLEAR(h->args[i]);
+  Py_SET_SIZE(h, 0);
+  return 0;
+}
+
+void handle_cancel(HandleObject* h) {
+  if (h->cancelled) return;
+  if (is_timer(h) && h->scheduled) h->loop->timers_cancelled++;
+  h->cancelled = true;
+  if (h->loop->debug && h->repr == nullptr) {
+    // Keep the representation for "Executing <Handle ...> took ..." logs.
+    h->repr = PyObject_Repr(reinterpret_cast<PyObject*>(h));
+    if (h->repr == nullptr) PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(h));
+  }
+  Py_CLEAR(h->callback);
+  handle_clear_args(h);
+}
+
+namespace {
+
+PyObject* Handle_cancel(PyObject* self, PyObject*) {
+  handle_cancel(reinterpret_cast<HandleObject*>(self));
+  Py_RETURN_NONE;
+}
+
+PyObject* Handle_cancelled(PyObject* self, PyObject*) {
+  return PyBool_FromLong(reinterpret_cast<HandleObject*>(self)->cancelled);
+}
+
+PyObject* Handle_get_context(PyObject* self, PyObject*) {
+  return Py_NewRef(reinterpret_cast<HandleObject*>(self)->context);
+}
+
+PyObject* Handle_run(PyObject* self, PyObject*) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  if (h->callback == nullptr) {
+    // asyncio's Handle._run on a cancelled handle calls None(): report that.
+    PyErr_SetString(PyExc_TypeError, "'NoneType' object is not callable");
+    if (report_exception(h, Py_None, Py_None) < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  if (handle_run(h) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* TimerHandle_when(PyObject* self, PyObject*) {
+  return PyFloat_FromDouble(reinterpret_cast<HandleObject*>(self)->when);
+}
+
+PyObject* Handle_repr(PyObject* self) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  if (h->repr != nullptr) return Py_NewRef(h->repr);
+  Ref info = Ref::steal(PyList_New(0));
+  if (!info) return nullptr;
+  auto append = [&](Ref item) {
+    return item && PyList_Append(info.get(), item.get()) == 0;
+  };
+  if (!append(Ref::steal(PyUnicode_FromString(_PyType_Name(Py_TYPE(self)))))) return nullptr;
+  if (h->cancelled && !append(Ref::steal(PyUnicode_FromString("cancelled")))) return nullptr;
+  if (is_timer(h)) {
+    Ref when = Ref::steal(PyFloat_FromDouble(h->when));
+    if (!when || !append(Ref::steal(PyUnicode_FromFormat("when=%R", when.get())))) {
+      return nullptr;
+    }
+  }
+  if (h->callback != nullptr) {
+    Ref args = args_tuple(h);
+    if (!args) return nullptr;
+    if (!append(Ref::steal(PyObject_CallFunctionObjArgs(
+            h->loop->state->format_callback_source, h->callback, args.get(),
+            h->loop->debug ? Py_True : Py_False, nullptr)))) {
+      return nullptr;
+    }
+  }
+  if (h->source_traceback != nullptr && PyObject_IsTrue(h->source_traceback) == 1) {
+    Ref frame = Ref::steal(PySequence_GetItem(h->source_traceback, -1));
+    if (!frame) return nullptr;
+    Ref file = Ref::steal(PySequence_GetItem(frame.get(), 0));
+    Ref line = Ref::steal(PySequence_GetItem(frame.get(), 1));
+    if (!file || !line) return nullptr;
+    if (!append(Ref::steal(PyUnicode_FromFormat("created at %S:%S", file.get(), line.get())))) {
+      return nullptr;
+    }
+  }
+  Ref sep = Ref::steal(PyUnicode_FromString(" "));
+  if (!sep) return nullptr;
+  Ref body = Ref::steal(PyUnicode_Join(sep.get(), info.get()));
+  if (!body) return nullptr;
+  return PyUnicode_FromFormat("<%U>", body.get());
+}
+
+PyObject* TimerHandle_richcompare(PyObject* self, PyObject* other, int op) {
+  HandleObject* a = reinterpret_cast<HandleObject*>(self);
+  if (!PyObject_TypeCheck(other, Py_TYPE(self))) Py_RETURN_NOTIMPLEMENTED;
+  HandleObject* b = reinterpret_cast<HandleObject*>(other);
+  auto equal = [&]() -> int {
+    if (a->when != b->when || a->cancelled != b->cancelled) return 0;
+    PyObject* ca = a->callback ? a->callback : Py_None;
+    PyObject* cb = b->callback ? b->callback : Py_None;
+    int eq = PyObject_RichCompareBool(ca, cb, Py_EQ);
+    if (eq != 1) return eq;
+    Ref ta = args_tuple(a), tb = args_tuple(b);
+    if (!ta || !tb) return -1;
+    return PyObject_RichCompareBool(ta.get(), tb.get(), Py_EQ);
+  };
+  int result;
+  switch (op) {
+    case Py_LT: result = a->when < b->when; break;
+    case Py_GT: result = a->when > b->when; break;
+    case Py_LE: result = a->when < b->when ? 1 : equal(); break;
+    case Py_GE: result = a->when > b->when ? 1 : equal(); break;
+    case Py_EQ: result = equal(); break;
+    case Py_NE: result = equal(); if (result >= 0) result = !result; break;
+    default: Py_RETURN_NOTIMPLEMENTED;
+  }
+  if (result < 0) return nullptr;
+  return PyBool_FromLong(result);
+}
+
+Py_hash_t TimerHandle_hash(PyObject* self) {
+  Ref when = Ref::steal(PyFloat_FromDouble(reinterpret_cast<HandleObject*>(self)->when));
+  return when ? PyObject_Hash(when.get()) : -1;
+}
+
+int Handle_traverse(PyObject* self, visitproc visit, void* arg) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(h->callback);
+  Py_VISIT(h->context);
+  Py_VISIT(reinterpret_cast<PyObject*>(h->loop));
+  Py_VISIT(h->repr);
+  Py_VISIT(h->source_traceback);
+  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) Py_VISIT(h->args[i]);
+  return 0;
+}
+
+int Handle_clear(PyObject* self) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  Py_CLEAR(h->callback);
+  handle_clear_args(h);
+  Py_CLEAR(h->context);
+  Py_CLEAR(h->repr);
+  Py_CLEAR(h->source_traceback);
+  // The loop stays: methods still reach loop->state after a gc clear.
+  return 0;
+}
+
+void Handle_dealloc(PyObject* self) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (h->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  Handle_clear(self);
+  Py_CLEAR(h->loop);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// asyncio's private attributes, read-only here, for code that inspects them.
+PyObject* get_callback(PyObject* self, void*) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  return Py_NewRef(h->callback ? h->callback : Py_None);
+}
+PyObject* get_args(PyObject* self, void*) {
+  return args_tuple(reinterpret_cast<HandleObject*>(self)).release();
+}
+PyObject* get_cancelled(PyObject* self, void*) { return Handle_cancelled(self, nullptr); }
+PyObject* get_loop(PyObject* self, void*) {
+  return Py_NewRef(reinterpret_cast<PyObject*>(reinterpret_cast<HandleObject*>(self)->loop));
+}
+PyObject* get_context(PyObject* self, void*) { return Handle_get_context(self, nullptr); }
+PyObject* get_source_traceback(PyObject* self, void*) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  return Py_NewRef(h->source_traceback ? h->source_traceback : Py_None);
+}
+PyObject* get_repr(PyObject* self, void*) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  return Py_NewRef(h->repr ? h->repr : Py_None);
+}
+PyObject* get_when(PyObject* self, void*) { return TimerHandle_when(self, nullptr); }
+PyObject* get_scheduled(PyObject* self, void*) {
+  return PyBool_FromLong(reinterpret_cast<HandleObject*>(self)->scheduled);
+}
+
+PyMethodDef handle_methods[] = {
+    {"cancel", Handle_cancel, METH_NOARGS, "Cancel the callback."},
+    {"cancelled", Handle_cancelled, METH_NOARGS, "Return True if the callback was cancelled."},
+    {"get_context", Handle_get_context, METH_NOARGS, "The contextvars.Context the callback runs in."},
+    {"_run", Handle_run, METH_NOARGS, "Run the callback now."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMethodDef timer_handle_methods[] = {
+    {"when", TimerHandle_when, METH_NOARGS, "The scheduled time, in loop.time() terms."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef handle_getset[] = {
+    {"_callback", get_callback, nullptr, nullptr, nullptr},
+    {"_args", get_args, nullptr, nullptr, nullptr},
+    {"_cancelled", get_cancelled, nullptr, nullptr, nullptr},
+    {"_loop", get_loop, nullptr, nullptr, nullptr},
+    {"_context", get_context, nullptr, nullptr, nullptr},
+    {"_source_traceback", get_source_traceback, nullptr, nullptr, nullptr},
+    {"_repr", get_repr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyGetSetDef timer_handle_getset[] = {
+    {"_when", get_when, nullptr, nullptr, nullptr},
+    {"_scheduled", get_scheduled, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMemberDef handle_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(HandleObject, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyType_Slot handle_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(Handle_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(Handle_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Handle_clear)},
+    {Py_tp_repr, reinterpret_cast<void*>(Handle_repr)},
+    {Py_tp_methods, handle_methods},
+    {Py_tp_getset, handle_getset},
+    {Py_tp_members, handle_members},
+    {Py_tp_doc, const_cast<char*>("Object returned by callback registration methods.")},
+    {0, nullptr},
+};
+
+PyType_Slot timer_handle_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(Handle_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(Handle_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Handle_clear)},
+    {Py_tp_richcompare, reinterpret_cast<void*>(TimerHandle_richcompare)},
+    {Py_tp_hash, reinterpret_cast<void*>(TimerHandle_hash)},
+    {Py_tp_methods, timer_handle_methods},
+    {Py_tp_getset, timer_handle_getset},
+    {Py_tp_doc, const_cast<char*>("Object returned by timed callback registration methods.")},
+    {0, nullptr},
+};
+
+}  // namespace
+
+PyType_Spec handle_spec = {
+    "aioev._aioev.Handle",
+    static_cast<int>(offsetof(HandleObject, args)),
+    static_cast<int>(sizeof(PyObject*)),
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
+        Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    handle_slots,
+};
+
+PyType_Spec timer_handle_spec = {
+    "aioev._aioev.TimerHandle",
+    static_cast<int>(offsetof(HandleObject, args)),
+    static_cast<int>(sizeof(PyObject*)),
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    timer_handle_slots,
+};
+
+}  // namespace aioev

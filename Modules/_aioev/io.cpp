@@ -1,0 +1,210 @@
+// add_reader / add_writer / remove_reader / remove_writer: one ev_io per fd,
+// shared by its reader and its writer, and the guard that keeps a closed fd
+// away from libev.
+#include "aioev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+namespace aioev {
+
+namespace {
+
+LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
+
+// selectors' _fileobj_to_fd, with its messages. -1 with an exception set.
+int fileobj_to_fd(PyObject* fileobj) {
+  long fd;
+  if (PyLong_Check(fileobj)) {
+    fd = PyLong_AsLong(fileobj);
+    if (fd == -1 && PyErr_Occurred()) return -1;
+  } else {
+    Ref fileno = Ref::steal(PyObject_CallMethod(fileobj, "fileno", nullptr));
+    Ref number = fileno ? Ref::steal(PyNumber_Long(fileno.get())) : Ref();
+    fd = number ? PyLong_AsLong(number.get()) : -1;
+    if (PyErr_Occurred()) {
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError) &&
+          !PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError)) {
+        return -1;
+      }
+      PyErr_Clear();
+      PyErr_Format(PyExc_ValueError, "Invalid file object: %R", fileobj);
+      return -1;
+    }
+  }
+  if (fd < 0 || fd > INT32_MAX) {
+    PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
+    return -1;
+  }
+  return static_cast<int>(fd);
+}
+
+void io_cb(struct ev_loop*, ev_io* w, int revents);
+
+// Starts, changes or stops the slot's watcher to match its reader and writer.
+void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
+  int want = (slot->reader ? EV_READ : 0) | (slot->writer ? EV_WRITE : 0);
+  bool active = ev_is_active(&slot->io);
+  if (active && (slot->io.events & (EV_READ | EV_WRITE)) == want) return;
+  if (active) {
+    ev_io_stop(loop->ev, &slot->io);
+    loop->io_active--;
+  }
+  if (want != 0) {
+    ev_io_set(&slot->io, fd, want);
+    ev_io_start(loop->ev, &slot->io);
+    loop->io_active++;
+    loop->fds.mark_changed(fd, slot);
+  }
+}
+
+// Hands a handle that was a reader or writer to the ready queue, where a
+// cancelled one is simply dropped: no Python code runs inside libev.
+void retire(LoopObject* loop, PyObject* handle) {
+  if (!loop->ready.push_back(handle)) {
+    // Out of memory: leaking one handle beats running Python code here.
+    loop->loop_error = true;
+    PyErr_NoMemory();
+  }
+}
+
+void queue_or_drop(LoopObject* loop, int fd, FdSlot* slot, PyObject** which) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(*which);
+  if (h->cancelled) {
+    // asyncio removes a cancelled reader or writer when its fd fires.
+    *which = nullptr;
+    slot_update(loop, fd, slot);
+    retire(loop, reinterpret_cast<PyObject*>(h));
+    return;
+  }
+  Py_INCREF(h);
+  retire(loop, reinterpret_cast<PyObject*>(h));
+}
+
+void io_cb(struct ev_loop*, ev_io* w, int revents) {
+  FdSlot* slot = reinterpret_cast<FdSlot*>(w);
+  LoopObject* loop = slot->loop;
+  int fd = w->fd;
+  if (revents & EV_ERROR) {
+    // libev stopped the watcher (the fd went bad): wake both sides, whose
+    // next system call reports the error, and watch no more.
+    loop->io_active--;
+    revents |= EV_READ | EV_WRITE;
+  }
+  if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
+  if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
+}
+
+PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader) {
+  LoopObject* loop = as_loop(self);
+  const char* method = reader ? "add_reader" : "add_writer";
+  if (nargs < 2) {
+    PyErr_Format(PyExc_TypeError, "%s() missing required arguments: 'fd' and 'callback'",
+                 method);
+    return nullptr;
+  }
+  if (!PyLong_Check(args[0]) && fileobj_to_fd(args[0]) < 0) return nullptr;
+  if (loop_check_closed(loop) < 0) return nullptr;
+  int fd = fileobj_to_fd(args[0]);
+  if (fd < 0) return nullptr;
+  // Refuse what epoll refuses, with its errors (asyncio's selector raises
+  // them): a closed fd is EBADF, a regular file or directory EPERM.
+  struct stat st;
+  if (fstat(fd, &st) < 0) return PyErr_SetFromErrno(PyExc_OSError);
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+    errno = EPERM;
+    return PyErr_SetFromErrno(PyExc_OSError);
+  }
+  HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
+  if (h == nullptr) return nullptr;
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot == nullptr) {
+    slot = loop->fds.get_or_create(fd);
+    ev_io_init(&slot->io, io_cb, fd, EV_READ);
+    slot->loop = loop;
+  }
+  PyObject** which = reader ? &slot->reader : &slot->writer;
+  PyObject* old = *which;
+  *which = Py_NewRef(reinterpret_cast<PyObject*>(h));
+  slot_update(loop, fd, slot);
+  if (old != nullptr) {
+    handle_cancel(reinterpret_cast<HandleObject*>(old));
+    Py_DECREF(old);
+  }
+  return reinterpret_cast<PyObject*>(h);
+}
+
+PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
+  LoopObject* loop = as_loop(self);
+  if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj) < 0) return nullptr;
+  if (loop->closed) Py_RETURN_FALSE;
+  int fd = fileobj_to_fd(fileobj);
+  if (fd < 0) return nullptr;
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot == nullptr) Py_RETURN_FALSE;
+  PyObject** which = reader ? &slot->reader : &slot->writer;
+  PyObject* old = *which;
+  *which = nullptr;
+  slot_update(loop, fd, slot);
+  if (slot->reader == nullptr && slot->writer == nullptr) loop->fds.erase(fd);
+  if (old == nullptr) Py_RETURN_FALSE;
+  handle_cancel(reinterpret_cast<HandleObject*>(old));
+  Py_DECREF(old);
+  Py_RETURN_TRUE;
+}
+
+}  // namespace
+
+PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  return add_callback(self, args, nargs, true);
+}
+PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  return add_callback(self, args, nargs, false);
+}
+PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj) {
+  return remove_callback(self, fileobj, true);
+}
+PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj) {
+  return remove_callback(self, fileobj, false);
+}
+
+void io_check_changed(LoopObject* loop) {
+  loop->fds.take_changed([&](int fd, FdSlot& slot) {
+    if (!ev_is_active(&slot.io)) return;
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      // Closed since it was registered: epoll_ctl would fail and Debian's
+      // libev would abort. The callbacks stay registered but never fire,
+      // as with asyncio's selector, until the fd is registered again.
+      ev_io_stop(loop->ev, &slot.io);
+      loop->io_active--;
+    }
+  });
+}
+
+void io_release_all(LoopObject* loop) {
+  std::vector<PyObject*> handles;
+  loop->fds.for_each([&](int fd, FdSlot& slot) {
+    if (ev_is_active(&slot.io)) {
+      ev_io_stop(loop->ev, &slot.io);
+      loop->io_active--;
+    }
+    if (slot.reader) handles.push_back(slot.reader);
+    if (slot.writer) handles.push_back(slot.writer);
+    slot.reader = slot.writer = nullptr;
+    (void)fd;
+  });
+  loop->fds.take_changed([](int, FdSlot&) {});
+  for (PyObject* h : handles) Py_DECREF(h);
+}
+
+int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
+  int rc = 0;
+  loop->fds.for_each([&](int, FdSlot& slot) {
+    if (rc == 0 && slot.reader) rc = visit(slot.reader, arg);
+    if (rc == 0 && slot.writer) rc = visit(slot.writer, arg);
+  });
+  return rc;
+}
+
+}  // namespace aioev

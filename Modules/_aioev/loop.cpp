@@ -1,0 +1,608 @@
+// The Loop type: the run loop, the ready queue, timers and the thread-safe
+// wake-up. Lib/aioev/loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
+// from it; the C methods here come first in the MRO and carry the hot paths.
+#include "aioev.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace aioev {
+
+namespace {
+
+// asyncio's rule for rebuilding the timer heap without cancelled timers.
+constexpr size_t kMinScheduledTimers = 100;
+constexpr double kMaxCancelledFraction = 0.5;
+// asyncio's MAXIMUM_SELECT_TIMEOUT: one day.
+constexpr double kMaxPollTimeout = 24 * 3600;
+
+LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
+
+void release_gil(struct ev_loop* ev) noexcept {
+  LoopObject* loop = static_cast<LoopObject*>(ev_userdata(ev));
+  loop->released_tstate = PyEval_SaveThread();
+}
+
+void acquire_gil(struct ev_loop* ev) noexcept {
+  LoopObject* loop = static_cast<LoopObject*>(ev_userdata(ev));
+  PyEval_RestoreThread(loop->released_tstate);
+  loop->released_tstate = nullptr;
+}
+
+// Both watchers exist only to end a poll; the run loop does the work.
+void wakeup_cb(struct ev_loop*, ev_async*, int) {}
+void poll_timer_cb(struct ev_loop*, ev_timer*, int) {}
+
+int check_thread(LoopObject* loop) {
+  if (loop->has_thread_id && loop->thread_id != PyThread_get_thread_ident()) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "Non-thread-safe operation invoked on an event loop other than "
+                    "the current one");
+    return -1;
+  }
+  return 0;
+}
+
+// asyncio's _check_callback, done in debug mode only, as asyncio does.
+int check_callback(LoopObject* loop, PyObject* callback, const char* method) {
+  ModuleState* st = loop->state;
+  for (PyObject* check : {st->iscoroutine, st->iscoroutinefunction}) {
+    Ref is_coro = Ref::steal(PyObject_CallOneArg(check, callback));
+    if (!is_coro) return -1;
+    int truth = PyObject_IsTrue(is_coro.get());
+    if (truth < 0) return -1;
+    if (truth) {
+      PyErr_Format(PyExc_TypeError, "coroutines cannot be used with %s()", method);
+      return -1;
+    }
+  }
+  if (!PyCallable_Check(callback)) {
+    PyErr_Format(PyExc_TypeError, "a callable object was expected by %s(), got %R", method,
+                 callback);
+    return -1;
+  }
+  return 0;
+}
+
+// Parses (callback, *args, context=None) from a vectorcall; returns the
+// number of callback arguments after the callback, or -1.
+Py_ssize_t parse_callback_args(LoopObject* loop, const char* method, Py_ssize_t first,
+                               PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                               PyObject** context) {
+  *context = nullptr;
+  if (AIOEV_UNLIKELY(kwnames != nullptr)) {
+    Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+      // Keyword names are interned in practice: compare pointers first.
+      if (name == loop->state->str_context ||
+          PyUnicode_Compare(name, loop->state->str_context) == 0) {
+        *context = args[nargs + i];
+      } else {
+        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", method,
+                     name);
+        return -1;
+      }
+    }
+  }
+  if (AIOEV_UNLIKELY(nargs <= first)) {
+    PyErr_Format(PyExc_TypeError, "%s() missing required positional argument: '%s'", method,
+                 first == 0 ? "callback" : "callback");
+    return -1;
+  }
+  return nargs - first - 1;
+}
+
+PyObject* schedule_soon(LoopObject* loop, const char* method, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames, bool threadsafe) {
+  PyObject* context;
+  Py_ssize_t ncb = parse_callback_args(loop, method, 0, args, nargs, kwnames, &context);
+  if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
+  if (AIOEV_UNLIKELY(loop->debug)) {
+    if (!threadsafe && check_thread(loop) < 0) return nullptr;
+    if (check_callback(loop, args[0], method) < 0) return nullptr;
+  }
+  HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
+  if (h == nullptr) return nullptr;
+  if (loop_push_ready(loop, reinterpret_cast<PyObject*>(h)) < 0) {
+    Py_DECREF(h);
+    return nullptr;
+  }
+  return reinterpret_cast<PyObject*>(h);
+}
+
+PyObject* Loop_call_soon(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames) {
+  return schedule_soon(as_loop(self), "call_soon", args, nargs, kwnames, false);
+}
+
+PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                    PyObject* kwnames) {
+  LoopObject* loop = as_loop(self);
+  PyObject* h = schedule_soon(loop, "call_soon_threadsafe", args, nargs, kwnames, true);
+  if (h == nullptr) return nullptr;
+  // The loop's own thread is awake by definition; any other may find it polling.
+  if (!loop->has_thread_id || loop->thread_id != PyThread_get_thread_ident()) {
+    ev_async_send(loop->ev, &loop->wakeup);
+  }
+  return h;
+}
+
+PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObject* const* args,
+                      Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* context;
+  Py_ssize_t ncb = parse_callback_args(loop, method, 1, args, nargs, kwnames, &context);
+  if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
+  PyObject* callback = args[1];
+  if (AIOEV_UNLIKELY(loop->debug)) {
+    if (check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) return nullptr;
+  }
+  HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
+  if (h == nullptr) return nullptr;
+  h->when = when;
+  h->scheduled = true;
+  loop->timers.push(when, reinterpret_cast<HandleObject*>(Py_NewRef(h)));
+  return reinterpret_cast<PyObject*>(h);
+}
+
+int as_seconds(PyObject* value, double* out) {
+  *out = PyFloat_AsDouble(value);
+  return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+PyObject* Loop_call_at(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
+  if (nargs >= 1 && args[0] == Py_None) {
+    PyErr_SetString(PyExc_TypeError, "when cannot be None");
+    return nullptr;
+  }
+  double when = 0;
+  if (nargs >= 1 && as_seconds(args[0], &when) < 0) return nullptr;
+  return schedule_at(as_loop(self), "call_at", when, args, nargs, kwnames);
+}
+
+PyObject* Loop_call_later(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) {
+  if (nargs >= 1 && args[0] == Py_None) {
+    PyErr_SetString(PyExc_TypeError, "delay must not be None");
+    return nullptr;
+  }
+  double when = monotonic_now();
+  if (nargs >= 1) {
+    PyObject* delay = args[0];
+    if (AIOEV_LIKELY(PyFloat_CheckExact(delay))) {
+      when += PyFloat_AS_DOUBLE(delay);
+    } else {
+      // Whatever `loop.time() + delay` does in asyncio, errors included.
+      Ref now = Ref::steal(PyFloat_FromDouble(when));
+      if (!now) return nullptr;
+      Ref sum = Ref::steal(PyNumber_Add(now.get(), delay));
+      if (!sum || as_seconds(sum.get(), &when) < 0) return nullptr;
+    }
+  }
+  return schedule_at(as_loop(self), "call_later", when, args, nargs, kwnames);
+}
+
+PyObject* Loop_time(PyObject*, PyObject*) { return PyFloat_FromDouble(monotonic_now()); }
+
+PyObject* Loop_stop(PyObject* self, PyObject*) {
+  as_loop(self)->stopping = true;
+  Py_RETURN_NONE;
+}
+
+PyObject* Loop_is_running(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_loop(self)->has_thread_id);
+}
+
+PyObject* Loop_is_closed(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_loop(self)->closed);
+}
+
+PyObject* Loop_get_debug(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_loop(self)->debug);
+}
+
+PyObject* Loop_create_future(PyObject* self, PyObject*) {
+  LoopObject* loop = as_loop(self);
+  PyObject* args[] = {self};
+  Ref kwnames = Ref::steal(PyTuple_Pack(1, loop->state->str_loop));
+  if (!kwnames) return nullptr;
+  return PyObject_Vectorcall(loop->state->future_type, args, 0, kwnames.get());
+}
+
+PyObject* Loop_write_to_self(PyObject* self, PyObject*) {
+  LoopObject* loop = as_loop(self);
+  if (loop->ev != nullptr) ev_async_send(loop->ev, &loop->wakeup);
+  Py_RETURN_NONE;
+}
+
+PyObject* Loop_process_events(PyObject*, PyObject*) { Py_RETURN_NONE; }
+
+// A Handle for callback(*args) that is not scheduled: add_signal_handler's.
+PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1) {
+    PyErr_SetString(PyExc_TypeError, "_new_handle() missing required argument: 'callback'");
+    return nullptr;
+  }
+  return reinterpret_cast<PyObject*>(
+      handle_new(as_loop(self), false, args[0], args + 1, nargs - 1, nullptr));
+}
+
+// ---- the run loop ----
+
+void drop_cancelled_timers(LoopObject* loop) {
+  auto& timers = loop->timers;
+  if (timers.size() > kMinScheduledTimers &&
+      loop->timers_cancelled > kMaxCancelledFraction * static_cast<double>(timers.size())) {
+    std::vector<HandleObject*> dropped;
+    timers.remove_if([&](HandleObject* h) {
+      if (!h->cancelled) return false;
+      h->scheduled = false;
+      dropped.push_back(h);
+      return true;
+    });
+    loop->timers_cancelled = 0;
+    for (HandleObject* h : dropped) Py_DECREF(h);
+    return;
+  }
+  while (!timers.empty() && timers.top().item->cancelled) {
+    HandleObject* h = timers.pop();
+    h->scheduled = false;
+    loop->timers_cancelled--;
+    Py_DECREF(h);
+  }
+}
+
+// Polls libev; timeout < 0 means "until something happens".
+void poll_io(LoopObject* loop, double timeout) {
+  struct ev_loop* ev = loop->ev;
+  if (loop->fds.has_changes()) io_check_changed(loop);
+  if (timeout == 0) {
+    ev_set_loop_release_cb(ev, nullptr, nullptr);  // not worth dropping the GIL
+    ev_run(ev, EVRUN_NOWAIT);
+    return;
+  }
+  ev_set_loop_release_cb(ev, release_gil, acquire_gil);
+  if (timeout > 0) {
+    ev_now_update(ev);  // the timer counts from libev's idea of now
+    ev_timer_set(&loop->poll_timer, timeout, 0.);
+    ev_timer_start(ev, &loop->poll_timer);
+  }
+  ev_run(ev, EVRUN_ONCE);
+  if (ev_is_active(&loop->poll_timer)) ev_timer_stop(ev, &loop->poll_timer);
+}
+
+int run_debug(LoopObject* loop, HandleObject* h) {
+  PyObject* self = reinterpret_cast<PyObject*>(loop);
+  ModuleState* st = loop->state;
+  if (PyObject_SetAttr(self, st->str_current_handle, reinterpret_cast<PyObject*>(h)) < 0) {
+    return -1;
+  }
+  double t0 = monotonic_now();
+  int rc = handle_run(h);
+  double dt = monotonic_now() - t0;
+  if (rc == 0) {
+    Ref limit = Ref::steal(PyObject_GetAttr(self, st->str_slow_callback_duration));
+    double seconds = limit ? PyFloat_AsDouble(limit.get()) : -1;
+    if (PyErr_Occurred()) {
+      rc = -1;
+    } else if (dt >= seconds) {
+      Ref dt_obj = Ref::steal(PyFloat_FromDouble(dt));
+      Ref logged = dt_obj ? Ref::steal(PyObject_CallFunctionObjArgs(
+                                st->warn_slow_callback, h, dt_obj.get(), nullptr))
+                          : Ref();
+      if (!logged) rc = -1;
+    }
+  }
+  // Restore _current_handle even when an exception is on its way out.
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (PyObject_SetAttr(self, st->str_current_handle, Py_None) < 0) {
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return -1;
+  }
+  PyErr_Restore(type, value, tb);
+  return rc;
+}
+
+// One iteration, in asyncio's order: poll, expired timers, then exactly the
+// callbacks that were ready at that moment.
+int run_once(LoopObject* loop) {
+  drop_cancelled_timers(loop);
+
+  double timeout = -1;
+  if (!loop->ready.empty() || loop->stopping) {
+    timeout = 0;
+  } else if (!loop->timers.empty()) {
+    timeout = loop->timers.top().when - monotonic_now();
+    if (timeout < 0) timeout = 0;
+    if (timeout > kMaxPollTimeout) timeout = kMaxPollTimeout;
+  }
+  // A busy loop with no fd to watch has nothing to learn from the kernel:
+  // threadsafe callbacks are already queued and signals are checked below.
+  bool idle_io = loop->io_active == 0 && PyDict_GET_SIZE(loop->signal_handlers) == 0;
+  if (!(timeout == 0 && idle_io)) poll_io(loop, timeout);
+  if (AIOEV_UNLIKELY(loop->loop_error)) {
+    loop->loop_error = false;
+    return -1;
+  }
+  if (PyErr_CheckSignals() < 0) return -1;
+
+  if (!loop->timers.empty()) {
+    double end_time = monotonic_now() + loop->clock_resolution;
+    while (!loop->timers.empty() && loop->timers.top().when < end_time) {
+      HandleObject* h = loop->timers.pop();
+      h->scheduled = false;
+      if (h->cancelled) {
+        loop->timers_cancelled--;
+        Py_DECREF(h);
+        continue;
+      }
+      if (!loop->ready.push_back(reinterpret_cast<PyObject*>(h))) {
+        Py_DECREF(h);
+        PyErr_NoMemory();
+        return -1;
+      }
+    }
+  }
+
+  for (size_t todo = loop->ready.size(); todo > 0 && !loop->ready.empty(); --todo) {
+    HandleObject* h = reinterpret_cast<HandleObject*>(loop->ready.pop_front());
+    int rc = 0;
+    if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+    Py_DECREF(h);
+    if (rc < 0) return -1;
+  }
+  return 0;
+}
+
+// Runs iterations until stop(); run_forever's setup and cleanup are Python's.
+PyObject* Loop_run(PyObject* self, PyObject*) {
+  LoopObject* loop = as_loop(self);
+  if (loop_check_closed(loop) < 0) return nullptr;
+  do {
+    if (run_once(loop) < 0) return nullptr;
+  } while (!loop->stopping);
+  Py_RETURN_NONE;
+}
+
+// Releases everything the loop holds; BaseEventLoop.close() has run first.
+template <class Fn>
+void take_all(LoopObject* loop, Fn&& collect) {
+  while (!loop->ready.empty()) collect(loop->ready.pop_front());
+  loop->timers.drain([&](HandleObject* h) {
+    h->scheduled = false;
+    collect(reinterpret_cast<PyObject*>(h));
+  });
+  loop->timers_cancelled = 0;
+}
+
+PyObject* Loop_close_core(PyObject* self, PyObject*) {
+  LoopObject* loop = as_loop(self);
+  std::vector<PyObject*> garbage;
+  take_all(loop, [&](PyObject* obj) { garbage.push_back(obj); });
+  io_release_all(loop);
+  signals_close(loop);
+  for (PyObject* obj : garbage) Py_DECREF(obj);
+  Py_RETURN_NONE;
+}
+
+// ---- attributes BaseEventLoop reads and writes: the C fields are the truth ----
+
+PyObject* get_flag(PyObject* self, void* which) {
+  LoopObject* loop = as_loop(self);
+  return PyBool_FromLong(*reinterpret_cast<bool*>(reinterpret_cast<char*>(loop) +
+                                                  reinterpret_cast<intptr_t>(which)));
+}
+
+int set_flag(PyObject* self, PyObject* value, void* which) {
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "cannot delete this attribute");
+    return -1;
+  }
+  int truth = PyObject_IsTrue(value);
+  if (truth < 0) return -1;
+  *reinterpret_cast<bool*>(reinterpret_cast<char*>(self) + reinterpret_cast<intptr_t>(which)) =
+      truth;
+  return 0;
+}
+
+PyObject* get_thread_id(PyObject* self, void*) {
+  LoopObject* loop = as_loop(self);
+  if (!loop->has_thread_id) Py_RETURN_NONE;
+  return PyLong_FromUnsignedLong(loop->thread_id);
+}
+
+int set_thread_id(PyObject* self, PyObject* value, void*) {
+  LoopObject* loop = as_loop(self);
+  if (value == nullptr || value == Py_None) {
+    loop->has_thread_id = false;
+    return 0;
+  }
+  unsigned long id = PyLong_AsUnsignedLong(value);
+  if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return -1;
+  loop->thread_id = id;
+  loop->has_thread_id = true;
+  return 0;
+}
+
+PyObject* get_signal_handlers(PyObject* self, void*) {
+  return Py_NewRef(as_loop(self)->signal_handlers);
+}
+
+#define FLAG(name) reinterpret_cast<void*>(offsetof(LoopObject, name))
+
+PyGetSetDef loop_getset[] = {
+    {"_closed", get_flag, set_flag, nullptr, FLAG(closed)},
+    {"_stopping", get_flag, set_flag, nullptr, FLAG(stopping)},
+    {"_debug", get_flag, set_flag, nullptr, FLAG(debug)},
+    {"_thread_id", get_thread_id, set_thread_id, nullptr, nullptr},
+    {"_signal_handlers", get_signal_handlers, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+#undef FLAG
+
+#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
+
+PyMethodDef loop_methods[] = {
+    {"call_soon", FASTCALL_KW(Loop_call_soon), METH_FASTCALL | METH_KEYWORDS,
+     "Arrange for callback(*args) to be called soon."},
+    {"call_soon_threadsafe", FASTCALL_KW(Loop_call_soon_threadsafe),
+     METH_FASTCALL | METH_KEYWORDS, "Like call_soon(), but callable from any thread."},
+    {"call_later", FASTCALL_KW(Loop_call_later), METH_FASTCALL | METH_KEYWORDS,
+     "Arrange for callback(*args) to be called after delay seconds."},
+    {"call_at", FASTCALL_KW(Loop_call_at), METH_FASTCALL | METH_KEYWORDS,
+     "Arrange for callback(*args) to be called at loop time when."},
+    {"time", Loop_time, METH_NOARGS, "The loop's clock: time.monotonic()."},
+    {"stop", Loop_stop, METH_NOARGS, "Stop after the current iteration."},
+    {"is_running", Loop_is_running, METH_NOARGS, "Return True if the loop is running."},
+    {"is_closed", Loop_is_closed, METH_NOARGS, "Return True if the loop was closed."},
+    {"get_debug", Loop_get_debug, METH_NOARGS, "Return the debug mode setting."},
+    {"create_future", Loop_create_future, METH_NOARGS, "An asyncio.Future bound to this loop."},
+    {"_write_to_self", Loop_write_to_self, METH_NOARGS, "Wake the loop from any thread."},
+    {"_process_events", Loop_process_events, METH_O, "Unused: libev callbacks queue the events."},
+    {"_new_handle", FASTCALL_KW(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},
+    {"_run", Loop_run, METH_NOARGS, "Run iterations until stop()."},
+    {"_close_core", Loop_close_core, METH_NOARGS, "Release callbacks, timers and watchers."},
+    {"add_reader", FASTCALL_KW(loop_add_reader), METH_FASTCALL, "Watch fd for reading."},
+    {"add_writer", FASTCALL_KW(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
+    {"remove_reader", loop_remove_reader, METH_O, "Stop watching fd for reading."},
+    {"remove_writer", loop_remove_writer, METH_O, "Stop watching fd for writing."},
+    {"_signal_wakeup_fd", loop_signal_wakeup_fd, METH_NOARGS,
+     "The fd to pass to signal.set_wakeup_fd()."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+#undef FASTCALL_KW
+
+// ---- lifetime ----
+
+PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* mod = PyType_GetModuleByDef(type, &module_def);
+  if (mod == nullptr) return nullptr;
+  LoopObject* loop = reinterpret_cast<LoopObject*>(type->tp_alloc(type, 0));
+  if (loop == nullptr) return nullptr;
+  loop->state = module_state(mod);
+  new (&loop->ready) ReadyQueue<PyObject*>();
+  new (&loop->timers) TimerHeap<HandleObject*>();
+  new (&loop->fds) FdTable<FdSlot>();
+  loop->signal_fds[0] = loop->signal_fds[1] = -1;
+  loop->signal_handlers = PyDict_New();
+  if (loop->signal_handlers == nullptr) {
+    Py_DECREF(loop);
+    return nullptr;
+  }
+  struct timespec res;
+  clock_getres(CLOCK_MONOTONIC, &res);
+  loop->clock_resolution = static_cast<double>(res.tv_sec) + res.tv_nsec * 1e-9;
+
+  // Never the default loop (it takes SIGCHLD), and libev must leave the
+  // signal mask alone: CPython owns signals.
+  loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+  if (loop->ev == nullptr) {
+    Py_DECREF(loop);
+    PyErr_SetString(PyExc_OSError, "libev could not create an event loop");
+    return nullptr;
+  }
+  ev_set_userdata(loop->ev, loop);
+  ev_async_init(&loop->wakeup, wakeup_cb);
+  ev_async_start(loop->ev, &loop->wakeup);
+  ev_timer_init(&loop->poll_timer, poll_timer_cb, 0., 0.);
+  if (signals_init(loop) < 0) {
+    Py_DECREF(loop);
+    return nullptr;
+  }
+  return reinterpret_cast<PyObject*>(loop);
+}
+
+int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
+  LoopObject* loop = as_loop(self);
+  Py_VISIT(Py_TYPE(self));
+  for (size_t i = 0; i < loop->ready.size(); ++i) Py_VISIT(loop->ready.at(i));
+  for (size_t i = 0; i < loop->timers.size(); ++i) {
+    Py_VISIT(reinterpret_cast<PyObject*>(loop->timers.at(i)));
+  }
+  Py_VISIT(loop->signal_handlers);
+  return io_traverse(loop, visit, arg);
+}
+
+int Loop_clear(PyObject* self) {
+  LoopObject* loop = as_loop(self);
+  std::vector<PyObject*> garbage;
+  take_all(loop, [&](PyObject* obj) { garbage.push_back(obj); });
+  if (loop->ev != nullptr) io_release_all(loop);
+  for (PyObject* obj : garbage) Py_DECREF(obj);
+  if (loop->signal_handlers != nullptr) PyDict_Clear(loop->signal_handlers);
+  return 0;
+}
+
+void Loop_dealloc(PyObject* self) {
+  LoopObject* loop = as_loop(self);
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  Loop_clear(self);
+  if (loop->ev != nullptr) {
+    signals_close(loop);
+    ev_async_stop(loop->ev, &loop->wakeup);
+    ev_loop_destroy(loop->ev);
+    loop->ev = nullptr;
+  }
+  Py_CLEAR(loop->signal_handlers);
+  loop->ready.~ReadyQueue();
+  loop->timers.~TimerHeap();
+  loop->fds.~FdTable();
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyType_Slot loop_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(Loop_new)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(Loop_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(Loop_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Loop_clear)},
+    {Py_tp_methods, loop_methods},
+    {Py_tp_getset, loop_getset},
+    {Py_tp_doc, const_cast<char*>("The C++ core of aioev's event loop.")},
+    {0, nullptr},
+};
+
+}  // namespace
+
+PyType_Spec loop_spec = {
+    "aioev._aioev.Loop",
+    sizeof(LoopObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    loop_slots,
+};
+
+double monotonic_now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+int loop_check_closed(LoopObject* loop) {
+  if (AIOEV_UNLIKELY(loop->closed)) {
+    PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    return -1;
+  }
+  return 0;
+}
+
+int loop_push_ready(LoopObject* loop, PyObject* handle) {
+  if (AIOEV_UNLIKELY(!loop->ready.push_back(handle))) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  Py_INCREF(handle);
+  return 0;
+}
+
+}  // namespace aioev

@@ -1,0 +1,133 @@
+// The _aioev module: its state, its types and the Python helpers it caches.
+#include "aioev.h"
+
+namespace aioev {
+
+namespace {
+
+int module_traverse(PyObject* module, visitproc visit, void* arg) {
+  ModuleState* st = module_state(module);
+  Py_VISIT(st->loop_type);
+  Py_VISIT(st->handle_type);
+  Py_VISIT(st->timer_handle_type);
+  Py_VISIT(st->future_type);
+  Py_VISIT(st->format_callback_source);
+  Py_VISIT(st->extract_stack);
+  Py_VISIT(st->warn_slow_callback);
+  Py_VISIT(st->iscoroutine);
+  Py_VISIT(st->iscoroutinefunction);
+  return 0;
+}
+
+int module_clear(PyObject* module) {
+  ModuleState* st = module_state(module);
+  Py_CLEAR(st->loop_type);
+  Py_CLEAR(st->handle_type);
+  Py_CLEAR(st->timer_handle_type);
+  Py_CLEAR(st->future_type);
+  Py_CLEAR(st->format_callback_source);
+  Py_CLEAR(st->extract_stack);
+  Py_CLEAR(st->warn_slow_callback);
+  Py_CLEAR(st->iscoroutine);
+  Py_CLEAR(st->iscoroutinefunction);
+  Py_CLEAR(st->str_call_exception_handler);
+  Py_CLEAR(st->str_message);
+  Py_CLEAR(st->str_exception);
+  Py_CLEAR(st->str_handle);
+  Py_CLEAR(st->str_source_traceback);
+  Py_CLEAR(st->str_context);
+  Py_CLEAR(st->str_loop);
+  Py_CLEAR(st->str_current_handle);
+  Py_CLEAR(st->str_slow_callback_duration);
+  return 0;
+}
+
+void module_free(void* module) { module_clear(static_cast<PyObject*>(module)); }
+
+PyObject* import_attr(const char* module_name, const char* attr) {
+  Ref module = Ref::steal(PyImport_ImportModule(module_name));
+  if (!module) return nullptr;
+  return PyObject_GetAttrString(module.get(), attr);
+}
+
+PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
+  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
+  if (type == nullptr) return nullptr;
+  if (PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type)) < 0) {
+    Py_DECREF(type);
+    return nullptr;
+  }
+  return reinterpret_cast<PyTypeObject*>(type);
+}
+
+int module_exec(PyObject* module) {
+  ModuleState* st = module_state(module);
+  st->handle_type = add_type(module, &handle_spec, nullptr);
+  if (st->handle_type == nullptr) return -1;
+  st->timer_handle_type =
+      add_type(module, &timer_handle_spec, reinterpret_cast<PyObject*>(st->handle_type));
+  if (st->timer_handle_type == nullptr) return -1;
+  st->loop_type = add_type(module, &loop_spec, nullptr);
+  if (st->loop_type == nullptr) return -1;
+
+  st->future_type = import_attr("asyncio", "Future");
+  st->iscoroutine = import_attr("asyncio", "iscoroutine");
+  st->iscoroutinefunction = import_attr("asyncio", "iscoroutinefunction");
+  st->format_callback_source = import_attr("aioev._compat", "format_callback_source");
+  st->extract_stack = import_attr("aioev._compat", "extract_stack");
+  st->warn_slow_callback = import_attr("aioev._compat", "warn_slow_callback");
+  if (!st->future_type || !st->iscoroutine || !st->iscoroutinefunction ||
+      !st->format_callback_source || !st->extract_stack || !st->warn_slow_callback) {
+    return -1;
+  }
+
+  struct {
+    PyObject** slot;
+    const char* text;
+  } names[] = {
+      {&st->str_call_exception_handler, "call_exception_handler"},
+      {&st->str_message, "message"},
+      {&st->str_exception, "exception"},
+      {&st->str_handle, "handle"},
+      {&st->str_source_traceback, "source_traceback"},
+      {&st->str_context, "context"},
+      {&st->str_loop, "loop"},
+      {&st->str_current_handle, "_current_handle"},
+      {&st->str_slow_callback_duration, "slow_callback_duration"},
+  };
+  for (auto& name : names) {
+    *name.slot = PyUnicode_InternFromString(name.text);
+    if (*name.slot == nullptr) return -1;
+  }
+  return 0;
+}
+
+PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, reinterpret_cast<void*>(module_exec)},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, nullptr},
+};
+
+}  // namespace
+
+PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    "_aioev",
+    "The C++ core of aioev: the event loop and its handles, over libev.",
+    sizeof(ModuleState),
+    nullptr,
+    module_slots,
+    module_traverse,
+    module_clear,
+    module_free,
+};
+
+ModuleState* module_state(PyObject* module) {
+  return static_cast<ModuleState*>(PyModule_GetState(module));
+}
+
+}  // namespace aioev
+
+PyMODINIT_FUNC PyInit__aioev(void) { return PyModuleDef_Init(&aioev::module_def); }
