@@ -43,11 +43,13 @@ class FdTable {
   }
 
   // Hands each changed fd that still has a slot to check(fd, slot), then
-  // clears the list.
+  // clears the list. An fd erased and marked again is listed twice; the
+  // changed flag lets only its first entry through.
   template <class Fn>
   void take_changed(Fn check) {
     for (int fd : changed_) {
-      if (Slot* slot = find(fd)) {
+      Slot* slot = find(fd);
+      if (slot != nullptr && slot->changed) {
         slot->changed = false;
         check(fd, *slot);
       }

@@ -17,7 +17,10 @@ class ReadyQueue {
   ReadyQueue() = default;
   ReadyQueue(const ReadyQueue&) = delete;
   ReadyQueue& operator=(const ReadyQueue&) = delete;
-  ~ReadyQueue() { std::free(items_); }
+  ~ReadyQueue() {
+    for (std::size_t i = 0; i < size_; ++i) at(i).~T();
+    std::free(items_);
+  }
 
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
@@ -25,7 +28,8 @@ class ReadyQueue {
   // Returns false only when memory runs out; the queue is unchanged then.
   bool push_back(T item) {
     if (size_ == capacity_ && !grow()) return false;
-    items_[(head_ + size_) & (capacity_ - 1)] = std::move(item);
+    // The slot is raw memory: construct in it, never assign to it.
+    new (&items_[(head_ + size_) & (capacity_ - 1)]) T(std::move(item));
     ++size_;
     return true;
   }
@@ -33,6 +37,7 @@ class ReadyQueue {
   // Precondition: !empty().
   T pop_front() {
     T item = std::move(items_[head_]);
+    items_[head_].~T();
     head_ = (head_ + 1) & (capacity_ - 1);
     --size_;
     return item;
@@ -46,7 +51,10 @@ class ReadyQueue {
     std::size_t new_capacity = capacity_ ? capacity_ * 2 : 64;
     T* fresh = static_cast<T*>(std::malloc(new_capacity * sizeof(T)));
     if (fresh == nullptr) return false;
-    for (std::size_t i = 0; i < size_; ++i) new (&fresh[i]) T(std::move(at(i)));
+    for (std::size_t i = 0; i < size_; ++i) {
+      new (&fresh[i]) T(std::move(at(i)));
+      at(i).~T();
+    }
     std::free(items_);
     items_ = fresh;
     capacity_ = new_capacity;

@@ -1,0 +1,241 @@
+// Unit tests of aioev::ReadyQueue (Include/aioev/ready_queue.hpp), the ring
+// buffer behind call_soon: FIFO order must survive growth while the ring is
+// wrapped, and items must be moved, never copied, and destroyed exactly once.
+#include "aioev/ready_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <utility>
+
+namespace {
+
+using aioev::ReadyQueue;
+
+// Counts live instances, so a leak or a double destruction shows as a
+// non-zero balance, and counts copies, which the queue must never make.
+struct Tracked {
+  static int live;
+  static int copies;
+  int value;
+
+  explicit Tracked(int v) : value(v) { ++live; }
+  Tracked(const Tracked& other) : value(other.value) {
+    ++live;
+    ++copies;
+  }
+  Tracked(Tracked&& other) noexcept : value(other.value) {
+    other.value = -1;
+    ++live;
+  }
+  Tracked& operator=(const Tracked& other) {
+    value = other.value;
+    ++copies;
+    return *this;
+  }
+  Tracked& operator=(Tracked&& other) noexcept {
+    value = other.value;
+    other.value = -1;
+    return *this;
+  }
+  ~Tracked() { --live; }
+};
+int Tracked::live = 0;
+int Tracked::copies = 0;
+
+class ReadyQueueTrackedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Tracked::live = 0;
+    Tracked::copies = 0;
+  }
+};
+
+// Checks that q holds exactly ref, front first, through at().
+template <class T>
+void expect_same_contents(ReadyQueue<T>& q, const std::deque<T>& ref) {
+  ASSERT_EQ(q.size(), ref.size());
+  for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(q.at(i), ref[i]) << "at(" << i << ")";
+}
+
+TEST(ReadyQueueTest, NewQueueIsEmpty) {
+  ReadyQueue<int> q;
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(ReadyQueueTest, SizeAndEmptyFollowPushAndPop) {
+  ReadyQueue<int> q;
+  ASSERT_TRUE(q.push_back(7));
+  EXPECT_FALSE(q.empty());
+  EXPECT_EQ(q.size(), 1u);
+  ASSERT_TRUE(q.push_back(8));
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.pop_front(), 7);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.pop_front(), 8);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(ReadyQueueTest, PopsInPushOrder) {
+  ReadyQueue<int> q;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.push_back(i));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(q.pop_front(), i);
+  EXPECT_TRUE(q.empty());
+}
+
+// The ring wraps many times at a constant size, without growing.
+TEST(ReadyQueueTest, KeepsFifoOrderWhenWrappingWithoutGrowth) {
+  ReadyQueue<int> q;
+  std::deque<int> ref;
+  int next = 0;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(q.push_back(next));
+    ref.push_back(next++);
+  }
+  for (int round = 0; round < 1000; ++round) {
+    ASSERT_TRUE(q.push_back(next));
+    ref.push_back(next++);
+    ASSERT_EQ(q.pop_front(), ref.front());
+    ref.pop_front();
+  }
+  expect_same_contents(q, ref);
+}
+
+// Each round leaves the head part-way round the ring and then pushes past the
+// capacity, so every doubling happens while the contents are wrapped.
+TEST(ReadyQueueTest, KeepsFifoOrderAcrossGrowthWhileWrapped) {
+  ReadyQueue<int> q;
+  std::deque<int> ref;
+  int next = 0;
+  for (std::size_t target = 64; target <= 16384; target *= 2) {
+    // Pop some, so the head moves off slot zero ...
+    std::size_t pops = ref.size() / 3 + 1;
+    for (std::size_t i = 0; i < pops && !ref.empty(); ++i) {
+      ASSERT_EQ(q.pop_front(), ref.front());
+      ref.pop_front();
+    }
+    // ... then fill past the old capacity.
+    while (ref.size() < target + 5) {
+      ASSERT_TRUE(q.push_back(next));
+      ref.push_back(next++);
+    }
+    expect_same_contents(q, ref);
+  }
+  while (!ref.empty()) {
+    ASSERT_EQ(q.pop_front(), ref.front());
+    ref.pop_front();
+  }
+  EXPECT_TRUE(q.empty());
+}
+
+// Random interleavings (fixed seed) checked against std::deque; pushes win
+// slightly, so the queue grows through several doublings on the way.
+TEST(ReadyQueueTest, MatchesDequeOnRandomInterleavings) {
+  std::mt19937 rng(20240601u);
+  ReadyQueue<std::uint64_t> q;
+  std::deque<std::uint64_t> ref;
+  std::uint64_t next = 0;
+  for (int op = 0; op < 100000; ++op) {
+    if (ref.empty() || rng() % 100 < 55) {
+      ASSERT_TRUE(q.push_back(next));
+      ref.push_back(next++);
+    } else {
+      ASSERT_EQ(q.pop_front(), ref.front());
+      ref.pop_front();
+    }
+    ASSERT_EQ(q.size(), ref.size());
+    ASSERT_EQ(q.empty(), ref.empty());
+    if (op % 4999 == 0) expect_same_contents(q, ref);
+  }
+  EXPECT_GT(ref.size(), 1024u);  // several doublings past the initial 64
+  expect_same_contents(q, ref);
+}
+
+TEST(ReadyQueueTest, AtIndexesFromTheFrontAndIsWritable) {
+  ReadyQueue<int> q;
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(q.push_back(i));
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(q.pop_front(), i);
+  for (int i = 60; i < 100; ++i) ASSERT_TRUE(q.push_back(i));  // wraps the ring of 64
+  ASSERT_EQ(q.size(), 50u);
+  for (std::size_t i = 0; i < q.size(); ++i) EXPECT_EQ(q.at(i), static_cast<int>(50 + i));
+
+  q.at(0) = -50;
+  q.at(49) = -99;
+  EXPECT_EQ(q.pop_front(), -50);
+  for (int i = 51; i < 99; ++i) EXPECT_EQ(q.pop_front(), i);
+  EXPECT_EQ(q.pop_front(), -99);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST_F(ReadyQueueTrackedTest, MoveOnlyItemsSurviveGrowthAndAreFreed) {
+  {
+    ReadyQueue<std::unique_ptr<Tracked>> q;
+    int next = 0;
+    int expected = 0;
+    // Wrap, then grow 64 -> 128 -> 256 -> 512 while wrapped.
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(q.push_back(std::make_unique<Tracked>(next++)));
+    for (int i = 0; i < 30; ++i) {
+      std::unique_ptr<Tracked> p = q.pop_front();
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(p->value, expected++);
+    }
+    for (int i = 0; i < 400; ++i) ASSERT_TRUE(q.push_back(std::make_unique<Tracked>(next++)));
+    EXPECT_EQ(Tracked::live, 410);
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      ASSERT_NE(q.at(i), nullptr);
+      ASSERT_EQ(q.at(i)->value, static_cast<int>(30 + i));
+    }
+    for (int i = 0; i < 200; ++i) {
+      std::unique_ptr<Tracked> p = q.pop_front();
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(p->value, expected++);
+    }
+    EXPECT_EQ(Tracked::live, 210);
+    // The remaining 210 are still in the queue when it is destroyed.
+  }
+  EXPECT_EQ(Tracked::live, 0);
+  EXPECT_EQ(Tracked::copies, 0);
+}
+
+// A value type that counts constructions and destructions: every object the
+// queue constructs (by move) must be destroyed exactly once.
+TEST_F(ReadyQueueTrackedTest, ValueItemsAreMovedNotCopiedAndDestroyedOnce) {
+  {
+    ReadyQueue<Tracked> q;
+    int expected = 0;
+    int next = 0;
+    for (int round = 0; round < 6; ++round) {
+      for (int i = 0; i < 100 * (round + 1); ++i) {
+        Tracked t(next++);
+        ASSERT_TRUE(q.push_back(std::move(t)));
+      }
+      for (int i = 0; i < 50 * (round + 1); ++i) {
+        Tracked t = q.pop_front();
+        ASSERT_EQ(t.value, expected++);
+      }
+      // Only the queue's items are alive between statements.
+      ASSERT_EQ(Tracked::live, static_cast<int>(q.size()));
+    }
+  }
+  EXPECT_EQ(Tracked::live, 0);
+  EXPECT_EQ(Tracked::copies, 0);
+}
+
+TEST(ReadyQueueTest, UsableAgainAfterBeingEmptied) {
+  ReadyQueue<int> q;
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(q.push_back(i));
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(q.pop_front(), i);
+  ASSERT_TRUE(q.empty());
+  for (int i = 1000; i < 1010; ++i) ASSERT_TRUE(q.push_back(i));
+  EXPECT_EQ(q.size(), 10u);
+  for (int i = 1000; i < 1010; ++i) EXPECT_EQ(q.pop_front(), i);
+  EXPECT_TRUE(q.empty());
+}
+
+}  // namespace
