@@ -31,6 +31,9 @@ struct ModuleState {
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
+  PyObject* task_type;               // asyncio.Task
+  PyObject* base_create_task;        // asyncio.BaseEventLoop.create_task
+  PyObject* task_kwnames;            // ("loop", "name", "context")
   PyObject* format_callback_source;  // _compat.format_callback_source(cb, args, debug)
   PyObject* extract_stack;           // _compat.extract_stack(): the caller's stack
   PyObject* warn_slow_callback;      // _compat.warn_slow_callback(handle, seconds)
@@ -47,6 +50,8 @@ struct ModuleState {
   PyObject* str_loop;
   PyObject* str_current_handle;
   PyObject* str_slow_callback_duration;
+  PyObject* str_task_factory;
+  PyObject* str_name;
 };
 
 extern PyModuleDef module_def;

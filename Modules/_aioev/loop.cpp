@@ -213,6 +213,46 @@ PyObject* Loop_create_future(PyObject* self, PyObject*) {
   return PyObject_Vectorcall(loop->state->future_type, args, 0, kwnames.get());
 }
 
+// BaseEventLoop.create_task's common case in C: no task factory, so asyncio's
+// Task through its constructor. A factory takes BaseEventLoop's own path.
+PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                           PyObject* kwnames) {
+  LoopObject* loop = as_loop(self);
+  ModuleState* st = loop->state;
+  PyObject* name = Py_None;
+  PyObject* context = Py_None;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    if (key == st->str_name || PyUnicode_Compare(key, st->str_name) == 0) {
+      name = args[nargs + i];
+    } else if (key == st->str_context || PyUnicode_Compare(key, st->str_context) == 0) {
+      context = args[nargs + i];
+    } else {
+      PyErr_Format(PyExc_TypeError, "create_task() got an unexpected keyword argument '%U'",
+                   key);
+      return nullptr;
+    }
+  }
+  if (nargs != 1 || nkw > 2) {
+    PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional argument but %zd were given",
+                 nargs);
+    return nullptr;
+  }
+  if (loop_check_closed(loop) < 0) return nullptr;
+  Ref factory = Ref::steal(PyObject_GetAttr(self, st->str_task_factory));
+  if (!factory) return nullptr;
+  if (factory.get() != Py_None || AIOEV_UNLIKELY(loop->debug)) {
+    // asyncio's own path: the factory protocol differs between versions, and
+    // debug mode trims the task's source traceback.
+    PyObject* call_args[4] = {self, args[0], nullptr, nullptr};
+    for (Py_ssize_t i = 0; i < nkw; ++i) call_args[2 + i] = args[nargs + i];
+    return PyObject_Vectorcall(st->base_create_task, call_args, 2, kwnames);
+  }
+  PyObject* task_args[] = {args[0], self, name, context};
+  return PyObject_Vectorcall(st->task_type, task_args, 1, st->task_kwnames);
+}
+
 PyObject* Loop_write_to_self(PyObject* self, PyObject*) {
   LoopObject* loop = as_loop(self);
   if (loop->ev != nullptr) ev_async_send(loop->ev, &loop->wakeup);
@@ -465,6 +505,8 @@ PyMethodDef loop_methods[] = {
     {"is_closed", Loop_is_closed, METH_NOARGS, "Return True if the loop was closed."},
     {"get_debug", Loop_get_debug, METH_NOARGS, "Return the debug mode setting."},
     {"create_future", Loop_create_future, METH_NOARGS, "An asyncio.Future bound to this loop."},
+    {"create_task", FASTCALL_KW(Loop_create_task), METH_FASTCALL | METH_KEYWORDS,
+     "Schedule a coroutine object: return a Task."},
     {"_write_to_self", Loop_write_to_self, METH_NOARGS, "Wake the loop from any thread."},
     {"_process_events", Loop_process_events, METH_O, "Unused: libev callbacks queue the events."},
     {"_new_handle", FASTCALL_KW(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},

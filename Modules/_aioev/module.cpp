@@ -11,6 +11,9 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->handle_type);
   Py_VISIT(st->timer_handle_type);
   Py_VISIT(st->future_type);
+  Py_VISIT(st->task_type);
+  Py_VISIT(st->base_create_task);
+  Py_VISIT(st->task_kwnames);
   Py_VISIT(st->format_callback_source);
   Py_VISIT(st->extract_stack);
   Py_VISIT(st->warn_slow_callback);
@@ -25,6 +28,9 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->handle_type);
   Py_CLEAR(st->timer_handle_type);
   Py_CLEAR(st->future_type);
+  Py_CLEAR(st->task_type);
+  Py_CLEAR(st->base_create_task);
+  Py_CLEAR(st->task_kwnames);
   Py_CLEAR(st->format_callback_source);
   Py_CLEAR(st->extract_stack);
   Py_CLEAR(st->warn_slow_callback);
@@ -39,6 +45,8 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_loop);
   Py_CLEAR(st->str_current_handle);
   Py_CLEAR(st->str_slow_callback_duration);
+  Py_CLEAR(st->str_task_factory);
+  Py_CLEAR(st->str_name);
   return 0;
 }
 
@@ -71,12 +79,16 @@ int module_exec(PyObject* module) {
   if (st->loop_type == nullptr) return -1;
 
   st->future_type = import_attr("asyncio", "Future");
+  st->task_type = import_attr("asyncio", "Task");
+  Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
+  if (!base_loop) return -1;
+  st->base_create_task = PyObject_GetAttrString(base_loop.get(), "create_task");
   st->iscoroutine = import_attr("asyncio", "iscoroutine");
   st->iscoroutinefunction = import_attr("asyncio", "iscoroutinefunction");
   st->format_callback_source = import_attr("aioev._compat", "format_callback_source");
   st->extract_stack = import_attr("aioev._compat", "extract_stack");
   st->warn_slow_callback = import_attr("aioev._compat", "warn_slow_callback");
-  if (!st->future_type || !st->iscoroutine || !st->iscoroutinefunction ||
+  if (!st->future_type || !st->task_type || !st->base_create_task || !st->iscoroutine || !st->iscoroutinefunction ||
       !st->format_callback_source || !st->extract_stack || !st->warn_slow_callback) {
     return -1;
   }
@@ -94,11 +106,15 @@ int module_exec(PyObject* module) {
       {&st->str_loop, "loop"},
       {&st->str_current_handle, "_current_handle"},
       {&st->str_slow_callback_duration, "slow_callback_duration"},
+      {&st->str_task_factory, "_task_factory"},
+      {&st->str_name, "name"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
+  st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);
+  if (st->task_kwnames == nullptr) return -1;
   return 0;
 }
 
