@@ -159,6 +159,11 @@ class Loop(_aioev.Loop, SocketMethods, asyncio.BaseEventLoop):
 
     # -- hooks for later transports --------------------------------------
 
+    def _stop_serving(self, sock):
+        """Stop accepting on a listening socket and close it."""
+        self.remove_reader(sock.fileno())
+        sock.close()
+
     def _ensure_fd_no_transport(self, fd):
         fileno = fd
         if not isinstance(fileno, int):

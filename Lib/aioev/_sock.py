@@ -47,12 +47,14 @@ class SocketMethods:
             (self.remove_reader if reading else self.remove_writer)(fd)
 
     @staticmethod
-    def _complete(fut, call, *args):
-        """Try call(*args) for fut: set its result or exception, unless not ready."""
+    def _complete(fut, sock, method, *args):
+        """Try sock.method(*args) for fut: its result or exception, unless not ready."""
+        # The method is looked up on each attempt, as asyncio does: code
+        # (and tests) may swap a socket's methods while a call waits.
         if fut.done():
             return
         try:
-            result = call(*args)
+            result = getattr(sock, method)(*args)
         except _RETRY:
             return
         except (SystemExit, KeyboardInterrupt):
@@ -71,7 +73,7 @@ class SocketMethods:
             return sock.recv(n)
         except _RETRY:
             pass
-        return await self._wait_io(sock, True, self._complete, sock.recv, n)
+        return await self._wait_io(sock, True, self._complete, sock, 'recv', n)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into buf; return the number of bytes received."""
@@ -80,7 +82,7 @@ class SocketMethods:
             return sock.recv_into(buf)
         except _RETRY:
             pass
-        return await self._wait_io(sock, True, self._complete, sock.recv_into, buf)
+        return await self._wait_io(sock, True, self._complete, sock, 'recv_into', buf)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to bufsize bytes: (data, address)."""
@@ -89,7 +91,7 @@ class SocketMethods:
             return sock.recvfrom(bufsize)
         except _RETRY:
             pass
-        return await self._wait_io(sock, True, self._complete, sock.recvfrom, bufsize)
+        return await self._wait_io(sock, True, self._complete, sock, 'recvfrom', bufsize)
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into buf: (nbytes, address)."""
@@ -101,7 +103,7 @@ class SocketMethods:
         except _RETRY:
             pass
         return await self._wait_io(sock, True, self._complete,
-                                   sock.recvfrom_into, buf, nbytes)
+                                   sock, 'recvfrom_into', buf, nbytes)
 
     # -- sending ------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class SocketMethods:
         except _RETRY:
             pass
         return await self._wait_io(sock, False, self._complete,
-                                   sock.sendto, data, 0, address)
+                                   sock, 'sendto', data, 0, address)
 
     # -- connecting ---------------------------------------------------------
 
@@ -188,7 +190,7 @@ class SocketMethods:
             return self._accept_now(sock)
         except _RETRY:
             pass
-        return await self._wait_io(sock, True, self._complete, self._accept_now, sock)
+        return await self._wait_io(sock, True, self._complete, self, '_accept_now', sock)
 
     @staticmethod
     def _accept_now(sock):
