@@ -18,6 +18,9 @@ constexpr size_t kMinScheduledTimers = 100;
 constexpr double kMaxCancelledFraction = 0.5;
 // asyncio's MAXIMUM_SELECT_TIMEOUT: one day.
 constexpr double kMaxPollTimeout = 24 * 3600;
+// epoll sleeps whole milliseconds: a timer due sooner than this is waited
+// for by polling without blocking instead of oversleeping by up to 1 ms.
+constexpr double kSpinThreshold = 100e-6;
 
 LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
 
@@ -360,7 +363,7 @@ int run_once(LoopObject* loop) {
     timeout = 0;
   } else if (!loop->timers.empty()) {
     timeout = loop->timers.top().when - monotonic_now();
-    if (timeout < 0) timeout = 0;
+    if (timeout < kSpinThreshold) timeout = 0;
     if (timeout > kMaxPollTimeout) timeout = kMaxPollTimeout;
   }
   // A busy loop with no fd to watch has nothing to learn from the kernel:
