@@ -1,0 +1,167 @@
+# aioev development entry points.
+#
+#   make demo     deps + build, then the quick benchmark (aioev vs asyncio vs uvloop)
+#   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, then asan
+#
+#   make deps     Debian packages (only the missing ones) and one venv per interpreter
+#   make build    in-place build of aioev._aioev for every interpreter (Lib/aioev/*.so)
+#   make ctest    build and run the GoogleTest tests of Include/aioev (CTest)
+#   make pytest   pytest Tests/ on every interpreter (pytest-3.12 for one)
+#   make asan     ASan+UBSan build, its unit tests, pytest Tests/ on 3.12
+#   make bench    the full benchmark on 3.12
+#   make wheel    one wheel per interpreter in dist/, libev linked statically
+#   make clean    build products (distclean: the venvs too)
+#
+# Every target can be run again: a second `make deps` or `make build` finds
+# everything in place and does nothing slow.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+
+VERSIONS     := 3.11 3.12 3.13
+MAIN_VERSION := 3.12
+PYENV_ROOT   ?= $(HOME)/.pyenv
+REQUIREMENTS := Tests/requirements.txt
+APT_PACKAGES := g++ libev-dev libgtest-dev
+SUDO         := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# pytest: extra arguments (e.g. PYTEST_ARGS='-k timers -x'); each run's time limit.
+PYTEST_ARGS    ?=
+PYTEST_TIMEOUT ?= 1800
+
+# The interpreter a venv is made from: the newest pyenv CPython 3.X.* (not a
+# free-threaded "t" build), else python3.X on PATH.
+base_python = $(or $(lastword $(sort $(filter-out %t/bin/python,\
+                $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python)))),\
+                $(shell command -v python$(1)),\
+                $(error no Python $(1): install it with pyenv))
+tag    = cp$(subst .,,$(1))
+python = $(CURDIR)/.venv/$(1)/bin/python
+
+VENV_PYTHONS := $(foreach v,$(VERSIONS),.venv/$(v)/bin/python)
+VENV_STAMPS  := $(foreach v,$(VERSIONS),.venv/$(v)/.requirements.stamp)
+
+# Development builds: optimized with debug info, warnings are errors, the unit
+# tests configured (built by `make ctest`).
+CMAKE_DEV_ARGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIOEV_TESTS=ON -DAIOEV_WERROR=ON
+
+# ASan+UBSan: the module and the unit tests sanitized, with assertions on.
+ASAN_DIR  := build/asan
+ASAN_PKG  := $(ASAN_DIR)/pkg
+ASAN_ARGS := -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" \
+             -DAIOEV_SANITIZE=ON -DAIOEV_TESTS=ON -DAIOEV_WERROR=ON \
+             -DAIOEV_EXT_OUTPUT_DIR=$(CURDIR)/$(ASAN_PKG)/aioev
+# CPython itself is not instrumented, so the runtimes are preloaded.
+ASAN_PRELOAD = $(shell g++ -print-file-name=libasan.so) $(shell g++ -print-file-name=libubsan.so)
+ASAN_ENV = LD_PRELOAD="$(ASAN_PRELOAD)" \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
+           PYTHONMALLOC=malloc
+
+.PHONY: all deps apt-deps build ctest pytest test asan demo bench wheel clean distclean \
+        $(foreach v,$(VERSIONS),build-$(v) pytest-$(v))
+
+all: build
+
+# --- deps -------------------------------------------------------------------
+deps: apt-deps $(VENV_STAMPS)
+
+# dpkg-query is instant; apt-get update runs only when something is missing.
+apt-deps:
+	@missing=; \
+	for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "apt-get install$$missing"; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV_PYTHONS): .venv/%/bin/python:
+	$(call base_python,$*) -m venv .venv/$*
+
+# The stamp lives inside the venv: a deleted venv is remade and refilled.
+$(VENV_STAMPS): .venv/%/.requirements.stamp: $(REQUIREMENTS) | .venv/%/bin/python
+	.venv/$*/bin/python -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
+	touch $@
+
+# --- build ------------------------------------------------------------------
+build: deps $(foreach v,$(VERSIONS),build-$(v))
+
+# Configure once (build.ninja present: Ninja re-runs CMake itself when
+# CMakeLists.txt or the set of sources changes), then an incremental build of
+# the module only; it lands as Lib/aioev/_aioev.cpython-3XX-*.so.
+$(foreach v,$(VERSIONS),build-$(v)): build-%: .venv/%/.requirements.stamp | apt-deps
+	@export PATH="$(CURDIR)/.venv/$*/bin:$$PATH"; \
+	if [ ! -f build/$(call tag,$*)/build.ninja ]; then \
+	    cmake -S . -B build/$(call tag,$*) -G Ninja \
+	        -DPython_EXECUTABLE=$(call python,$*) $(CMAKE_DEV_ARGS); \
+	fi; \
+	cmake --build build/$(call tag,$*) --target _aioev
+
+# --- tests ------------------------------------------------------------------
+ctest: build-$(MAIN_VERSION)
+	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
+	cmake --build build/$(call tag,$(MAIN_VERSION)); \
+	ctest --test-dir build/$(call tag,$(MAIN_VERSION)) --output-on-failure
+
+pytest: $(foreach v,$(VERSIONS),pytest-$(v))
+
+$(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
+	PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
+	    bash Tools/run-pytest.sh $(call python,$*) $(PYTEST_ARGS)
+
+# -k: one failing suite does not hide the others' results; the exit status
+# still says whether everything passed.
+test: deps build
+	@$(MAKE) --no-print-directory -k ctest pytest asan
+
+asan: deps
+	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
+	if [ ! -f $(ASAN_DIR)/build.ninja ]; then \
+	    cmake -S . -B $(ASAN_DIR) -G Ninja \
+	        -DPython_EXECUTABLE=$(call python,$(MAIN_VERSION)) $(ASAN_ARGS); \
+	fi; \
+	cmake --build $(ASAN_DIR); \
+	ctest --test-dir $(ASAN_DIR) --output-on-failure
+	@# Stage the package with the sanitized module so Lib/aioev keeps its own .so.
+	mkdir -p $(ASAN_PKG)/aioev
+	find $(ASAN_PKG)/aioev -name '*.py' -delete
+	tar -C Lib --exclude='*.so' --exclude=__pycache__ -cf - aioev | tar -C $(ASAN_PKG) -xf -
+	@# --capture=sys: a sanitizer report goes to the real stderr, where it is
+	@# seen even when the process aborts (fd capture would swallow it).
+	$(ASAN_ENV) PYTHONPATH=$(CURDIR)/$(ASAN_PKG) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
+	    bash Tools/run-pytest.sh $(call python,$(MAIN_VERSION)) --capture=sys $(PYTEST_ARGS)
+
+# --- demo, bench ------------------------------------------------------------
+demo: deps build
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench --quick
+
+bench: deps build
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench
+
+# --- wheel ------------------------------------------------------------------
+# libev from Debian's source package, compiled into the module (see DESIGN.md).
+wheel: deps
+	@libev=$$(bash Tools/fetch-libev-source.sh build/libev); \
+	for v in $(VERSIONS); do \
+	    echo "== wheel for $$v (libev from $$libev)"; \
+	    AIOEV_LIBEV_SOURCE="$$libev" .venv/$$v/bin/python -m build --wheel \
+	        --no-isolation --outdir dist . > build/wheel-$$v.log 2>&1 \
+	        || { tail -40 build/wheel-$$v.log; exit 1; }; \
+	done; \
+	ls -l dist/*.whl
+
+# --- clean ------------------------------------------------------------------
+clean:
+	rm -rf build dist Lib/*.egg-info *.egg-info .pytest_cache
+	rm -f Lib/aioev/_aioev*.so
+	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
+
+distclean: clean
+	rm -rf .venv
