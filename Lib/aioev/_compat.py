@@ -29,3 +29,30 @@ def extract_stack():
 def warn_slow_callback(handle, seconds):
     log.logger.warning('Executing %s took %.3f seconds',
                        base_events._format_handle(handle), seconds)
+
+
+# asyncio.Server's transport bookkeeping takes the transport from 3.13 on.
+if PY313:
+    def server_attach(server, transport):
+        server._attach(transport)
+
+    def server_detach(server, transport):
+        server._detach(transport)
+else:
+    def server_attach(server, transport):
+        server._attach()
+
+    def server_detach(server, transport):
+        server._detach()
+
+
+def log_debug(message, *args):
+    log.logger.debug(message, *args)
+
+
+def log_fatal_oserror(transport, message, exc):
+    log.logger.debug("%r: %s", transport, message, exc_info=exc)
+
+
+def warn_write_after_lost():
+    log.logger.warning('socket.send() raised exception.')

@@ -8,15 +8,17 @@ signal handlers.
 
 import asyncio
 import errno
+import socket
 import signal
 import sys
 import threading
 import warnings
 import weakref
-from asyncio import coroutines, events
+from asyncio import base_events, coroutines, events
 from asyncio.log import logger
 
-from . import _aioev
+from . import _aioev, _compat
+from ._server import ServerMethods
 from ._sock import SocketMethods
 
 
@@ -24,7 +26,7 @@ def _sighandler_noop(signum, frame):
     """CPython runs this; the loop learns of the signal from the wake-up fd."""
 
 
-class Loop(_aioev.Loop, SocketMethods, asyncio.BaseEventLoop):
+class Loop(_aioev.Loop, SocketMethods, ServerMethods, asyncio.BaseEventLoop):
     """An asyncio event loop whose core is C++ over libev."""
 
     def __init__(self):
@@ -157,12 +159,54 @@ class Loop(_aioev.Loop, SocketMethods, asyncio.BaseEventLoop):
         if sig not in signal.valid_signals():
             raise ValueError(f'invalid signal number {sig}')
 
-    # -- hooks for later transports --------------------------------------
+    # -- file descriptors -----------------------------------------------------
+    # The C++ _add_reader/_add_writer/_remove_reader/_remove_writer do the
+    # work; the public methods first refuse an fd that a transport owns.
 
-    def _stop_serving(self, sock):
-        """Stop accepting on a listening socket and close it."""
-        self.remove_reader(sock.fileno())
-        sock.close()
+    def add_reader(self, fd, callback, *args):
+        """Call callback(*args) whenever fd is readable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_reader(fd, callback, *args)
+
+    def add_writer(self, fd, callback, *args):
+        """Call callback(*args) whenever fd is writable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_writer(fd, callback, *args)
+
+    def remove_reader(self, fd):
+        """Stop watching fd for reading; return True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_reader(fd)
+
+    def remove_writer(self, fd):
+        """Stop watching fd for writing; return True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_writer(fd)
+
+    # -- transports ---------------------------------------------------------
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *,
+                               extra=None, server=None):
+        """A C++ socket transport for a connected TCP or Unix stream socket."""
+        if extra is None:
+            extra = {}
+        extra['socket'] = asyncio.trsock.TransportSocket(sock)
+        try:
+            extra['sockname'] = sock.getsockname()
+        except OSError:
+            extra['sockname'] = None
+        if 'peername' not in extra:
+            try:
+                extra['peername'] = sock.getpeername()
+            except socket.error:
+                extra['peername'] = None
+        transport = _aioev.SocketTransport(self, sock, protocol, extra, server)
+        if server is not None:
+            _compat.server_attach(server, transport)
+        self._transports[transport._sock_fd] = transport
+        base_events._set_nodelay(sock)
+        transport._start(waiter)
+        return transport
 
     def _ensure_fd_no_transport(self, fd):
         fileno = fd
@@ -175,3 +219,8 @@ class Loop(_aioev.Loop, SocketMethods, asyncio.BaseEventLoop):
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f'File descriptor {fd!r} is used by transport '
                                f'{transport!r}')
+
+
+# What asyncio's selector transport declares, for start_tls() and sendfile().
+_aioev.SocketTransport._start_tls_compatible = True
+_aioev.SocketTransport._sendfile_compatible = asyncio.constants._SendfileMode.TRY_NATIVE

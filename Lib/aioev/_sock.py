@@ -35,7 +35,7 @@ class SocketMethods:
         fut = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
-        add = self.add_reader if reading else self.add_writer
+        add = self._add_reader if reading else self._add_writer
         handle = add(fd, attempt, fut, *args)
         fut.add_done_callback(
             functools.partial(self._io_done, fd, reading, handle))
@@ -44,7 +44,7 @@ class SocketMethods:
     def _io_done(self, fd, reading, handle, fut):
         # A cancelled handle was replaced by a newer wait on the same fd.
         if not handle.cancelled():
-            (self.remove_reader if reading else self.remove_writer)(fd)
+            (self._remove_reader if reading else self._remove_writer)(fd)
 
     @staticmethod
     def _complete(fut, sock, method, *args):

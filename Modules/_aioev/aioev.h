@@ -12,6 +12,7 @@
 #include "aioev/ready_queue.hpp"
 #include "aioev/ref.hpp"
 #include "aioev/timer_heap.hpp"
+#include "aioev/write_buffer.hpp"
 
 #if defined(__GNUC__)
 #define AIOEV_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -28,6 +29,7 @@ struct ModuleState {
   PyTypeObject* loop_type;
   PyTypeObject* handle_type;
   PyTypeObject* timer_handle_type;
+  PyTypeObject* stream_type;  // SocketTransport, derived from asyncio.Transport
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -39,6 +41,12 @@ struct ModuleState {
   PyObject* warn_slow_callback;      // _compat.warn_slow_callback(handle, seconds)
   PyObject* iscoroutine;             // asyncio.iscoroutine
   PyObject* iscoroutinefunction;     // asyncio.iscoroutinefunction
+  PyObject* buffered_protocol_type;  // asyncio.BufferedProtocol
+  PyObject* set_result_unless_cancelled;  // asyncio.futures._set_result_unless_cancelled
+  PyObject* server_detach;           // _compat.server_detach(server, transport)
+  PyObject* log_debug;               // _compat.log_debug(format, *args)
+  PyObject* log_fatal_oserror;       // _compat.log_fatal_oserror(transport, message, exc)
+  PyObject* warn_write_after_lost;   // _compat.warn_write_after_lost()
 
   // Interned names.
   PyObject* str_call_exception_handler;
@@ -52,6 +60,21 @@ struct ModuleState {
   PyObject* str_slow_callback_duration;
   PyObject* str_task_factory;
   PyObject* str_name;
+  PyObject* str_transport;
+  PyObject* str_protocol;
+  PyObject* str_data_received;
+  PyObject* str_eof_received;
+  PyObject* str_get_buffer;
+  PyObject* str_buffer_updated;
+  PyObject* str_connection_made;
+  PyObject* str_connection_lost;
+  PyObject* str_pause_writing;
+  PyObject* str_resume_writing;
+  PyObject* str_close;
+  PyObject* str_set_result;
+  PyObject* str_set_exception;
+  PyObject* str_call_connection_lost;
+  PyObject* str_start_reading;
 };
 
 extern PyModuleDef module_def;
@@ -80,6 +103,8 @@ struct FdSlot {
   LoopObject* loop;
   PyObject* reader;  // owned Handle or nullptr
   PyObject* writer;
+  PyObject* transport;  // owned while transport_events is not zero
+  int transport_events;  // EV_READ | EV_WRITE the transport waits for
   bool changed;  // on the FdTable's changed list
 };
 
@@ -109,6 +134,36 @@ struct LoopObject {
   bool debug;
   bool loop_error;  // an error was set inside a libev callback
   double clock_resolution;
+  char* read_buffer;  // shared by the loop's transports, allocated on first use
+};
+
+// The socket transport (stream.cpp). Its first field after the header is
+// asyncio.BaseTransport's one slot, `_extra`: the type derives from
+// asyncio.Transport, whose instances are exactly that big (checked at import).
+struct StreamObject {
+  PyObject_HEAD
+  PyObject* extra;
+  LoopObject* loop;
+  PyObject* sock;  // nullptr once connection_lost has run
+  PyObject* protocol;
+  PyObject* server;
+  PyObject* empty_waiter;
+  PyObject* dict;
+  PyObject* weakreflist;
+  WriteBuffer buffer;
+  Py_ssize_t high_water;
+  Py_ssize_t low_water;
+  int fd;
+  int conn_lost;
+  int interest;  // EV_READ | EV_WRITE asked of the loop
+  int queued;  // events waiting in the ready queue
+  bool in_ready;
+  bool closing;
+  bool paused;
+  bool eof;
+  bool protocol_paused;
+  bool protocol_connected;
+  bool buffered;
 };
 
 // loop.cpp
@@ -142,6 +197,15 @@ PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
 void io_check_changed(LoopObject* loop);
 void io_release_all(LoopObject* loop);
 int io_traverse(LoopObject* loop, visitproc visit, void* arg);
+// Sets the events a transport waits for on fd (0: none, releasing it).
+void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events);
+
+// stream.cpp
+PyTypeObject* stream_type_new(PyObject* module);
+// Queues a transport's readiness from inside libev (no Python code runs).
+void stream_queue(LoopObject* loop, PyObject* transport, int events);
+// Runs the queued readiness; -1 only for exceptions that must propagate.
+int stream_run_queued(PyObject* transport);
 
 // signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
 PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);

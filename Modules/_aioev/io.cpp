@@ -44,7 +44,8 @@ void io_cb(struct ev_loop*, ev_io* w, int revents);
 
 // Starts, changes or stops the slot's watcher to match its reader and writer.
 void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
-  int want = (slot->reader ? EV_READ : 0) | (slot->writer ? EV_WRITE : 0);
+  int want = (slot->reader ? EV_READ : 0) | (slot->writer ? EV_WRITE : 0) |
+             (slot->transport ? slot->transport_events : 0);
   bool active = ev_is_active(&slot->io);
   if (active && (slot->io.events & (EV_READ | EV_WRITE)) == want) return;
   if (active) {
@@ -94,6 +95,13 @@ void io_cb(struct ev_loop*, ev_io* w, int revents) {
   }
   if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
   if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
+  if (slot->transport != nullptr && (revents & slot->transport_events)) {
+    stream_queue(loop, slot->transport, revents & slot->transport_events);
+  }
+}
+
+bool slot_unused(const FdSlot* slot) {
+  return slot->reader == nullptr && slot->writer == nullptr && slot->transport == nullptr;
 }
 
 PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader) {
@@ -118,9 +126,8 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   }
   HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
   if (h == nullptr) return nullptr;
-  FdSlot* slot = loop->fds.find(fd);
-  if (slot == nullptr) {
-    slot = loop->fds.get_or_create(fd);
+  FdSlot* slot = loop->fds.get_or_create(fd);
+  if (slot->loop == nullptr) {
     ev_io_init(&slot->io, io_cb, fd, EV_READ);
     slot->loop = loop;
   }
@@ -147,7 +154,7 @@ PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
   PyObject* old = *which;
   *which = nullptr;
   slot_update(loop, fd, slot);
-  if (slot->reader == nullptr && slot->writer == nullptr) loop->fds.erase(fd);
+  if (slot_unused(slot)) loop->fds.erase(fd);
   if (old == nullptr) Py_RETURN_FALSE;
   handle_cancel(reinterpret_cast<HandleObject*>(old));
   Py_DECREF(old);
@@ -191,7 +198,9 @@ void io_release_all(LoopObject* loop) {
     }
     if (slot.reader) handles.push_back(slot.reader);
     if (slot.writer) handles.push_back(slot.writer);
-    slot.reader = slot.writer = nullptr;
+    if (slot.transport) handles.push_back(slot.transport);
+    slot.reader = slot.writer = slot.transport = nullptr;
+    slot.transport_events = 0;
     (void)fd;
   });
   loop->fds.take_changed([](int, FdSlot&) {});
@@ -203,8 +212,31 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
   loop->fds.for_each([&](int, FdSlot& slot) {
     if (rc == 0 && slot.reader) rc = visit(slot.reader, arg);
     if (rc == 0 && slot.writer) rc = visit(slot.writer, arg);
+    if (rc == 0 && slot.transport) rc = visit(slot.transport, arg);
   });
   return rc;
+}
+
+void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events) {
+  FdSlot* slot = events ? loop->fds.get_or_create(fd) : loop->fds.find(fd);
+  if (slot == nullptr) return;
+  if (slot->loop == nullptr) {
+    ev_io_init(&slot->io, io_cb, fd, EV_READ);
+    slot->loop = loop;
+  }
+  PyObject* released = nullptr;
+  if (events == 0) {
+    if (slot->transport != transport) return;  // not this transport's slot
+    released = slot->transport;
+    slot->transport = nullptr;
+  } else if (slot->transport != transport) {
+    released = slot->transport;
+    slot->transport = Py_NewRef(transport);
+  }
+  slot->transport_events = events;
+  slot_update(loop, fd, slot);
+  if (slot_unused(slot)) loop->fds.erase(fd);
+  Py_XDECREF(released);
 }
 
 }  // namespace aioev

@@ -395,10 +395,15 @@ int run_once(LoopObject* loop) {
   }
 
   for (size_t todo = loop->ready.size(); todo > 0 && !loop->ready.empty(); --todo) {
-    HandleObject* h = reinterpret_cast<HandleObject*>(loop->ready.pop_front());
+    PyObject* item = loop->ready.pop_front();
     int rc = 0;
-    if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
-    Py_DECREF(h);
+    if (AIOEV_LIKELY(handle_check(loop->state, item))) {
+      HandleObject* h = reinterpret_cast<HandleObject*>(item);
+      if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+    } else {
+      rc = stream_run_queued(item);  // a transport's readiness
+    }
+    Py_DECREF(item);
     if (rc < 0) return -1;
   }
   return 0;
@@ -515,10 +520,10 @@ PyMethodDef loop_methods[] = {
     {"_new_handle", FASTCALL_KW(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},
     {"_run", Loop_run, METH_NOARGS, "Run iterations until stop()."},
     {"_close_core", Loop_close_core, METH_NOARGS, "Release callbacks, timers and watchers."},
-    {"add_reader", FASTCALL_KW(loop_add_reader), METH_FASTCALL, "Watch fd for reading."},
-    {"add_writer", FASTCALL_KW(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
-    {"remove_reader", loop_remove_reader, METH_O, "Stop watching fd for reading."},
-    {"remove_writer", loop_remove_writer, METH_O, "Stop watching fd for writing."},
+    {"_add_reader", FASTCALL_KW(loop_add_reader), METH_FASTCALL, "Watch fd for reading."},
+    {"_add_writer", FASTCALL_KW(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
+    {"_remove_reader", loop_remove_reader, METH_O, "Stop watching fd for reading."},
+    {"_remove_writer", loop_remove_writer, METH_O, "Stop watching fd for writing."},
     {"_signal_wakeup_fd", loop_signal_wakeup_fd, METH_NOARGS,
      "The fd to pass to signal.set_wakeup_fd()."},
     {nullptr, nullptr, 0, nullptr},
@@ -599,6 +604,7 @@ void Loop_dealloc(PyObject* self) {
     loop->ev = nullptr;
   }
   Py_CLEAR(loop->signal_handlers);
+  PyMem_RawFree(loop->read_buffer);
   loop->ready.~ReadyQueue();
   loop->timers.~TimerHeap();
   loop->fds.~FdTable();

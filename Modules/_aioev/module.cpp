@@ -10,6 +10,13 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->loop_type);
   Py_VISIT(st->handle_type);
   Py_VISIT(st->timer_handle_type);
+  Py_VISIT(st->stream_type);
+  Py_VISIT(st->buffered_protocol_type);
+  Py_VISIT(st->set_result_unless_cancelled);
+  Py_VISIT(st->server_detach);
+  Py_VISIT(st->log_debug);
+  Py_VISIT(st->log_fatal_oserror);
+  Py_VISIT(st->warn_write_after_lost);
   Py_VISIT(st->future_type);
   Py_VISIT(st->task_type);
   Py_VISIT(st->base_create_task);
@@ -27,6 +34,13 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->loop_type);
   Py_CLEAR(st->handle_type);
   Py_CLEAR(st->timer_handle_type);
+  Py_CLEAR(st->stream_type);
+  Py_CLEAR(st->buffered_protocol_type);
+  Py_CLEAR(st->set_result_unless_cancelled);
+  Py_CLEAR(st->server_detach);
+  Py_CLEAR(st->log_debug);
+  Py_CLEAR(st->log_fatal_oserror);
+  Py_CLEAR(st->warn_write_after_lost);
   Py_CLEAR(st->future_type);
   Py_CLEAR(st->task_type);
   Py_CLEAR(st->base_create_task);
@@ -47,6 +61,21 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_slow_callback_duration);
   Py_CLEAR(st->str_task_factory);
   Py_CLEAR(st->str_name);
+  Py_CLEAR(st->str_transport);
+  Py_CLEAR(st->str_protocol);
+  Py_CLEAR(st->str_data_received);
+  Py_CLEAR(st->str_eof_received);
+  Py_CLEAR(st->str_get_buffer);
+  Py_CLEAR(st->str_buffer_updated);
+  Py_CLEAR(st->str_connection_made);
+  Py_CLEAR(st->str_connection_lost);
+  Py_CLEAR(st->str_pause_writing);
+  Py_CLEAR(st->str_resume_writing);
+  Py_CLEAR(st->str_close);
+  Py_CLEAR(st->str_set_result);
+  Py_CLEAR(st->str_set_exception);
+  Py_CLEAR(st->str_call_connection_lost);
+  Py_CLEAR(st->str_start_reading);
   return 0;
 }
 
@@ -77,6 +106,11 @@ int module_exec(PyObject* module) {
   if (st->timer_handle_type == nullptr) return -1;
   st->loop_type = add_type(module, &loop_spec, nullptr);
   if (st->loop_type == nullptr) return -1;
+  st->stream_type = stream_type_new(module);
+  if (st->stream_type == nullptr ||
+      PyModule_AddType(module, st->stream_type) < 0) {
+    return -1;
+  }
 
   st->future_type = import_attr("asyncio", "Future");
   st->task_type = import_attr("asyncio", "Task");
@@ -88,6 +122,17 @@ int module_exec(PyObject* module) {
   st->format_callback_source = import_attr("aioev._compat", "format_callback_source");
   st->extract_stack = import_attr("aioev._compat", "extract_stack");
   st->warn_slow_callback = import_attr("aioev._compat", "warn_slow_callback");
+  st->buffered_protocol_type = import_attr("asyncio", "BufferedProtocol");
+  st->set_result_unless_cancelled =
+      import_attr("asyncio.futures", "_set_result_unless_cancelled");
+  st->server_detach = import_attr("aioev._compat", "server_detach");
+  st->log_debug = import_attr("aioev._compat", "log_debug");
+  st->log_fatal_oserror = import_attr("aioev._compat", "log_fatal_oserror");
+  st->warn_write_after_lost = import_attr("aioev._compat", "warn_write_after_lost");
+  if (!st->buffered_protocol_type || !st->set_result_unless_cancelled || !st->server_detach ||
+      !st->log_debug || !st->log_fatal_oserror || !st->warn_write_after_lost) {
+    return -1;
+  }
   if (!st->future_type || !st->task_type || !st->base_create_task || !st->iscoroutine || !st->iscoroutinefunction ||
       !st->format_callback_source || !st->extract_stack || !st->warn_slow_callback) {
     return -1;
@@ -108,6 +153,21 @@ int module_exec(PyObject* module) {
       {&st->str_slow_callback_duration, "slow_callback_duration"},
       {&st->str_task_factory, "_task_factory"},
       {&st->str_name, "name"},
+      {&st->str_transport, "transport"},
+      {&st->str_protocol, "protocol"},
+      {&st->str_data_received, "data_received"},
+      {&st->str_eof_received, "eof_received"},
+      {&st->str_get_buffer, "get_buffer"},
+      {&st->str_buffer_updated, "buffer_updated"},
+      {&st->str_connection_made, "connection_made"},
+      {&st->str_connection_lost, "connection_lost"},
+      {&st->str_pause_writing, "pause_writing"},
+      {&st->str_resume_writing, "resume_writing"},
+      {&st->str_close, "close"},
+      {&st->str_set_result, "set_result"},
+      {&st->str_set_exception, "set_exception"},
+      {&st->str_call_connection_lost, "_call_connection_lost"},
+      {&st->str_start_reading, "_start_reading"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
