@@ -1,0 +1,511 @@
+// The machinery aioev's transports share: readiness from the loop's fd
+// table, asyncio's closing sequence (close, abort, _force_close,
+// _fatal_error, _call_connection_lost), flow control, and the parts of the
+// Python type every transport has. Readiness queues the transport itself on
+// the loop's ready queue; the run loop hands it to transport_run_queued() in
+// the callback phase, where asyncio would run the reader and writer handles.
+#include "transport.h"
+
+#include <errno.h>
+
+namespace aioev {
+
+namespace {
+
+ModuleState* state_of(TransportObject* t) { return t->loop->state; }
+
+int schedule(TransportObject* t, PyObject* callback, PyObject* const* args, Py_ssize_t nargs) {
+  HandleObject* h = handle_new(t->loop, false, callback, args, nargs, nullptr);
+  if (h == nullptr) return -1;
+  int rc = loop_push_ready(t->loop, reinterpret_cast<PyObject*>(h));
+  Py_DECREF(h);
+  return rc;
+}
+
+// Schedules self._call_connection_lost(exc) with call_soon, as asyncio does.
+int schedule_connection_lost(TransportObject* t, PyObject* exc) {
+  Ref method =
+      Ref::steal(PyObject_GetAttr(as_object(t), state_of(t)->str_call_connection_lost));
+  if (!method) return -1;
+  PyObject* args[] = {exc ? exc : Py_None};
+  return schedule(t, method.get(), args, 1);
+}
+
+int detach_server(TransportObject* t) {
+  if (t->server == nullptr) return 0;
+  Ref server = Ref::steal(t->server);
+  t->server = nullptr;
+  Ref detached = Ref::steal(PyObject_CallFunctionObjArgs(state_of(t)->server_detach,
+                                                         server.get(), as_object(t), nullptr));
+  return detached ? 0 : -1;
+}
+
+// Stops watching, then closes the file: libev must never see a closed fd.
+void close_file(TransportObject* t) {
+  transport_set_interest(t, 0);
+  Ref file = Ref::steal(t->file);
+  t->file = nullptr;
+  Ref closed = Ref::steal(PyObject_CallMethodNoArgs(file.get(), state_of(t)->str_close));
+  if (!closed) PyErr_WriteUnraisable(file.get());
+}
+
+}  // namespace
+
+int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* loop,
+                   PyObject* file, int fd, PyObject* protocol, PyObject* extra,
+                   PyObject* server) {
+  t->kind = kind;
+  t->extra = Py_NewRef(extra);
+  t->loop = reinterpret_cast<LoopObject*>(Py_NewRef(reinterpret_cast<PyObject*>(loop)));
+  t->file = Py_NewRef(file);
+  t->server = server == Py_None ? nullptr : Py_NewRef(server);
+  t->fd = fd;
+  t->high_water = kDefaultHighWater;
+  t->low_water = kDefaultHighWater / 4;
+  Ref set = Ref::steal(Transport_set_protocol(as_object(t), protocol));
+  return set ? 0 : -1;
+}
+
+void transport_set_interest(TransportObject* t, int events) {
+  if (t->interest == events) return;
+  t->interest = events;
+  LoopObject* loop = t->loop;
+  if (loop == nullptr || loop->closed || t->file == nullptr) return;
+  io_set_transport_interest(loop, t->fd, as_object(t), events);
+}
+
+Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
+                            PyObject* arg2) {
+  PyObject* args[3] = {t->protocol, arg1, arg2};
+  size_t nargs = (arg2 ? 3 : arg1 ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+  return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
+}
+
+bool must_propagate() {
+  return PyErr_ExceptionMatches(PyExc_SystemExit) ||
+         PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
+}
+
+Ref fetch_exception() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return Ref::steal(value);
+}
+
+Ref os_error(int err) {
+  errno = err;
+  PyErr_SetFromErrno(PyExc_OSError);
+  return fetch_exception();
+}
+
+int transport_report(TransportObject* t, const char* message, PyObject* exc) {
+  ModuleState* st = state_of(t);
+  Ref context = Ref::steal(PyDict_New());
+  Ref text = Ref::steal(PyUnicode_FromString(message));
+  if (!context || !text) return -1;
+  if (PyDict_SetItem(context.get(), st->str_message, text.get()) < 0 ||
+      PyDict_SetItem(context.get(), st->str_exception, exc) < 0 ||
+      PyDict_SetItem(context.get(), st->str_transport, as_object(t)) < 0 ||
+      PyDict_SetItem(context.get(), st->str_protocol, t->protocol ? t->protocol : Py_None) < 0) {
+    return -1;
+  }
+  Ref result = Ref::steal(PyObject_CallMethodOneArg(reinterpret_cast<PyObject*>(t->loop),
+                                                    st->str_call_exception_handler,
+                                                    context.get()));
+  return result ? 0 : -1;
+}
+
+int transport_force_close(TransportObject* t, PyObject* exc) {
+  if (t->conn_lost) return 0;
+  int interest = t->interest;
+  if (t->kind->buffer_size(t) != 0) {
+    t->kind->clear_buffer(t);
+    interest &= ~EV_WRITE;
+  }
+  if (!t->closing) {
+    t->closing = true;
+    interest &= ~EV_READ;
+  }
+  transport_set_interest(t, interest);
+  t->conn_lost++;
+  return schedule_connection_lost(t, exc);
+}
+
+// asyncio's _fatal_error: an OSError is only logged in debug mode, anything
+// else goes to the exception handler; either way the transport closes.
+int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message) {
+  if (PyObject_TypeCheck(exc, reinterpret_cast<PyTypeObject*>(PyExc_OSError))) {
+    if (t->loop->debug) {
+      Ref text = Ref::steal(PyUnicode_FromString(message));
+      if (!text) return -1;
+      Ref logged = Ref::steal(PyObject_CallFunctionObjArgs(
+          state_of(t)->log_fatal_oserror, as_object(t), text.get(), exc, nullptr));
+      if (!logged) return -1;
+    }
+  } else if (transport_report(t, message, exc) < 0) {
+    return -1;
+  }
+  return transport_force_close(t, exc);
+}
+
+int transport_protocol_failed(TransportObject* t, const char* message) {
+  if (must_propagate()) return -1;
+  Ref exc = fetch_exception();
+  return transport_fatal_error(t, exc.get(), message);
+}
+
+int transport_log_debug(TransportObject* t, const char* format) {
+  Ref text = Ref::steal(PyUnicode_FromString(format));
+  if (!text) return -1;
+  Ref logged = Ref::steal(
+      PyObject_CallFunctionObjArgs(state_of(t)->log_debug, text.get(), as_object(t), nullptr));
+  return logged ? 0 : -1;
+}
+
+int transport_close(TransportObject* t) {
+  if (t->closing) return 0;
+  t->closing = true;
+  int interest = t->interest & ~EV_READ;
+  if (t->kind->buffer_size(t) == 0) {
+    t->conn_lost++;
+    transport_set_interest(t, interest & ~EV_WRITE);
+    return schedule_connection_lost(t, nullptr);
+  }
+  transport_set_interest(t, interest);
+  return 0;
+}
+
+int transport_call_connection_lost(TransportObject* t, PyObject* exc) {
+  if (t->file == nullptr) return 0;
+  Ref result = Ref::borrow(Py_None);
+  if (t->protocol_connected && t->protocol != nullptr) {
+    result = transport_call_protocol(t, state_of(t)->str_connection_lost, exc ? exc : Py_None);
+  }
+  // Whatever connection_lost did, as asyncio's `finally:` does.
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  close_file(t);
+  Py_CLEAR(t->protocol);
+  if (detach_server(t) < 0) PyErr_WriteUnraisable(as_object(t));
+  PyErr_Restore(type, value, tb);
+  if (!result) return -1;
+  return t->kind->after_lost ? t->kind->after_lost(t) : 0;
+}
+
+static int call_flow_control(TransportObject* t, PyObject* name, const char* failure) {
+  Ref result = transport_call_protocol(t, name, nullptr);
+  if (result) return 0;
+  if (must_propagate()) return -1;
+  Ref exc = fetch_exception();
+  return transport_report(t, failure, exc.get());
+}
+
+int transport_maybe_pause_protocol(TransportObject* t) {
+  if (static_cast<Py_ssize_t>(t->kind->buffer_size(t)) <= t->high_water || t->protocol_paused) {
+    return 0;
+  }
+  t->protocol_paused = true;
+  return call_flow_control(t, state_of(t)->str_pause_writing, "protocol.pause_writing() failed");
+}
+
+int transport_maybe_resume_protocol(TransportObject* t) {
+  if (!t->protocol_paused || static_cast<Py_ssize_t>(t->kind->buffer_size(t)) > t->low_water) {
+    return 0;
+  }
+  t->protocol_paused = false;
+  return call_flow_control(t, state_of(t)->str_resume_writing,
+                           "protocol.resume_writing() failed");
+}
+
+int transport_drop_write(TransportObject* t) {
+  if (t->conn_lost >= kLogThresholdForConnLostWrites) {
+    Ref warned = Ref::steal(PyObject_CallNoArgs(state_of(t)->warn_write_after_lost));
+    if (!warned) return -1;
+  }
+  t->conn_lost++;
+  return 0;
+}
+
+int transport_start(TransportObject* t, bool read, PyObject* waiter) {
+  ModuleState* st = state_of(t);
+  Ref made = Ref::steal(PyObject_GetAttr(t->protocol, st->str_connection_made));
+  if (!made) return -1;
+  PyObject* self_arg[] = {as_object(t)};
+  if (schedule(t, made.get(), self_arg, 1) < 0) return -1;
+  if (read) {
+    Ref start = Ref::steal(PyObject_GetAttr(as_object(t), st->str_start_reading));
+    if (!start || schedule(t, start.get(), nullptr, 0) < 0) return -1;
+  }
+  if (waiter != Py_None) {
+    PyObject* args[] = {waiter, Py_None};
+    if (schedule(t, st->set_result_unless_cancelled, args, 2) < 0) return -1;
+  }
+  return 0;
+}
+
+PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* base_name) {
+  Ref asyncio = Ref::steal(PyImport_ImportModule("asyncio"));
+  Ref base = asyncio ? Ref::steal(PyObject_GetAttrString(asyncio.get(), base_name)) : Ref();
+  if (!base) return nullptr;
+  PyTypeObject* base_type = reinterpret_cast<PyTypeObject*>(base.get());
+  // aioev's fields follow the asyncio class's: its instances must be the
+  // object header plus BaseTransport's one slot, with no dict or weakref.
+  if (!PyType_Check(base.get()) ||
+      base_type->tp_basicsize != static_cast<Py_ssize_t>(offsetof(TransportObject, loop)) ||
+      base_type->tp_dictoffset != 0 || base_type->tp_weaklistoffset != 0) {
+    PyErr_Format(PyExc_ImportError, "asyncio.%s has a layout aioev does not know", base_name);
+    return nullptr;
+  }
+  return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, base.get()));
+}
+
+void stream_queue(LoopObject* loop, PyObject* transport, int events) {
+  TransportObject* t = as_transport(transport);
+  t->queued |= events;
+  if (t->in_ready) return;
+  if (!loop->ready.push_back(transport)) {
+    loop->loop_error = true;
+    PyErr_NoMemory();
+    return;
+  }
+  Py_INCREF(transport);
+  t->in_ready = true;
+}
+
+int stream_run_queued(PyObject* transport) {
+  TransportObject* t = as_transport(transport);
+  int events = t->queued & t->interest;  // what it still waits for
+  t->queued = 0;
+  t->in_ready = false;
+  if (events == 0 || t->kind->on_ready(t, events) == 0) return 0;
+  // An error of the transport's own (not its protocol's): reported as
+  // asyncio reports an exception that escapes a callback.
+  if (must_propagate()) return -1;
+  Ref exc = fetch_exception();
+  Ref message = Ref::steal(PyUnicode_FromFormat("Exception in callback %R", transport));
+  if (!message) return -1;
+  return transport_report(t, PyUnicode_AsUTF8(message.get()), exc.get());
+}
+
+// ---- Python methods every transport has ----
+
+PyObject* Transport_close(PyObject* self, PyObject*) {
+  return done(transport_close(as_transport(self)));
+}
+
+PyObject* Transport_abort(PyObject* self, PyObject*) {
+  return done(transport_force_close(as_transport(self), nullptr));
+}
+
+PyObject* Transport_is_closing(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_transport(self)->closing);
+}
+
+PyObject* Transport_is_reading(PyObject* self, PyObject*) {
+  return PyBool_FromLong(transport_is_reading(as_transport(self)));
+}
+
+PyObject* Transport_pause_reading(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (!transport_is_reading(t)) Py_RETURN_NONE;
+  t->paused = true;
+  transport_set_interest(t, t->interest & ~EV_READ);
+  if (t->loop->debug && transport_log_debug(t, "%r pauses reading") < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* Transport_start_reading(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (transport_is_reading(t) && t->file != nullptr) {
+    transport_set_interest(t, t->interest | EV_READ);
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* Transport_resume_reading(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (t->closing || !t->paused) Py_RETURN_NONE;
+  t->paused = false;
+  Transport_start_reading(self, nullptr);
+  if (t->loop->debug && transport_log_debug(t, "%r resumes reading") < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* Transport_get_write_buffer_size(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  return PyLong_FromSize_t(t->kind->buffer_size(t));
+}
+
+PyObject* Transport_get_write_buffer_limits(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  return Py_BuildValue("(nn)", t->low_water, t->high_water);
+}
+
+PyObject* Transport_set_write_buffer_limits(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"high", "low", nullptr};
+  PyObject* high_obj = Py_None;
+  PyObject* low_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:set_write_buffer_limits",
+                                   const_cast<char**>(keywords), &high_obj, &low_obj)) {
+    return nullptr;
+  }
+  // asyncio's rules, on Python integers so any value behaves as there.
+  Ref high = Ref::borrow(high_obj);
+  Ref low = Ref::borrow(low_obj);
+  Ref four = Ref::steal(PyLong_FromLong(4));
+  Ref zero = Ref::steal(PyLong_FromLong(0));
+  if (!four || !zero) return nullptr;
+  if (high.get() == Py_None) {
+    high = low.get() == Py_None ? Ref::steal(PyLong_FromSsize_t(kDefaultHighWater))
+                                : Ref::steal(PyNumber_Multiply(four.get(), low.get()));
+    if (!high) return nullptr;
+  }
+  if (low.get() == Py_None) {
+    low = Ref::steal(PyNumber_FloorDivide(high.get(), four.get()));
+    if (!low) return nullptr;
+  }
+  int high_ge_low = PyObject_RichCompareBool(high.get(), low.get(), Py_GE);
+  int low_ge_zero = high_ge_low == 1 ? PyObject_RichCompareBool(low.get(), zero.get(), Py_GE) : 0;
+  if (high_ge_low < 0 || low_ge_zero < 0) return nullptr;
+  if (!high_ge_low || !low_ge_zero) {
+    PyErr_Format(PyExc_ValueError, "high (%R) must be >= low (%R) must be >= 0", high.get(),
+                 low.get());
+    return nullptr;
+  }
+  Py_ssize_t high_value = PyNumber_AsSsize_t(high.get(), PyExc_OverflowError);
+  Py_ssize_t low_value = PyNumber_AsSsize_t(low.get(), PyExc_OverflowError);
+  if (PyErr_Occurred()) return nullptr;
+  TransportObject* t = as_transport(self);
+  t->high_water = high_value;
+  t->low_water = low_value;
+  return done(transport_maybe_pause_protocol(t));
+}
+
+PyObject* Transport_get_protocol(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  return Py_NewRef(t->protocol ? t->protocol : Py_None);
+}
+
+PyObject* Transport_set_protocol(PyObject* self, PyObject* protocol) {
+  TransportObject* t = as_transport(self);
+  int buffered = PyObject_IsInstance(protocol, t->loop->state->buffered_protocol_type);
+  if (buffered < 0) return nullptr;
+  t->buffered = buffered;
+  Py_XSETREF(t->protocol, Py_NewRef(protocol));
+  t->protocol_connected = true;
+  Py_RETURN_NONE;
+}
+
+PyObject* Transport_force_close(PyObject* self, PyObject* exc) {
+  return done(transport_force_close(as_transport(self), exc == Py_None ? nullptr : exc));
+}
+
+PyObject* Transport_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on transport')");
+    return nullptr;
+  }
+  const char* message = "Fatal error on transport";
+  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
+  return done(transport_fatal_error(as_transport(self), args[0], message));
+}
+
+PyObject* Transport_call_connection_lost(PyObject* self, PyObject* exc) {
+  return done(transport_call_connection_lost(as_transport(self), exc));
+}
+
+// ---- slots ----
+
+PyObject* transport_repr(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  const char* state = t->file == nullptr ? " closed" : (t->closing ? " closing" : "");
+  const char* name = _PyType_Name(Py_TYPE(self));
+  if (t->file == nullptr || t->loop->closed) {
+    return PyUnicode_FromFormat("<%s%s fd=%d>", name, state, t->fd);
+  }
+  return PyUnicode_FromFormat("<%s%s fd=%d read=%s write=<%s, bufsize=%zu>>", name, state, t->fd,
+                              (t->interest & EV_READ) ? "polling" : "idle",
+                              (t->interest & EV_WRITE) ? "polling" : "idle",
+                              t->kind->buffer_size(t));
+}
+
+// An unclosed transport: asyncio's ResourceWarning, and the file closed.
+void transport_finalize(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  if (t->file == nullptr) return;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
+    PyErr_WriteUnraisable(self);
+  }
+  close_file(t);
+  if (detach_server(t) < 0) PyErr_WriteUnraisable(self);
+  PyErr_Restore(type, value, tb);
+}
+
+int transport_traverse(PyObject* self, visitproc visit, void* arg) {
+  TransportObject* t = as_transport(self);
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(t->extra);
+  Py_VISIT(reinterpret_cast<PyObject*>(t->loop));
+  Py_VISIT(t->file);
+  Py_VISIT(t->protocol);
+  Py_VISIT(t->server);
+  Py_VISIT(t->dict);
+  return 0;
+}
+
+int transport_clear(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  Py_CLEAR(t->extra);
+  Py_CLEAR(t->protocol);
+  Py_CLEAR(t->server);
+  Py_CLEAR(t->dict);
+  // The file and the loop stay until deallocation: the finalizer needs them.
+  return 0;
+}
+
+void transport_dealloc_common(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  if (t->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  transport_clear(self);
+  Py_CLEAR(t->file);
+  Py_CLEAR(t->loop);
+}
+
+int transport_init_noop(PyObject*, PyObject*, PyObject*) { return 0; }
+
+PyObject* transport_get_file(PyObject* self, void*) {
+  TransportObject* t = as_transport(self);
+  return Py_NewRef(t->file ? t->file : Py_None);
+}
+PyObject* transport_get_fd(PyObject* self, void*) { return PyLong_FromLong(as_transport(self)->fd); }
+PyObject* transport_get_loop(PyObject* self, void*) {
+  TransportObject* t = as_transport(self);
+  if (t->file == nullptr) Py_RETURN_NONE;
+  return Py_NewRef(reinterpret_cast<PyObject*>(t->loop));
+}
+PyObject* transport_get_protocol(PyObject* self, void*) { return Transport_get_protocol(self, nullptr); }
+PyObject* transport_get_closing(PyObject* self, void*) { return Transport_is_closing(self, nullptr); }
+PyObject* transport_get_conn_lost(PyObject* self, void*) {
+  return PyLong_FromLong(as_transport(self)->conn_lost);
+}
+PyObject* transport_get_server(PyObject* self, void*) {
+  TransportObject* t = as_transport(self);
+  return Py_NewRef(t->server ? t->server : Py_None);
+}
+PyObject* transport_get_protocol_paused(PyObject* self, void*) {
+  return PyBool_FromLong(as_transport(self)->protocol_paused);
+}
+
+PyMemberDef transport_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(TransportObject, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(TransportObject, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+}  // namespace aioev

@@ -1,0 +1,160 @@
+// What aioev's transports share (transport.cpp): the object head, the
+// readiness plumbing, asyncio's closing protocol and flow control. Each
+// kind of transport (stream.cpp, udp.cpp, pipe.cpp) embeds TransportObject
+// first and describes itself with a TransportKind.
+#pragma once
+
+#include "aioev.h"
+
+namespace aioev {
+
+struct TransportObject;
+
+struct TransportKind {
+  size_t (*buffer_size)(TransportObject*);  // what get_write_buffer_size() reports
+  void (*clear_buffer)(TransportObject*);
+  int (*on_ready)(TransportObject*, int events);  // readiness from the loop
+  int (*after_lost)(TransportObject*);  // after connection_lost, or nullptr
+};
+
+// The first field after the header is asyncio.BaseTransport's one slot,
+// `_extra`: each type derives from an asyncio transport class whose
+// instances are exactly that big (checked when the type is made).
+struct TransportObject {
+  PyObject_HEAD
+  PyObject* extra;
+  LoopObject* loop;
+  PyObject* file;  // the socket or pipe; nullptr once connection_lost has run
+  PyObject* protocol;
+  PyObject* server;
+  PyObject* dict;
+  PyObject* weakreflist;
+  const TransportKind* kind;
+  Py_ssize_t high_water;
+  Py_ssize_t low_water;
+  int fd;
+  int conn_lost;
+  int interest;  // EV_READ | EV_WRITE asked of the loop
+  int queued;  // events waiting in the ready queue
+  bool in_ready;
+  bool closing;
+  bool paused;
+  bool protocol_paused;
+  bool protocol_connected;
+  bool buffered;  // the protocol is an asyncio.BufferedProtocol
+};
+
+constexpr Py_ssize_t kDefaultHighWater = 64 * 1024;
+constexpr int kLogThresholdForConnLostWrites = 5;  // asyncio's constant
+
+inline TransportObject* as_transport(PyObject* self) {
+  return reinterpret_cast<TransportObject*>(self);
+}
+inline PyObject* as_object(TransportObject* t) { return reinterpret_cast<PyObject*>(t); }
+inline bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+inline bool transport_is_reading(TransportObject* t) { return !t->closing && !t->paused; }
+inline PyObject* done(int rc) {
+  if (rc < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+// Fills the common fields; -1 with an exception set.
+int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* loop,
+                   PyObject* file, int fd, PyObject* protocol, PyObject* extra,
+                   PyObject* server);
+void transport_set_interest(TransportObject* t, int events);
+Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
+                            PyObject* arg2 = nullptr);
+bool must_propagate();
+Ref fetch_exception();
+Ref os_error(int err);  // an OSError instance for errno err
+int transport_report(TransportObject* t, const char* message, PyObject* exc);
+int transport_force_close(TransportObject* t, PyObject* exc);
+int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message);
+// After a failed protocol call: propagate SystemExit and KeyboardInterrupt,
+// report anything else and close the transport.
+int transport_protocol_failed(TransportObject* t, const char* message);
+int transport_close(TransportObject* t);
+int transport_call_connection_lost(TransportObject* t, PyObject* exc);
+int transport_maybe_pause_protocol(TransportObject* t);
+int transport_maybe_resume_protocol(TransportObject* t);
+int transport_drop_write(TransportObject* t);  // write() after connection_lost
+int transport_log_debug(TransportObject* t, const char* format);
+// Schedules connection_made, reading (if read) and the waiter, as asyncio does.
+int transport_start(TransportObject* t, bool read, PyObject* waiter);
+// Makes the type `spec` derived from asyncio.<base_name>.
+PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* base_name);
+
+// Slots and methods every transport type lists.
+PyObject* transport_repr(PyObject* self);
+void transport_finalize(PyObject* self);
+int transport_traverse(PyObject* self, visitproc visit, void* arg);
+int transport_clear(PyObject* self);
+void transport_dealloc_common(PyObject* self);  // everything but the kind's own fields
+int transport_init_noop(PyObject*, PyObject*, PyObject*);
+extern PyMemberDef transport_members[];
+
+PyObject* Transport_close(PyObject* self, PyObject*);
+PyObject* Transport_abort(PyObject* self, PyObject*);
+PyObject* Transport_is_closing(PyObject* self, PyObject*);
+PyObject* Transport_is_reading(PyObject* self, PyObject*);
+PyObject* Transport_pause_reading(PyObject* self, PyObject*);
+PyObject* Transport_resume_reading(PyObject* self, PyObject*);
+PyObject* Transport_get_write_buffer_size(PyObject* self, PyObject*);
+PyObject* Transport_get_write_buffer_limits(PyObject* self, PyObject*);
+PyObject* Transport_set_write_buffer_limits(PyObject* self, PyObject* args, PyObject* kwargs);
+PyObject* Transport_get_protocol(PyObject* self, PyObject*);
+PyObject* Transport_set_protocol(PyObject* self, PyObject* protocol);
+PyObject* Transport_force_close(PyObject* self, PyObject* exc);
+PyObject* Transport_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* Transport_call_connection_lost(PyObject* self, PyObject* exc);
+PyObject* Transport_start_reading(PyObject* self, PyObject*);
+
+PyObject* transport_get_file(PyObject* self, void*);
+PyObject* transport_get_fd(PyObject* self, void*);
+PyObject* transport_get_loop(PyObject* self, void*);
+PyObject* transport_get_protocol(PyObject* self, void*);
+PyObject* transport_get_closing(PyObject* self, void*);
+PyObject* transport_get_conn_lost(PyObject* self, void*);
+PyObject* transport_get_server(PyObject* self, void*);
+PyObject* transport_get_protocol_paused(PyObject* self, void*);
+
+// asyncio's private attributes, read-only, for code that inspects them.
+#define AIOEV_TRANSPORT_GETSET                                                   \
+  {"_sock", transport_get_file, nullptr, nullptr, nullptr},                      \
+  {"_sock_fd", transport_get_fd, nullptr, nullptr, nullptr},                     \
+  {"_pipe", transport_get_file, nullptr, nullptr, nullptr},                      \
+  {"_fileno", transport_get_fd, nullptr, nullptr, nullptr},                      \
+  {"_loop", transport_get_loop, nullptr, nullptr, nullptr},                      \
+  {"_protocol", transport_get_protocol, nullptr, nullptr, nullptr},              \
+  {"_closing", transport_get_closing, nullptr, nullptr, nullptr},                \
+  {"_conn_lost", transport_get_conn_lost, nullptr, nullptr, nullptr},            \
+  {"_server", transport_get_server, nullptr, nullptr, nullptr},                  \
+  {"_protocol_paused", transport_get_protocol_paused, nullptr, nullptr, nullptr}
+
+#define AIOEV_CFUNC(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
+
+// The methods of every transport, for the start of each type's method table.
+#define AIOEV_TRANSPORT_METHODS                                                              \
+  {"close", Transport_close, METH_NOARGS, "Close the transport."},                           \
+  {"abort", Transport_abort, METH_NOARGS, "Close at once, dropping buffered data."},         \
+  {"is_closing", Transport_is_closing, METH_NOARGS, "True once closing."},                   \
+  {"get_protocol", Transport_get_protocol, METH_NOARGS, "The current protocol."},            \
+  {"set_protocol", Transport_set_protocol, METH_O, "Replace the protocol."},                 \
+  {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "Buffered bytes."}, \
+  {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "(low, high)."}, \
+  {"set_write_buffer_limits", AIOEV_CFUNC(Transport_set_write_buffer_limits),                \
+   METH_VARARGS | METH_KEYWORDS, "Set the flow control marks."},                            \
+  {"_force_close", Transport_force_close, METH_O, "Close at once with exc."},                \
+  {"_fatal_error", AIOEV_CFUNC(Transport_fatal_error), METH_FASTCALL, "Report exc, close."}, \
+  {"_call_connection_lost", Transport_call_connection_lost, METH_O,                         \
+   "Tell the protocol, close the file."}
+
+// ... and the reading side, for transports that read.
+#define AIOEV_READ_METHODS                                                                  \
+  {"is_reading", Transport_is_reading, METH_NOARGS, "True while the transport reads."},     \
+  {"pause_reading", Transport_pause_reading, METH_NOARGS, "Stop reading."},                 \
+  {"resume_reading", Transport_resume_reading, METH_NOARGS, "Resume reading."},             \
+  {"_start_reading", Transport_start_reading, METH_NOARGS, "Start reading unless paused."}
+
+}  // namespace aioev
