@@ -22,6 +22,23 @@ from ._server import ServerMethods
 from ._sock import SocketMethods
 
 
+def _socket_extra(sock, extra):
+    """The extra info asyncio's socket transports start with."""
+    if extra is None:
+        extra = {}
+    extra['socket'] = asyncio.trsock.TransportSocket(sock)
+    try:
+        extra['sockname'] = sock.getsockname()
+    except OSError:
+        extra['sockname'] = None
+    if 'peername' not in extra:
+        try:
+            extra['peername'] = sock.getpeername()
+        except socket.error:
+            extra['peername'] = None
+    return extra
+
+
 def _sighandler_noop(signum, frame):
     """CPython runs this; the loop learns of the signal from the wake-up fd."""
 
@@ -188,23 +205,21 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, asyncio.BaseEventLoop):
     def _make_socket_transport(self, sock, protocol, waiter=None, *,
                                extra=None, server=None):
         """A C++ socket transport for a connected TCP or Unix stream socket."""
-        if extra is None:
-            extra = {}
-        extra['socket'] = asyncio.trsock.TransportSocket(sock)
-        try:
-            extra['sockname'] = sock.getsockname()
-        except OSError:
-            extra['sockname'] = None
-        if 'peername' not in extra:
-            try:
-                extra['peername'] = sock.getpeername()
-            except socket.error:
-                extra['peername'] = None
+        extra = _socket_extra(sock, extra)
         transport = _aioev.SocketTransport(self, sock, protocol, extra, server)
         if server is not None:
             _compat.server_attach(server, transport)
         self._transports[transport._sock_fd] = transport
         base_events._set_nodelay(sock)
+        transport._start(waiter)
+        return transport
+
+    def _make_datagram_transport(self, sock, protocol, address=None,
+                                 waiter=None, extra=None):
+        """A C++ datagram transport for a UDP or Unix datagram socket."""
+        extra = _socket_extra(sock, extra)
+        transport = _aioev.DatagramTransport(self, sock, protocol, address, extra)
+        self._transports[transport._sock_fd] = transport
         transport._start(waiter)
         return transport
 

@@ -30,6 +30,7 @@ struct ModuleState {
   PyTypeObject* handle_type;
   PyTypeObject* timer_handle_type;
   PyTypeObject* stream_type;  // SocketTransport, derived from asyncio.Transport
+  PyTypeObject* datagram_type;  // DatagramTransport, from asyncio.DatagramTransport
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -75,6 +76,8 @@ struct ModuleState {
   PyObject* str_set_exception;
   PyObject* str_call_connection_lost;
   PyObject* str_start_reading;
+  PyObject* str_error_received;
+  PyObject* str_datagram_received;
 };
 
 extern PyModuleDef module_def;
@@ -137,34 +140,6 @@ struct LoopObject {
   char* read_buffer;  // shared by the loop's transports, allocated on first use
 };
 
-// The socket transport (stream.cpp). Its first field after the header is
-// asyncio.BaseTransport's one slot, `_extra`: the type derives from
-// asyncio.Transport, whose instances are exactly that big (checked at import).
-struct StreamObject {
-  PyObject_HEAD
-  PyObject* extra;
-  LoopObject* loop;
-  PyObject* sock;  // nullptr once connection_lost has run
-  PyObject* protocol;
-  PyObject* server;
-  PyObject* empty_waiter;
-  PyObject* dict;
-  PyObject* weakreflist;
-  WriteBuffer buffer;
-  Py_ssize_t high_water;
-  Py_ssize_t low_water;
-  int fd;
-  int conn_lost;
-  int interest;  // EV_READ | EV_WRITE asked of the loop
-  int queued;  // events waiting in the ready queue
-  bool in_ready;
-  bool closing;
-  bool paused;
-  bool eof;
-  bool protocol_paused;
-  bool protocol_connected;
-  bool buffered;
-};
 
 // loop.cpp
 extern PyType_Spec loop_spec;
@@ -200,12 +175,15 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg);
 // Sets the events a transport waits for on fd (0: none, releasing it).
 void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events);
 
-// stream.cpp
-PyTypeObject* stream_type_new(PyObject* module);
-// Queues a transport's readiness from inside libev (no Python code runs).
+// transport.cpp: queues a transport's readiness from inside libev (no
+// Python code runs), and runs it from the ready queue (-1 only for
+// exceptions that must propagate).
 void stream_queue(LoopObject* loop, PyObject* transport, int events);
-// Runs the queued readiness; -1 only for exceptions that must propagate.
 int stream_run_queued(PyObject* transport);
+
+// stream.cpp, udp.cpp
+PyTypeObject* stream_type_new(PyObject* module);
+PyTypeObject* datagram_type_new(PyObject* module);
 
 // signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
 PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);

@@ -11,6 +11,7 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->handle_type);
   Py_VISIT(st->timer_handle_type);
   Py_VISIT(st->stream_type);
+  Py_VISIT(st->datagram_type);
   Py_VISIT(st->buffered_protocol_type);
   Py_VISIT(st->set_result_unless_cancelled);
   Py_VISIT(st->server_detach);
@@ -35,6 +36,7 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->handle_type);
   Py_CLEAR(st->timer_handle_type);
   Py_CLEAR(st->stream_type);
+  Py_CLEAR(st->datagram_type);
   Py_CLEAR(st->buffered_protocol_type);
   Py_CLEAR(st->set_result_unless_cancelled);
   Py_CLEAR(st->server_detach);
@@ -76,6 +78,8 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_set_exception);
   Py_CLEAR(st->str_call_connection_lost);
   Py_CLEAR(st->str_start_reading);
+  Py_CLEAR(st->str_error_received);
+  Py_CLEAR(st->str_datagram_received);
   return 0;
 }
 
@@ -107,10 +111,9 @@ int module_exec(PyObject* module) {
   st->loop_type = add_type(module, &loop_spec, nullptr);
   if (st->loop_type == nullptr) return -1;
   st->stream_type = stream_type_new(module);
-  if (st->stream_type == nullptr ||
-      PyModule_AddType(module, st->stream_type) < 0) {
-    return -1;
-  }
+  if (st->stream_type == nullptr || PyModule_AddType(module, st->stream_type) < 0) return -1;
+  st->datagram_type = datagram_type_new(module);
+  if (st->datagram_type == nullptr || PyModule_AddType(module, st->datagram_type) < 0) return -1;
 
   st->future_type = import_attr("asyncio", "Future");
   st->task_type = import_attr("asyncio", "Task");
@@ -168,6 +171,8 @@ int module_exec(PyObject* module) {
       {&st->str_set_exception, "set_exception"},
       {&st->str_call_connection_lost, "_call_connection_lost"},
       {&st->str_start_reading, "_start_reading"},
+      {&st->str_error_received, "error_received"},
+      {&st->str_datagram_received, "datagram_received"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);

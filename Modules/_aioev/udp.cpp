@@ -1,0 +1,289 @@
+// DatagramTransport: asyncio's datagram transport for UDP (IPv4, IPv6) and
+// Unix datagram sockets.
+//
+// Datagrams go through the socket object's own recvfrom/sendto/send, which
+// know every address family Python does; what is queued is the datagram
+// and its address, as asyncio queues them. The rest of a transport's life is
+// transport.cpp's.
+#include "transport.h"
+
+#include <deque>
+#include <new>
+
+namespace aioev {
+
+namespace {
+
+constexpr Py_ssize_t kMaxDatagram = 256 * 1024;  // asyncio's max_size
+// 3.13 sends empty datagrams and counts 8 header bytes per queued one.
+constexpr bool kPy313Datagrams = PY_VERSION_HEX >= 0x030D0000;
+constexpr size_t kHeaderBytes = kPy313Datagrams ? 8 : 0;
+
+struct Datagram {
+  PyObject* data;  // bytes
+  PyObject* addr;  // the address or None
+};
+
+struct DatagramObject {
+  TransportObject base;
+  std::deque<Datagram> queue;
+  size_t buffer_size;
+  PyObject* address;  // the connected address, or nullptr
+};
+
+DatagramObject* as_datagram(PyObject* self) { return reinterpret_cast<DatagramObject*>(self); }
+DatagramObject* as_datagram(TransportObject* t) { return reinterpret_cast<DatagramObject*>(t); }
+
+bool connected(TransportObject* t) {
+  PyObject* peer = PyDict_GetItemString(t->extra, "peername");
+  return peer != nullptr && PyObject_IsTrue(peer) == 1;
+}
+
+// sock.send(data) or sock.sendto(data, addr), as asyncio chooses.
+Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
+  if (connected(t)) return Ref::steal(PyObject_CallMethod(t->file, "send", "O", data));
+  return Ref::steal(PyObject_CallMethod(t->file, "sendto", "OO", data, addr));
+}
+
+bool would_block_error() {
+  return PyErr_ExceptionMatches(PyExc_BlockingIOError) ||
+         PyErr_ExceptionMatches(PyExc_InterruptedError);
+}
+
+// An OSError goes to protocol.error_received(); anything else is fatal.
+// Errors from error_received() itself propagate, as in asyncio.
+int send_failed(TransportObject* t, const char* message) {
+  if (PyErr_ExceptionMatches(PyExc_OSError)) {
+    Ref exc = fetch_exception();
+    Ref result = transport_call_protocol(t, t->loop->state->str_error_received, exc.get());
+    return result ? 0 : -1;
+  }
+  return transport_protocol_failed(t, message);
+}
+
+void drop(Datagram& d) {
+  Py_XDECREF(d.data);
+  Py_XDECREF(d.addr);
+}
+
+int read_ready(TransportObject* t) {
+  if (t->conn_lost) return 0;
+  ModuleState* st = t->loop->state;
+  Ref result = Ref::steal(PyObject_CallMethod(t->file, "recvfrom", "n", kMaxDatagram));
+  if (!result) {
+    if (would_block_error()) {
+      PyErr_Clear();
+      return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_OSError)) {
+      Ref exc = fetch_exception();
+      Ref handled = transport_call_protocol(t, st->str_error_received, exc.get());
+      return handled ? 0 : -1;
+    }
+    return transport_protocol_failed(t, "Fatal read error on datagram transport");
+  }
+  PyObject* data;
+  PyObject* addr;
+  if (!PyArg_ParseTuple(result.get(), "OO", &data, &addr)) return -1;
+  Ref received = transport_call_protocol(t, st->str_datagram_received, data, addr);
+  return received ? 0 : -1;
+}
+
+int write_ready(TransportObject* t) {
+  DatagramObject* d = as_datagram(t);
+  while (!d->queue.empty()) {
+    Datagram next = d->queue.front();
+    d->queue.pop_front();
+    d->buffer_size -= PyBytes_GET_SIZE(next.data) + kHeaderBytes;
+    Ref sent = send_one(t, next.data, next.addr);
+    if (!sent) {
+      if (would_block_error()) {
+        PyErr_Clear();
+        d->queue.push_front(next);  // try again later
+        d->buffer_size += PyBytes_GET_SIZE(next.data) + kHeaderBytes;
+        break;
+      }
+      drop(next);
+      return send_failed(t, "Fatal write error on datagram transport");
+    }
+    drop(next);
+  }
+  if (transport_maybe_resume_protocol(t) < 0) return -1;  // may queue more
+  if (!d->queue.empty()) return 0;
+  transport_set_interest(t, t->interest & ~EV_WRITE);
+  if (t->closing) return transport_call_connection_lost(t, Py_None);
+  return 0;
+}
+
+int on_ready(TransportObject* t, int events) {
+  if ((events & EV_READ) && read_ready(t) < 0) return -1;
+  if ((events & EV_WRITE) && (t->interest & EV_WRITE) && write_ready(t) < 0) return -1;
+  return 0;
+}
+
+PyObject* Datagram_sendto(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"data", "addr", nullptr};
+  PyObject* data;
+  PyObject* addr = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:sendto", const_cast<char**>(keywords),
+                                   &data, &addr)) {
+    return nullptr;
+  }
+  DatagramObject* d = as_datagram(self);
+  TransportObject* t = &d->base;
+  if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
+    PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'",
+                 _PyType_Name(Py_TYPE(data)));
+    return nullptr;
+  }
+  if (!kPy313Datagrams) {
+    Py_ssize_t len = PyObject_Length(data);
+    if (len < 0) return nullptr;
+    if (len == 0) Py_RETURN_NONE;
+  }
+  Ref target = Ref::borrow(addr);
+  if (d->address != nullptr && PyObject_IsTrue(d->address) == 1) {
+    int same = addr == Py_None ? 1 : PyObject_RichCompareBool(addr, d->address, Py_EQ);
+    if (same < 0) return nullptr;
+    if (!same) {
+      PyErr_Format(PyExc_ValueError, "Invalid address: must be None or %S", d->address);
+      return nullptr;
+    }
+    target = Ref::borrow(d->address);
+  }
+  if (t->conn_lost && d->address != nullptr) return done(transport_drop_write(t));
+  if (t->file == nullptr) Py_RETURN_NONE;  // connection_lost has run
+  if (d->queue.empty()) {
+    Ref sent = send_one(t, data, target.get());
+    if (sent) Py_RETURN_NONE;
+    if (!would_block_error()) return done(send_failed(t, "Fatal write error on datagram transport"));
+    PyErr_Clear();
+    transport_set_interest(t, t->interest | EV_WRITE);
+  }
+  // What is queued must not change: keep a bytes copy.
+  PyObject* copy = PyBytes_FromObject(data);
+  if (copy == nullptr) return nullptr;
+  d->queue.push_back(Datagram{copy, Py_NewRef(target.get())});
+  d->buffer_size += PyBytes_GET_SIZE(copy) + kHeaderBytes;
+  return done(transport_maybe_pause_protocol(t));
+}
+
+PyObject* Datagram_start(PyObject* self, PyObject* waiter) {
+  return done(transport_start(as_transport(self), true, waiter));
+}
+
+PyObject* get_address(PyObject* self, void*) {
+  DatagramObject* d = as_datagram(self);
+  return Py_NewRef(d->address ? d->address : Py_None);
+}
+
+size_t buffer_size(TransportObject* t) { return as_datagram(t)->buffer_size; }
+
+void clear_buffer(TransportObject* t) {
+  DatagramObject* d = as_datagram(t);
+  std::deque<Datagram> queue;
+  queue.swap(d->queue);
+  d->buffer_size = 0;
+  for (Datagram& item : queue) drop(item);
+}
+
+const TransportKind kDatagramKind = {buffer_size, clear_buffer, on_ready, nullptr};
+
+// DatagramTransport(loop, sock, protocol, address, extra): not yet started.
+PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  PyObject *loop, *sock, *protocol, *address, *extra;
+  static const char* keywords[] = {"loop", "sock", "protocol", "address", "extra", nullptr};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!:DatagramTransport",
+                                   const_cast<char**>(keywords), &loop, &sock, &protocol,
+                                   &address, &PyDict_Type, &extra)) {
+    return nullptr;
+  }
+  PyObject* module = PyType_GetModuleByDef(type, &module_def);
+  if (module == nullptr) return nullptr;
+  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
+    PyErr_SetString(PyExc_TypeError, "DatagramTransport needs an aioev loop");
+    return nullptr;
+  }
+  int fd = PyObject_AsFileDescriptor(sock);
+  if (fd < 0) return nullptr;
+  DatagramObject* d = reinterpret_cast<DatagramObject*>(type->tp_alloc(type, 0));
+  if (d == nullptr) return nullptr;
+  new (&d->queue) std::deque<Datagram>();
+  d->address = address == Py_None ? nullptr : Py_NewRef(address);
+  if (transport_init(&d->base, &kDatagramKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
+                     protocol, extra, Py_None) < 0) {
+    Py_DECREF(d);
+    return nullptr;
+  }
+  return reinterpret_cast<PyObject*>(d);
+}
+
+int Datagram_traverse(PyObject* self, visitproc visit, void* arg) {
+  DatagramObject* d = as_datagram(self);
+  Py_VISIT(d->address);
+  for (Datagram& item : d->queue) Py_VISIT(item.addr);
+  return transport_traverse(self, visit, arg);
+}
+
+int Datagram_clear(PyObject* self) {
+  Py_CLEAR(as_datagram(self)->address);
+  clear_buffer(as_transport(self));
+  return transport_clear(self);
+}
+
+void Datagram_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  Datagram_clear(self);
+  transport_dealloc_common(self);
+  as_datagram(self)->queue.~deque();
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef datagram_methods[] = {
+    AIOEV_TRANSPORT_METHODS,
+    AIOEV_READ_METHODS,
+    {"sendto", AIOEV_CFUNC(Datagram_sendto), METH_VARARGS | METH_KEYWORDS,
+     "Send data to addr (or the connected address), queueing it if the socket is full."},
+    {"_start", Datagram_start, METH_O, "Schedule connection_made, reading and the waiter."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef datagram_getset[] = {
+    AIOEV_TRANSPORT_GETSET,
+    {"_address", get_address, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyType_Slot datagram_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(Datagram_new)},
+    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(Datagram_dealloc)},
+    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
+    {Py_tp_traverse, reinterpret_cast<void*>(Datagram_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Datagram_clear)},
+    {Py_tp_repr, reinterpret_cast<void*>(transport_repr)},
+    {Py_tp_methods, datagram_methods},
+    {Py_tp_getset, datagram_getset},
+    {Py_tp_members, transport_members},
+    {Py_tp_doc, const_cast<char*>("asyncio's datagram transport for UDP and Unix datagrams.")},
+    {0, nullptr},
+};
+
+PyType_Spec datagram_spec = {
+    "aioev._aioev.DatagramTransport",
+    static_cast<int>(sizeof(DatagramObject)),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    datagram_slots,
+};
+
+}  // namespace
+
+PyTypeObject* datagram_type_new(PyObject* module) {
+  return transport_type_new(module, &datagram_spec, "DatagramTransport");
+}
+
+}  // namespace aioev
