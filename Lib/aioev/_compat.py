@@ -56,3 +56,11 @@ def log_fatal_oserror(transport, message, exc):
 
 def warn_write_after_lost():
     log.logger.warning('socket.send() raised exception.')
+
+
+def log_info(message, *args):
+    log.logger.info(message, *args)
+
+
+def warn_pipe_write_after_lost():
+    log.logger.warning('pipe closed by peer or os.write(pipe, data) raised exception.')

@@ -18,6 +18,7 @@ from asyncio import base_events, coroutines, events
 from asyncio.log import logger
 
 from . import _aioev, _compat
+from ._process import ProcessMethods
 from ._server import ServerMethods
 from ._sock import SocketMethods
 
@@ -43,7 +44,8 @@ def _sighandler_noop(signum, frame):
     """CPython runs this; the loop learns of the signal from the wake-up fd."""
 
 
-class Loop(_aioev.Loop, SocketMethods, ServerMethods, asyncio.BaseEventLoop):
+class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
+           asyncio.BaseEventLoop):
     """An asyncio event loop whose core is C++ over libev."""
 
     def __init__(self):
@@ -205,6 +207,7 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, asyncio.BaseEventLoop):
     def _make_socket_transport(self, sock, protocol, waiter=None, *,
                                extra=None, server=None):
         """A C++ socket transport for a connected TCP or Unix stream socket."""
+        self._ensure_fd_no_transport(sock)
         extra = _socket_extra(sock, extra)
         transport = _aioev.SocketTransport(self, sock, protocol, extra, server)
         if server is not None:

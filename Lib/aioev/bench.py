@@ -8,21 +8,34 @@ Every benchmark runs on every loop in each round, the loops taking turns at
 going first; the table shows the median of the rounds.  Each measurement gets
 a fresh loop, created and closed outside the timed part, after a garbage
 collection.
+
+The server benchmarks run an echo or HTTP server on each loop in a process of
+its own (this module with ``--serve``), drive it with a load generator written
+in C (_loadgen.c, compiled on first use) and report requests per second and
+the server's CPU time per request.
 """
 
 import argparse
 import asyncio
 import dataclasses
 import gc
+import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
+import pathlib
 import platform
 import random
+import select
+import shlex
+import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -487,8 +500,9 @@ def print_header(loops, rounds, target):
         print(kind.error or f"{kind.name}: {kind.version}")
     if "uvloop" not in [kind.name for kind in loops]:
         print("uvloop: not installed")
-    print(f"{rounds} rounds of about {target} s per measurement;"
-          " medians in ops/s, higher is better")
+    if rounds is not None:
+        print(f"{rounds} rounds of about {target} s per measurement;"
+              " medians in ops/s, higher is better")
     print()
 
 
@@ -501,9 +515,6 @@ def print_table(benchmarks, loops, cells):
             return f"error [{number}]"
         return f"{cell.median():,.0f}"
 
-    def times(value):
-        return "-" if value is None else f"{value:.2f}x"
-
     ratios = ratio_columns(loops)
     header = ["benchmark"] + [kind.name for kind in loops]
     header += [f"{top}/{bottom}" for top, bottom in ratios]
@@ -511,18 +522,28 @@ def print_table(benchmarks, loops, cells):
     for benchmark in benchmarks:
         row = [benchmark.name]
         row += [rate(cells[benchmark.name, kind.name]) for kind in loops]
-        row += [times(ratio(cells, benchmark, *pair)) for pair in ratios]
+        row += [format_times(ratio(cells, benchmark, *pair)) for pair in ratios]
         rows.append(row)
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    for row in rows:
-        cells_text = [row[0].ljust(widths[0])]
-        cells_text += [text.rjust(width) for text, width in zip(row[1:], widths[1:])]
-        print("  ".join(cells_text))
+    print_rows(rows)
     for error, number in errors.items():
         print(f"[{number}] {error}")
 
 
-def save_json(path, benchmarks, loops, cells, rounds, target):
+def format_times(value):
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def print_rows(rows):
+    """The first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells_text = [row[0].ljust(widths[0])]
+        cells_text += [text.rjust(width) for text, width in zip(row[1:], widths[1:])]
+        print("  ".join(cells_text))
+
+
+def save_json(path, benchmarks, loops, cells, rounds, target, servers=None):
+    """servers: the server part of the report (server_report()), if any."""
     report = {
         "python": sys.version,
         "implementation": platform.python_implementation(),
@@ -533,6 +554,8 @@ def save_json(path, benchmarks, loops, cells, rounds, target):
         "target_seconds": target,
         "benchmarks": {},
     }
+    if servers is not None:
+        report["servers"] = servers
     for benchmark in benchmarks:
         entry = report["benchmarks"][benchmark.name] = {}
         for kind in loops:
@@ -550,6 +573,590 @@ def save_json(path, benchmarks, loops, cells, rounds, target):
         file.write("\n")
 
 
+# --- Server benchmarks --------------------------------------------------
+# A server benchmark runs one server (an echo server in one of asyncio's
+# styles, or a small HTTP server) on one loop, in a process of its own: this
+# module run with --serve.  The load generator, a small C program
+# (_loadgen.c, compiled here on first use), keeps CONNECTIONS connections
+# busy with request -> whole response -> next request, first for a warm-up,
+# then for a measured window, and reads the server process's CPU clock at
+# both ends of the window.  Where there are two CPUs or more, the server and
+# the load generator are pinned to different ones.  Every measurement starts
+# a new server process.
+
+KIB = 1024
+CONNECTIONS = 10
+SERVER_READ_SIZE = 64 * KIB  # sock_recv and StreamReader.read ask for this much
+SERVER_BUFFER_SIZE = 256 * KIB  # what the BufferedProtocol's get_buffer gives
+SERVER_START_TIMEOUT = 30  # seconds a server process may take to listen
+SERVER_STOP_TIMEOUT = 10  # seconds it may take to stop once told to
+LOADGEN_GRACE = 30  # seconds the load generator may run beyond its phases
+LOADGEN_SOURCE = pathlib.Path(__file__).with_name("_loadgen.c")
+
+HTTP_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"Content-Length: 13\r\n"
+    b"\r\n"
+    b"Hello, world!"
+)
+
+
+@dataclasses.dataclass
+class ServerSettings:
+    rounds: int
+    warmup: float  # seconds of load before the window
+    duration: float  # seconds of the measured window
+    connections: int
+
+
+QUICK_SERVER_ROUNDS = 3
+FULL_SERVER_ROUNDS = 5
+QUICK_SERVER_WARMUP, QUICK_SERVER_DURATION = 0.1, 0.3
+FULL_SERVER_WARMUP, FULL_SERVER_DURATION = 0.3, 1.0
+
+
+@dataclasses.dataclass
+class ServerBenchmark:
+    name: str
+    server: str  # the server the process runs: a key of SERVERS
+    size: int  # bytes per echo request and response; 0 for HTTP
+    unix: bool = False  # a Unix socket instead of TCP over 127.0.0.1
+    quick: bool = False  # one of the quick run's
+
+
+def make_server_benchmarks():
+    benchmarks = []
+    styles = [("sock", "sock", False), ("streams", "streams", False),
+              ("protocol", "protocol", False), ("buffered", "buffered", False),
+              ("unix", "protocol", True)]
+    for label, server, unix in styles:
+        for kib in (1, 10, 100):
+            quick = kib == 1 and label in ("sock", "streams", "protocol")
+            benchmarks.append(ServerBenchmark(
+                f"echo_{label}_{kib}k", server, kib * KIB, unix, quick))
+    benchmarks.append(ServerBenchmark("http", "http", 0, quick=True))
+    return benchmarks
+
+
+SERVER_BENCHMARKS = make_server_benchmarks()
+
+
+# --- The servers (run in the server process) ----------------------------
+# Each takes the loop and a listening socket, starts serving, and returns a
+# coroutine function that stops the server.  Errors go to the loop's
+# exception handler, which the server process reports.
+
+
+def report_error(loop, message, exc):
+    loop.call_exception_handler({"message": message, "exception": exc})
+
+
+async def sock_server(loop, listener):
+    """Echo with loop.sock_accept, sock_recv and sock_sendall, one task per
+    connection."""
+    handlers = set()
+
+    async def echo(conn):
+        with conn:
+            try:
+                while True:
+                    data = await loop.sock_recv(conn, SERVER_READ_SIZE)
+                    if not data:
+                        break
+                    await loop.sock_sendall(conn, data)
+            except ConnectionError:
+                pass
+            except Exception as exc:
+                report_error(loop, "echo over sock_* failed", exc)
+
+    async def accept():
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            conn.setblocking(False)
+            # As asyncio's transports do; it matters for the large messages.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            handler = loop.create_task(echo(conn))
+            handlers.add(handler)
+            handler.add_done_callback(handlers.discard)
+
+    acceptor = loop.create_task(accept())
+
+    async def stop():
+        tasks = [acceptor, *handlers]
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                report_error(loop, "sock_* server task failed", result)
+        listener.close()
+
+    return stop
+
+
+async def streams_server(loop, listener):
+    """Echo with asyncio.start_server, StreamReader.read and
+    StreamWriter.write + drain."""
+
+    async def echo(reader, writer):
+        try:
+            while True:
+                data = await reader.read(SERVER_READ_SIZE)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        except Exception as exc:
+            report_error(loop, "echo over streams failed", exc)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(echo, sock=listener)
+    return server_stopper(server)
+
+
+class EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+class EchoBufferedProtocol(asyncio.BufferedProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = memoryview(bytearray(SERVER_BUFFER_SIZE))
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.transport.write(self.buffer[:nbytes])
+        if self.transport.get_write_buffer_size():
+            # The transport may keep the view of what it could not send yet
+            # (asyncio's does): read the next data into a new buffer.
+            self.buffer = memoryview(bytearray(SERVER_BUFFER_SIZE))
+
+
+async def protocol_server(loop, listener):
+    """Echo with an asyncio.Protocol: data_received writes the data back."""
+    if listener.family == socket.AF_UNIX:
+        server = await loop.create_unix_server(EchoProtocol, sock=listener)
+    else:
+        server = await loop.create_server(EchoProtocol, sock=listener)
+    return server_stopper(server)
+
+
+async def buffered_server(loop, listener):
+    """Echo with an asyncio.BufferedProtocol: buffer_updated writes the
+    bytes just read back."""
+    server = await loop.create_server(EchoBufferedProtocol, sock=listener)
+    return server_stopper(server)
+
+
+async def http_server(loop, listener):
+    """HTTP/1.1 with keep-alive: httptools parses each request, and every
+    request gets the same small response."""
+    import httptools
+
+    class HttpProtocol(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+            self.parser = httptools.HttpRequestParser(self)
+
+        def data_received(self, data):
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError as exc:
+                report_error(loop, "bad HTTP request", exc)
+                self.transport.close()
+
+        def on_message_complete(self):
+            self.transport.write(HTTP_RESPONSE)
+            if not self.parser.should_keep_alive():
+                self.transport.close()
+
+    server = await loop.create_server(HttpProtocol, sock=listener)
+    return server_stopper(server)
+
+
+def server_stopper(server):
+    async def stop():
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), SERVER_STOP_TIMEOUT)
+
+    return stop
+
+
+SERVERS = {
+    "sock": sock_server,
+    "streams": streams_server,
+    "protocol": protocol_server,
+    "buffered": buffered_server,
+    "http": http_server,
+}
+
+
+def loop_factory(name):
+    if name == "aioev":
+        import aioev
+        return aioev.new_event_loop
+    if name == "asyncio":
+        return asyncio.SelectorEventLoop
+    if name == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop
+    raise ValueError(f"unknown loop {name}")
+
+
+def serve(args):
+    """The server process: serve on the inherited listening socket until
+    standard input closes (or the lifetime runs out).  It prints "ready"
+    once it serves, and exits with status 1 if anything went wrong."""
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    listener = socket.socket(fileno=args.fd)
+    listener.setblocking(False)
+    loop = loop_factory(args.loop)()
+    asyncio.set_event_loop(loop)
+    errors = []
+
+    def on_error(loop, context):
+        exception = context.get("exception")
+        text = context["message"]
+        if exception is not None:
+            text += f": {describe(exception)}"
+        errors.append(text)
+        print(f"server on {args.loop}: {text}", file=sys.stderr, flush=True)
+
+    def finish():
+        if not done.done():
+            done.set_result(None)
+
+    def on_stdin():
+        if not os.read(0, 4096):
+            finish()
+
+    loop.set_exception_handler(on_error)
+    stop = loop.run_until_complete(SERVERS[args.serve](loop, listener))
+    done = loop.create_future()
+    loop.add_reader(0, on_stdin)
+    lifetime = loop.call_later(args.lifetime, finish)
+    print("ready", flush=True)
+    loop.run_until_complete(done)
+    lifetime.cancel()
+    loop.remove_reader(0)
+    loop.run_until_complete(stop())
+    loop.close()
+    return 1 if errors else 0
+
+
+# --- Running the server benchmarks (in the bench process) ---------------
+
+
+class ServerFailed(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class ServerCell:
+    """The results of one server benchmark on one loop."""
+
+    rates: list = dataclasses.field(default_factory=list)  # requests/s per round
+    cpu: list = dataclasses.field(default_factory=list)  # server CPU s/request per round
+    error: str | None = None
+
+    def median_rate(self):
+        return statistics.median(self.rates)
+
+    def median_cpu(self):
+        return statistics.median(self.cpu)
+
+
+def loadgen_cache_dir():
+    """build/loadgen in a source tree, else $XDG_CACHE_HOME/aioev."""
+    root = pathlib.Path(__file__).resolve().parent.parent.parent
+    if (root / "setup.py").is_file() and (root / "Lib" / "aioev").is_dir():
+        return root / "build" / "loadgen"
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return pathlib.Path(cache) / "aioev"
+
+
+def build_loadgen():
+    """The path of the compiled load generator, compiling it if the cache
+    has no build of this source yet."""
+    if not LOADGEN_SOURCE.is_file():
+        raise ServerFailed(f"the load generator's source is missing: {LOADGEN_SOURCE}")
+    compiler = shlex.split(os.environ.get("CC", "cc"))
+    if not compiler or not shutil.which(compiler[0]):
+        raise ServerFailed(f"no C compiler ({' '.join(compiler) or 'CC is empty'})"
+                           " to build the load generator")
+    source = LOADGEN_SOURCE.read_bytes()
+    digest = hashlib.sha256(source + " ".join(compiler).encode()).hexdigest()[:16]
+    directory = loadgen_cache_dir()
+    target = directory / f"loadgen-{digest}"
+    if os.access(target, os.X_OK):
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".loadgen-{digest}.{os.getpid()}"
+    command = compiler + ["-O2", "-Wall", "-o", str(partial), str(LOADGEN_SOURCE)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode:
+        partial.unlink(missing_ok=True)
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise ServerFailed(f"{shlex.join(command)} failed: " + " | ".join(lines[-5:]))
+    os.replace(partial, target)
+    return target
+
+
+def pick_cpus():
+    """(server CPU, load generator CPU), or (None, None) with one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return cpus[-1], cpus[0]
+
+
+def child_environment():
+    """The environment of a server process: it imports this same aioev."""
+    env = dict(os.environ)
+    package_parent = str(pathlib.Path(__file__).resolve().parent.parent)
+    paths = [package_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def listen(benchmark, directory):
+    """A listening socket for the server and the load generator's address
+    arguments."""
+    if benchmark.unix:
+        path = os.path.join(directory, "server.sock")
+        if os.path.exists(path):
+            os.unlink(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        address = ["-u", path]
+    else:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        address = ["-t", f"127.0.0.1:{listener.getsockname()[1]}"]
+    listener.listen(1024)
+    return listener, address
+
+
+def wait_ready(process, errors):
+    """Wait for the server process's "ready" line."""
+    readable, _, _ = select.select([process.stdout], [], [], SERVER_START_TIMEOUT)
+    line = process.stdout.readline() if readable else b""
+    if line.strip() == b"ready":
+        return
+    if not readable:
+        raise ServerFailed(f"the server did not start within {SERVER_START_TIMEOUT} s")
+    process.wait(SERVER_STOP_TIMEOUT)
+    raise ServerFailed(f"the server exited with status {process.returncode}: "
+                       + last_lines(errors))
+
+
+def last_lines(file, count=3):
+    file.seek(0)
+    lines = file.read().decode(errors="replace").strip().splitlines()
+    return " | ".join(lines[-count:]) or "(no output)"
+
+
+def measure_server(benchmark, loop_kind, settings, context):
+    """(requests/s, server CPU seconds per request) of one measurement."""
+    listener, address = listen(benchmark, context.directory)
+    lifetime = settings.warmup + settings.duration + LOADGEN_GRACE + 60
+    command = [sys.executable, "-m", "aioev.bench", "--serve", benchmark.server,
+               "--loop", loop_kind.name, "--fd", str(listener.fileno()),
+               "--lifetime", str(lifetime)]
+    if context.server_cpu is not None:
+        command += ["--cpu", str(context.server_cpu)]
+    with tempfile.TemporaryFile() as errors:
+        with listener:
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                pass_fds=[listener.fileno()], env=context.env)
+        try:
+            wait_ready(process, errors)
+            result = run_loadgen(benchmark, settings, context, address, process.pid)
+        finally:
+            process.stdin.close()
+            try:
+                process.wait(SERVER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise ServerFailed(f"the server did not stop within {SERVER_STOP_TIMEOUT} s")
+            finally:
+                process.stdout.close()
+        if process.returncode:
+            raise ServerFailed(f"the server exited with status {process.returncode}: "
+                               + last_lines(errors))
+    requests, seconds, cpu = result
+    return requests / seconds, cpu / requests
+
+
+def run_loadgen(benchmark, settings, context, address, server_pid):
+    """(requests, seconds, server CPU seconds) of the measured window."""
+    command = [str(context.loadgen), *address, "-c", str(settings.connections),
+               "-w", str(settings.warmup), "-d", str(settings.duration),
+               "-p", str(server_pid)]
+    command += ["-s", str(benchmark.size)] if benchmark.size else ["-H"]
+    if context.client_cpu is not None:
+        command += ["-a", str(context.client_cpu)]
+    timeout = settings.warmup + settings.duration + LOADGEN_GRACE
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ServerFailed(f"the load generator did not finish within {timeout:.0f} s")
+    if result.returncode:
+        raise ServerFailed(result.stderr.strip() or
+                           f"the load generator exited with status {result.returncode}")
+    fields = dict(item.split("=", 1) for item in result.stdout.split())
+    requests = int(fields["requests"])
+    if not requests:
+        raise ServerFailed("no request was answered in the measured window")
+    return requests, float(fields["seconds"]), float(fields["server_cpu"])
+
+
+@dataclasses.dataclass
+class ServerContext:
+    loadgen: pathlib.Path
+    server_cpu: int | None
+    client_cpu: int | None
+    env: dict
+    directory: str  # where Unix sockets go
+
+
+def unavailable(benchmark, loop_kind):
+    """Why benchmark cannot run on loop_kind, or None."""
+    if loop_kind.error:
+        return loop_kind.error
+    if benchmark.server == "http" and importlib.util.find_spec("httptools") is None:
+        return "httptools is not installed"
+    return None
+
+
+def run_servers(benchmarks, loops, settings):
+    started = time.perf_counter()
+    cells = {}
+    for benchmark in benchmarks:
+        for loop_kind in loops:
+            cells[benchmark.name, loop_kind.name] = ServerCell(
+                error=unavailable(benchmark, loop_kind))
+    try:
+        loadgen = build_loadgen()
+    except (ServerFailed, OSError, subprocess.SubprocessError) as exc:
+        error = exc.args[0] if isinstance(exc, ServerFailed) else describe(exc)
+        for cell in cells.values():
+            cell.error = cell.error or error
+        return cells, None
+    server_cpu, client_cpu = pick_cpus()
+    with tempfile.TemporaryDirectory(prefix="aioev-bench-") as directory:
+        context = ServerContext(loadgen, server_cpu, client_cpu, child_environment(),
+                                directory)
+        for round_index in range(settings.rounds):
+            progress(f"servers: round {round_index + 1}/{settings.rounds}")
+            for bench_index, benchmark in enumerate(benchmarks):
+                turn = (round_index + bench_index) % len(loops)
+                for loop_kind in loops[turn:] + loops[:turn]:
+                    cell = cells[benchmark.name, loop_kind.name]
+                    result = attempt(cell, measure_server, benchmark, loop_kind,
+                                     settings, context)
+                    if result is not None:
+                        cell.rates.append(result[0])
+                        cell.cpu.append(result[1])
+    progress(f"servers: done in {time.perf_counter() - started:.0f} s")
+    return cells, context
+
+
+def server_ratio(cells, benchmark, numerator, denominator, median):
+    top = cells.get((benchmark.name, numerator))
+    bottom = cells.get((benchmark.name, denominator))
+    if top is None or bottom is None or top.error or bottom.error:
+        return None
+    return median(top) / median(bottom)
+
+
+def print_server_header(settings, context):
+    if context is None:
+        placement = ""
+    elif context.server_cpu is None:
+        placement = "; one CPU: server and load generator share it"
+    else:
+        placement = (f"; server on CPU {context.server_cpu},"
+                     f" load generator on CPU {context.client_cpu}")
+    print(f"Servers: {settings.connections} connections, each request -> whole response"
+          f"{placement}")
+    print(f"{settings.rounds} rounds of a {settings.duration} s window after"
+          f" {settings.warmup} s of warm-up; medians")
+
+
+def print_server_tables(benchmarks, loops, cells, settings, context):
+    print_server_header(settings, context)
+    errors = {}
+    ratios = ratio_columns(loops)
+
+    def table(title, median, text):
+        def value(cell):
+            if cell.error:
+                return f"error [{errors.setdefault(cell.error, len(errors) + 1)}]"
+            return text(median(cell))
+
+        header = [title] + [kind.name for kind in loops]
+        header += [f"{top}/{bottom}" for top, bottom in ratios]
+        rows = [header]
+        for benchmark in benchmarks:
+            row = [benchmark.name]
+            row += [value(cells[benchmark.name, kind.name]) for kind in loops]
+            row += [format_times(server_ratio(cells, benchmark, *pair, median))
+                    for pair in ratios]
+            rows.append(row)
+        print()
+        print_rows(rows)
+
+    table("requests/s (higher is better)", ServerCell.median_rate,
+          lambda rate: f"{rate:,.0f}")
+    table("server CPU us/request (lower is better)", ServerCell.median_cpu,
+          lambda seconds: f"{seconds * 1e6:,.1f}")
+    for error, number in errors.items():
+        print(f"[{number}] {error}")
+
+
+def server_report(benchmarks, loops, cells, settings):
+    report = {
+        "connections": settings.connections,
+        "rounds": settings.rounds,
+        "warmup_seconds": settings.warmup,
+        "window_seconds": settings.duration,
+        "benchmarks": {},
+    }
+    medians = {"requests_per_s": ServerCell.median_rate,
+               "cpu_us_per_request": lambda cell: ServerCell.median_cpu(cell) * 1e6}
+    for benchmark in benchmarks:
+        entry = report["benchmarks"][benchmark.name] = {
+            "message_bytes": benchmark.size or None}
+        for kind in loops:
+            cell = cells[benchmark.name, kind.name]
+            entry[kind.name] = {
+                "requests_per_s": None if cell.error else cell.median_rate(),
+                "cpu_us_per_request": None if cell.error else cell.median_cpu() * 1e6,
+                "rounds_requests_per_s": cell.rates,
+                "rounds_cpu_us_per_request": [seconds * 1e6 for seconds in cell.cpu],
+                "error": cell.error,
+            }
+        for top, bottom in ratio_columns(loops):
+            entry[f"{top}/{bottom}"] = {
+                key: server_ratio(cells, benchmark, top, bottom, median)
+                for key, median in medians.items()}
+    return report
+
+
 # --- Command line -------------------------------------------------------
 
 
@@ -559,15 +1166,42 @@ def parse_args(argv):
         description="Compare the speed of aioev, asyncio and uvloop.")
     parser.add_argument(
         "--quick", action="store_true",
-        help=f"{QUICK_ROUNDS} short rounds (about half a minute) instead of {FULL_ROUNDS}")
+        help=f"{QUICK_ROUNDS} short rounds instead of {FULL_ROUNDS}, and"
+             f" {QUICK_SERVER_ROUNDS} rounds of the 1 KiB echo servers (sock_*, streams,"
+             " Protocol) and HTTP only (about a minute in all)")
     parser.add_argument(
         "--rounds", type=positive_int, metavar="N",
         help="how many times to measure each benchmark on each loop")
-    parser.add_argument(
+    part = parser.add_mutually_exclusive_group()
+    all_names = [b.name for b in BENCHMARKS] + [b.name for b in SERVER_BENCHMARKS]
+    part.add_argument(
         "--only", type=benchmark_list, metavar="NAME[,NAME]",
-        help="run only these benchmarks: " + ", ".join(b.name for b in BENCHMARKS))
+        help="run only these benchmarks: " + ", ".join(all_names))
+    part.add_argument(
+        "--no-servers", dest="servers", action="store_false",
+        help="leave the server benchmarks out")
+    part.add_argument(
+        "--servers-only", action="store_true",
+        help="run the server benchmarks only")
+    parser.add_argument(
+        "--connections", type=positive_int, metavar="N", default=CONNECTIONS,
+        help=f"concurrent connections of the server benchmarks (default {CONNECTIONS})")
+    parser.add_argument(
+        "--duration", type=positive_float, metavar="SECONDS",
+        help="measured window of one server measurement (default"
+             f" {FULL_SERVER_DURATION}, {QUICK_SERVER_DURATION} with --quick)")
     parser.add_argument("--json", metavar="FILE", help="also save the results here")
-    return parser.parse_args(argv)
+    # The server process of a server benchmark (started by the bench).
+    parser.add_argument("--serve", choices=sorted(SERVERS), help=argparse.SUPPRESS)
+    parser.add_argument("--loop", choices=["aioev", "asyncio", "uvloop"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--lifetime", type=float, default=600, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve and (args.loop is None or args.fd is None):
+        parser.error("--serve needs --loop and --fd")
+    return args
 
 
 def positive_int(text):
@@ -577,8 +1211,15 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def benchmark_list(text):
-    by_name = {benchmark.name: benchmark for benchmark in BENCHMARKS}
+    by_name = {benchmark.name: benchmark for benchmark in BENCHMARKS + SERVER_BENCHMARKS}
     names = list(dict.fromkeys(text.split(",")))  # without repeats
     unknown = [name for name in names if name not in by_name]
     if unknown:
@@ -587,19 +1228,48 @@ def benchmark_list(text):
     return [by_name[name] for name in names]
 
 
+def choose(args):
+    """The loop benchmarks and the server benchmarks to run."""
+    if args.only:
+        return ([b for b in args.only if isinstance(b, Benchmark)],
+                [b for b in args.only if isinstance(b, ServerBenchmark)])
+    benchmarks = [] if args.servers_only else BENCHMARKS
+    if not args.servers:
+        return benchmarks, []
+    return benchmarks, [b for b in SERVER_BENCHMARKS if b.quick or not args.quick]
+
+
 def main(argv=None):
     args = parse_args(argv)
-    benchmarks = args.only or BENCHMARKS
+    if args.serve:
+        return serve(args)
+    benchmarks, server_benchmarks = choose(args)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     target = QUICK_TARGET if args.quick else FULL_TARGET
+    settings = ServerSettings(
+        rounds=args.rounds or (QUICK_SERVER_ROUNDS if args.quick else FULL_SERVER_ROUNDS),
+        warmup=QUICK_SERVER_WARMUP if args.quick else FULL_SERVER_WARMUP,
+        duration=args.duration or (QUICK_SERVER_DURATION if args.quick
+                                   else FULL_SERVER_DURATION),
+        connections=args.connections)
     loops = find_loops()
-    print_header(loops, rounds, target)
-    signal.signal(signal.SIGALRM, on_alarm)
-    cells = run(benchmarks, loops, rounds, target)
-    print_table(benchmarks, loops, cells)
+    print_header(loops, rounds if benchmarks else None, target)
+    cells = {}
+    if benchmarks:
+        signal.signal(signal.SIGALRM, on_alarm)
+        cells = run(benchmarks, loops, rounds, target)
+        print_table(benchmarks, loops, cells)
+    servers = None
+    if server_benchmarks:
+        if benchmarks:
+            print()
+        server_cells, context = run_servers(server_benchmarks, loops, settings)
+        print_server_tables(server_benchmarks, loops, server_cells, settings, context)
+        servers = server_report(server_benchmarks, loops, server_cells, settings)
     if args.json:
-        save_json(args.json, benchmarks, loops, cells, rounds, target)
+        save_json(args.json, benchmarks, loops, cells, rounds, target, servers)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -31,6 +31,8 @@ struct ModuleState {
   PyTypeObject* timer_handle_type;
   PyTypeObject* stream_type;  // SocketTransport, derived from asyncio.Transport
   PyTypeObject* datagram_type;  // DatagramTransport, from asyncio.DatagramTransport
+  PyTypeObject* read_pipe_type;  // ReadPipeTransport, from asyncio.ReadTransport
+  PyTypeObject* write_pipe_type;  // WritePipeTransport, from asyncio.Transport
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -48,6 +50,8 @@ struct ModuleState {
   PyObject* log_debug;               // _compat.log_debug(format, *args)
   PyObject* log_fatal_oserror;       // _compat.log_fatal_oserror(transport, message, exc)
   PyObject* warn_write_after_lost;   // _compat.warn_write_after_lost()
+  PyObject* warn_pipe_write_after_lost;  // _compat.warn_pipe_write_after_lost()
+  PyObject* log_info;                // _compat.log_info(format, *args)
 
   // Interned names.
   PyObject* str_call_exception_handler;
@@ -181,9 +185,11 @@ void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, in
 void stream_queue(LoopObject* loop, PyObject* transport, int events);
 int stream_run_queued(PyObject* transport);
 
-// stream.cpp, udp.cpp
+// stream.cpp, udp.cpp, pipe.cpp
 PyTypeObject* stream_type_new(PyObject* module);
 PyTypeObject* datagram_type_new(PyObject* module);
+PyTypeObject* read_pipe_type_new(PyObject* module);   // pipe.cpp
+PyTypeObject* write_pipe_type_new(PyObject* module);
 
 // signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
 PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);

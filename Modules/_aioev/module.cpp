@@ -12,6 +12,10 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->timer_handle_type);
   Py_VISIT(st->stream_type);
   Py_VISIT(st->datagram_type);
+  Py_VISIT(st->read_pipe_type);
+  Py_VISIT(st->write_pipe_type);
+  Py_VISIT(st->warn_pipe_write_after_lost);
+  Py_VISIT(st->log_info);
   Py_VISIT(st->buffered_protocol_type);
   Py_VISIT(st->set_result_unless_cancelled);
   Py_VISIT(st->server_detach);
@@ -37,6 +41,10 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->timer_handle_type);
   Py_CLEAR(st->stream_type);
   Py_CLEAR(st->datagram_type);
+  Py_CLEAR(st->read_pipe_type);
+  Py_CLEAR(st->write_pipe_type);
+  Py_CLEAR(st->warn_pipe_write_after_lost);
+  Py_CLEAR(st->log_info);
   Py_CLEAR(st->buffered_protocol_type);
   Py_CLEAR(st->set_result_unless_cancelled);
   Py_CLEAR(st->server_detach);
@@ -114,6 +122,12 @@ int module_exec(PyObject* module) {
   if (st->stream_type == nullptr || PyModule_AddType(module, st->stream_type) < 0) return -1;
   st->datagram_type = datagram_type_new(module);
   if (st->datagram_type == nullptr || PyModule_AddType(module, st->datagram_type) < 0) return -1;
+  st->read_pipe_type = read_pipe_type_new(module);
+  if (st->read_pipe_type == nullptr || PyModule_AddType(module, st->read_pipe_type) < 0) return -1;
+  st->write_pipe_type = write_pipe_type_new(module);
+  if (st->write_pipe_type == nullptr || PyModule_AddType(module, st->write_pipe_type) < 0) {
+    return -1;
+  }
 
   st->future_type = import_attr("asyncio", "Future");
   st->task_type = import_attr("asyncio", "Task");
@@ -132,6 +146,9 @@ int module_exec(PyObject* module) {
   st->log_debug = import_attr("aioev._compat", "log_debug");
   st->log_fatal_oserror = import_attr("aioev._compat", "log_fatal_oserror");
   st->warn_write_after_lost = import_attr("aioev._compat", "warn_write_after_lost");
+  st->warn_pipe_write_after_lost = import_attr("aioev._compat", "warn_pipe_write_after_lost");
+  st->log_info = import_attr("aioev._compat", "log_info");
+  if (!st->warn_pipe_write_after_lost || !st->log_info) return -1;
   if (!st->buffered_protocol_type || !st->set_result_unless_cancelled || !st->server_detach ||
       !st->log_debug || !st->log_fatal_oserror || !st->warn_write_after_lost) {
     return -1;

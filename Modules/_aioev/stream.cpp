@@ -432,7 +432,7 @@ PyType_Spec stream_spec = {
 }  // namespace
 
 PyTypeObject* stream_type_new(PyObject* module) {
-  return transport_type_new(module, &stream_spec, "Transport");
+  return transport_type_new(module, &stream_spec, "_FlowControlMixin");
 }
 
 }  // namespace aioev

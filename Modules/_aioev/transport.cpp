@@ -247,20 +247,32 @@ int transport_start(TransportObject* t, bool read, PyObject* waiter) {
   return 0;
 }
 
-PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* base_name) {
-  Ref asyncio = Ref::steal(PyImport_ImportModule("asyncio"));
-  Ref base = asyncio ? Ref::steal(PyObject_GetAttrString(asyncio.get(), base_name)) : Ref();
-  if (!base) return nullptr;
-  PyTypeObject* base_type = reinterpret_cast<PyTypeObject*>(base.get());
-  // aioev's fields follow the asyncio class's: its instances must be the
-  // object header plus BaseTransport's one slot, with no dict or weakref.
-  if (!PyType_Check(base.get()) ||
-      base_type->tp_basicsize != static_cast<Py_ssize_t>(offsetof(TransportObject, loop)) ||
-      base_type->tp_dictoffset != 0 || base_type->tp_weaklistoffset != 0) {
-    PyErr_Format(PyExc_ImportError, "asyncio.%s has a layout aioev does not know", base_name);
-    return nullptr;
+PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
+  Ref transports = Ref::steal(PyImport_ImportModule("asyncio.transports"));
+  if (!transports) return nullptr;
+  Ref names = Ref::steal(PyUnicode_Split(Ref::steal(PyUnicode_FromString(bases)).get(),
+                                         Ref::steal(PyUnicode_FromString(", ")).get(), -1));
+  if (!names) return nullptr;
+  Py_ssize_t count = PyList_GET_SIZE(names.get());
+  Ref tuple = Ref::steal(PyTuple_New(count));
+  if (!tuple) return nullptr;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* base = PyObject_GetAttr(transports.get(), PyList_GET_ITEM(names.get(), i));
+    if (base == nullptr) return nullptr;
+    PyTuple_SET_ITEM(tuple.get(), i, base);
+    // Each base must hold no more than the slots TransportObject mirrors:
+    // BaseTransport's one, or that and _FlowControlMixin's four.
+    PyTypeObject* type = reinterpret_cast<PyTypeObject*>(base);
+    Py_ssize_t size = PyType_Check(base) ? type->tp_basicsize : -1;
+    if ((size != static_cast<Py_ssize_t>(offsetof(TransportObject, flow_control_slots)) &&
+         size != static_cast<Py_ssize_t>(offsetof(TransportObject, loop))) ||
+        type->tp_dictoffset != 0 || type->tp_weaklistoffset != 0) {
+      PyErr_Format(PyExc_ImportError, "asyncio.transports.%U has a layout aioev does not know",
+                   PyList_GET_ITEM(names.get(), i));
+      return nullptr;
+    }
   }
-  return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, base.get()));
+  return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get()));
 }
 
 void stream_queue(LoopObject* loop, PyObject* transport, int events) {
@@ -451,6 +463,7 @@ int transport_traverse(PyObject* self, visitproc visit, void* arg) {
   TransportObject* t = as_transport(self);
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(t->extra);
+  for (PyObject* slot : t->flow_control_slots) Py_VISIT(slot);
   Py_VISIT(reinterpret_cast<PyObject*>(t->loop));
   Py_VISIT(t->file);
   Py_VISIT(t->protocol);
@@ -462,6 +475,7 @@ int transport_traverse(PyObject* self, visitproc visit, void* arg) {
 int transport_clear(PyObject* self) {
   TransportObject* t = as_transport(self);
   Py_CLEAR(t->extra);
+  for (PyObject*& slot : t->flow_control_slots) Py_CLEAR(slot);
   Py_CLEAR(t->protocol);
   Py_CLEAR(t->server);
   Py_CLEAR(t->dict);

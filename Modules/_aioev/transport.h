@@ -17,12 +17,16 @@ struct TransportKind {
   int (*after_lost)(TransportObject*);  // after connection_lost, or nullptr
 };
 
-// The first field after the header is asyncio.BaseTransport's one slot,
-// `_extra`: each type derives from an asyncio transport class whose
-// instances are exactly that big (checked when the type is made).
+// After the header come the slots of the asyncio classes a type derives
+// from: asyncio.BaseTransport's `_extra`, then the four of
+// asyncio.transports._FlowControlMixin (which asyncio's socket, datagram and
+// write pipe transports are instances of, and stdlib code checks for). The
+// C fields shadow what those slots would hold, so they stay empty; the
+// layout is checked when each type is made.
 struct TransportObject {
   PyObject_HEAD
   PyObject* extra;
+  PyObject* flow_control_slots[4];
   LoopObject* loop;
   PyObject* file;  // the socket or pipe; nullptr once connection_lost has run
   PyObject* protocol;
@@ -82,8 +86,9 @@ int transport_drop_write(TransportObject* t);  // write() after connection_lost
 int transport_log_debug(TransportObject* t, const char* format);
 // Schedules connection_made, reading (if read) and the waiter, as asyncio does.
 int transport_start(TransportObject* t, bool read, PyObject* waiter);
-// Makes the type `spec` derived from asyncio.<base_name>.
-PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* base_name);
+// Makes the type `spec` derived from the asyncio.transports classes named
+// in `bases` (e.g. "_FlowControlMixin, DatagramTransport").
+PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases);
 
 // Slots and methods every transport type lists.
 PyObject* transport_repr(PyObject* self);

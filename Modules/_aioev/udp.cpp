@@ -283,7 +283,7 @@ PyType_Spec datagram_spec = {
 }  // namespace
 
 PyTypeObject* datagram_type_new(PyObject* module) {
-  return transport_type_new(module, &datagram_spec, "DatagramTransport");
+  return transport_type_new(module, &datagram_spec, "_FlowControlMixin, DatagramTransport");
 }
 
 }  // namespace aioev

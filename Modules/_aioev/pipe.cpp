@@ -1,0 +1,445 @@
+// ReadPipeTransport and WritePipeTransport: asyncio's Unix pipe transports
+// (pipes, FIFOs, character devices and sockets), for connect_read_pipe,
+// connect_write_pipe and subprocess stdio. Their closing rules are the Unix
+// pipe transports' own, which differ from the socket transports'.
+#include "transport.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace aioev {
+
+namespace {
+
+constexpr size_t kMaxRead = 256 * 1024;  // asyncio's max_size
+
+struct WritePipeObject {
+  TransportObject base;
+  WriteBuffer buffer;
+};
+
+WritePipeObject* as_write_pipe(TransportObject* t) {
+  return reinterpret_cast<WritePipeObject*>(t);
+}
+
+int schedule(TransportObject* t, PyObject* callback, PyObject* arg) {
+  PyObject* args[] = {arg};
+  HandleObject* h = handle_new(t->loop, false, callback, args, arg ? 1 : 0, nullptr);
+  if (h == nullptr) return -1;
+  int rc = loop_push_ready(t->loop, reinterpret_cast<PyObject*>(h));
+  Py_DECREF(h);
+  return rc;
+}
+
+int schedule_method(TransportObject* t, PyObject* owner, PyObject* name, PyObject* arg) {
+  Ref method = Ref::steal(PyObject_GetAttr(owner, name));
+  return method ? schedule(t, method.get(), arg) : -1;
+}
+
+// The pipe transports' _close(exc): stop watching, then connection_lost soon.
+int pipe_close(TransportObject* t, PyObject* exc) {
+  t->closing = true;
+  t->kind->clear_buffer(t);
+  transport_set_interest(t, 0);
+  return schedule_method(t, as_object(t), t->loop->state->str_call_connection_lost,
+                         exc ? exc : Py_None);
+}
+
+// The pipe transports' _fatal_error: quiet (a debug log) for `quiet`
+// errors, the exception handler for the rest; then _close(exc).
+int pipe_fatal_error(TransportObject* t, PyObject* exc, const char* message, bool quiet) {
+  if (quiet) {
+    if (t->loop->debug) {
+      Ref text = Ref::steal(PyUnicode_FromString(message));
+      Ref logged = text ? Ref::steal(PyObject_CallFunctionObjArgs(
+                              t->loop->state->log_fatal_oserror, as_object(t), text.get(), exc,
+                              nullptr))
+                        : Ref();
+      if (!logged) return -1;
+    }
+  } else if (transport_report(t, message, exc) < 0) {
+    return -1;
+  }
+  return pipe_close(t, exc);
+}
+
+bool is_os_error(PyObject* exc) {
+  return PyObject_TypeCheck(exc, reinterpret_cast<PyTypeObject*>(PyExc_OSError));
+}
+
+int log_closed_by_peer(TransportObject* t) {
+  if (!t->loop->debug) return 0;
+  Ref logged = Ref::steal(PyObject_CallFunction(t->loop->state->log_info, "sO",
+                                                "%r was closed by peer", as_object(t)));
+  return logged ? 0 : -1;
+}
+
+PyObject* pipe_repr(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  const char* state = t->file == nullptr ? " closed" : (t->closing ? " closing" : "");
+  const char* polling = (t->interest & (EV_READ | EV_WRITE)) ? "polling" : "idle";
+  if (t->file == nullptr) {
+    return PyUnicode_FromFormat("<%s%s fd=%d>", _PyType_Name(Py_TYPE(self)), state, t->fd);
+  }
+  return PyUnicode_FromFormat("<%s%s fd=%d %s bufsize=%zu>", _PyType_Name(Py_TYPE(self)), state,
+                              t->fd, polling, t->kind->buffer_size(t));
+}
+
+// ---- the read pipe ----
+
+int read_pipe_ready(TransportObject* t, int) {
+  LoopObject* loop = t->loop;
+  if (loop->read_buffer == nullptr) {
+    loop->read_buffer = static_cast<char*>(PyMem_RawMalloc(kMaxRead));
+    if (loop->read_buffer == nullptr) {
+      PyErr_NoMemory();
+      return -1;
+    }
+  }
+  ssize_t n = read(t->fd, loop->read_buffer, kMaxRead);
+  if (n < 0) {
+    int err = errno;
+    if (would_block(err)) return 0;
+    Ref exc = os_error(err);
+    if (!exc) return -1;
+    return pipe_fatal_error(t, exc.get(), "Fatal read error on pipe transport", err == EIO);
+  }
+  ModuleState* st = loop->state;
+  if (n > 0) {
+    Ref data = Ref::steal(PyBytes_FromStringAndSize(loop->read_buffer, n));
+    if (!data) return -1;
+    // As in asyncio, an exception from data_received escapes the callback.
+    Ref result = transport_call_protocol(t, st->str_data_received, data.get());
+    return result ? 0 : -1;
+  }
+  if (log_closed_by_peer(t) < 0) return -1;
+  t->closing = true;
+  transport_set_interest(t, 0);
+  if (schedule_method(t, t->protocol, st->str_eof_received, nullptr) < 0) return -1;
+  return schedule_method(t, as_object(t), st->str_call_connection_lost, Py_None);
+}
+
+size_t no_buffer(TransportObject*) { return 0; }
+void no_clear(TransportObject*) {}
+
+const TransportKind kReadPipeKind = {no_buffer, no_clear, read_pipe_ready, nullptr};
+
+PyObject* ReadPipe_close(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (t->closing) Py_RETURN_NONE;
+  return done(pipe_close(t, nullptr));
+}
+
+PyObject* ReadPipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on pipe transport')");
+    return nullptr;
+  }
+  const char* message = "Fatal error on pipe transport";
+  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
+  PyObject* exc = args[0];
+  bool quiet = false;
+  if (is_os_error(exc)) {
+    Ref err = Ref::steal(PyObject_GetAttrString(exc, "errno"));
+    if (!err) return nullptr;
+    quiet = PyLong_Check(err.get()) && PyLong_AsLong(err.get()) == EIO;
+  }
+  return done(pipe_fatal_error(as_transport(self), exc, message, quiet));
+}
+
+// ---- the write pipe ----
+
+int write_pipe_failed(TransportObject* t, int err) {
+  Ref exc = os_error(err);
+  if (!exc) return -1;
+  return pipe_fatal_error(t, exc.get(), "Fatal write error on pipe transport", true);
+}
+
+int write_pipe_ready(TransportObject* t, int events) {
+  WritePipeObject* p = as_write_pipe(t);
+  if (events & EV_READ) {
+    // A write pipe is readable only once its reader has gone.
+    if (log_closed_by_peer(t) < 0) return -1;
+    if (p->buffer.empty()) return pipe_close(t, nullptr);
+    Ref broken = Ref::steal(PyObject_CallNoArgs(PyExc_BrokenPipeError));
+    return broken ? pipe_close(t, broken.get()) : -1;
+  }
+  if (p->buffer.empty()) return 0;
+  ssize_t n = write(t->fd, p->buffer.data(), p->buffer.size());
+  if (n < 0) {
+    int err = errno;
+    if (would_block(err)) return 0;
+    p->buffer.clear();
+    t->conn_lost++;
+    transport_set_interest(t, t->interest & ~EV_WRITE);
+    return write_pipe_failed(t, err);
+  }
+  if (static_cast<size_t>(n) < p->buffer.size()) {
+    p->buffer.consume(static_cast<size_t>(n));
+    return 0;
+  }
+  p->buffer.clear();
+  transport_set_interest(t, t->interest & ~EV_WRITE);
+  if (transport_maybe_resume_protocol(t) < 0) return -1;  // may write more
+  if (t->closing) {
+    transport_set_interest(t, t->interest & ~EV_READ);
+    return transport_call_connection_lost(t, Py_None);
+  }
+  return 0;
+}
+
+size_t write_pipe_buffer_size(TransportObject* t) { return as_write_pipe(t)->buffer.size(); }
+void write_pipe_clear(TransportObject* t) { as_write_pipe(t)->buffer.clear(); }
+
+const TransportKind kWritePipeKind = {write_pipe_buffer_size, write_pipe_clear, write_pipe_ready,
+                                      nullptr};
+
+PyObject* WritePipe_write(PyObject* self, PyObject* data) {
+  TransportObject* t = as_transport(self);
+  WritePipeObject* p = as_write_pipe(t);
+  if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
+    // asyncio asserts the type here.
+    Ref text = Ref::steal(PyObject_Repr(data));
+    if (text) PyErr_SetObject(PyExc_AssertionError, text.get());
+    return nullptr;
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
+  const char* bytes = static_cast<const char*>(view.buf);
+  size_t len = static_cast<size_t>(view.len);
+  int rc = 0;
+  if (len == 0) {
+    rc = 0;
+  } else if (t->conn_lost || t->closing) {
+    if (t->conn_lost >= kLogThresholdForConnLostWrites) {
+      Ref warned = Ref::steal(PyObject_CallNoArgs(t->loop->state->warn_pipe_write_after_lost));
+      if (!warned) rc = -1;
+    }
+    t->conn_lost++;
+  } else {
+    size_t sent = 0;
+    if (p->buffer.empty()) {
+      ssize_t n = write(t->fd, bytes, len);
+      if (n < 0 && !would_block(errno)) {
+        int err = errno;
+        PyBuffer_Release(&view);
+        t->conn_lost++;
+        return done(write_pipe_failed(t, err));
+      }
+      sent = n > 0 ? static_cast<size_t>(n) : 0;
+      if (sent < len) transport_set_interest(t, t->interest | EV_WRITE);
+    }
+    if (sent < len) {
+      if (!p->buffer.append(bytes + sent, len - sent)) {
+        PyErr_NoMemory();
+        rc = -1;
+      } else {
+        rc = transport_maybe_pause_protocol(t);
+      }
+    }
+  }
+  PyBuffer_Release(&view);
+  return done(rc);
+}
+
+int write_pipe_eof(TransportObject* t) {
+  if (t->closing) return 0;
+  t->closing = true;
+  if (!as_write_pipe(t)->buffer.empty()) return 0;
+  transport_set_interest(t, t->interest & ~EV_READ);
+  return schedule_method(t, as_object(t), t->loop->state->str_call_connection_lost, Py_None);
+}
+
+PyObject* WritePipe_write_eof(PyObject* self, PyObject*) {
+  return done(write_pipe_eof(as_transport(self)));
+}
+
+PyObject* WritePipe_can_write_eof(PyObject*, PyObject*) { Py_RETURN_TRUE; }
+
+PyObject* WritePipe_close(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (t->file == nullptr || t->closing) Py_RETURN_NONE;
+  return done(write_pipe_eof(t));  // write_eof is all a write pipe needs to close
+}
+
+PyObject* WritePipe_abort(PyObject* self, PyObject*) {
+  return done(pipe_close(as_transport(self), nullptr));
+}
+
+PyObject* WritePipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on pipe transport')");
+    return nullptr;
+  }
+  const char* message = "Fatal error on pipe transport";
+  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
+  return done(pipe_fatal_error(as_transport(self), args[0], message, is_os_error(args[0])));
+}
+
+PyObject* Pipe_close_now(PyObject* self, PyObject* exc) {
+  return done(pipe_close(as_transport(self), exc == Py_None ? nullptr : exc));
+}
+
+// _start(waiter, watch): connection_made, then (if watch) the watcher that
+// reads (a read pipe) or notices the reader leave (a write pipe), then the
+// waiter, each in its own call_soon.
+PyObject* Pipe_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_start(waiter, watch)");
+    return nullptr;
+  }
+  int watch = PyObject_IsTrue(args[1]);
+  if (watch < 0) return nullptr;
+  return done(transport_start(as_transport(self), watch, args[0]));
+}
+
+PyObject* WritePipe_start_watching(PyObject* self, PyObject*) {
+  TransportObject* t = as_transport(self);
+  if (t->file != nullptr) transport_set_interest(t, t->interest | EV_READ);
+  Py_RETURN_NONE;
+}
+
+// ---- the types ----
+
+PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const TransportKind* kind,
+                   size_t extra_size) {
+  PyObject *loop, *pipe, *protocol, *extra;
+  static const char* keywords[] = {"loop", "pipe", "protocol", "extra", nullptr};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!:PipeTransport",
+                                   const_cast<char**>(keywords), &loop, &pipe, &protocol,
+                                   &PyDict_Type, &extra)) {
+    return nullptr;
+  }
+  PyObject* module = PyType_GetModuleByDef(type, &module_def);
+  if (module == nullptr) return nullptr;
+  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
+    PyErr_SetString(PyExc_TypeError, "pipe transports need an aioev loop");
+    return nullptr;
+  }
+  int fd = PyObject_AsFileDescriptor(pipe);
+  if (fd < 0) return nullptr;
+  TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));
+  if (t == nullptr) return nullptr;
+  (void)extra_size;
+  if (kind == &kWritePipeKind) new (&as_write_pipe(t)->buffer) WriteBuffer();
+  if (transport_init(t, kind, reinterpret_cast<LoopObject*>(loop), pipe, fd, protocol, extra,
+                     Py_None) < 0) {
+    Py_DECREF(t);
+    return nullptr;
+  }
+  return as_object(t);
+}
+
+PyObject* ReadPipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  return pipe_new(type, args, kwargs, &kReadPipeKind, 0);
+}
+
+PyObject* WritePipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  return pipe_new(type, args, kwargs, &kWritePipeKind, sizeof(WritePipeObject));
+}
+
+void pipe_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  TransportObject* t = as_transport(self);
+  bool write_pipe = t->kind == &kWritePipeKind;
+  transport_dealloc_common(self);
+  if (write_pipe) as_write_pipe(t)->buffer.~WriteBuffer();
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+#define PIPE_COMMON_METHODS                                                             \
+  {"is_closing", Transport_is_closing, METH_NOARGS, "True once closing."},              \
+  {"get_protocol", Transport_get_protocol, METH_NOARGS, "The current protocol."},       \
+  {"set_protocol", Transport_set_protocol, METH_O, "Replace the protocol."},            \
+  {"_close", Pipe_close_now, METH_O, "Close now; connection_lost(exc) soon."},          \
+  {"_call_connection_lost", Transport_call_connection_lost, METH_O,                     \
+   "Tell the protocol, close the pipe."},                                              \
+  {"_start", AIOEV_CFUNC(Pipe_start), METH_FASTCALL, "Schedule connection_made etc."}
+
+PyMethodDef read_pipe_methods[] = {
+    PIPE_COMMON_METHODS,
+    AIOEV_READ_METHODS,
+    {"close", ReadPipe_close, METH_NOARGS, "Close the transport."},
+    {"_fatal_error", AIOEV_CFUNC(ReadPipe_fatal_error), METH_FASTCALL, "Report exc and close."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMethodDef write_pipe_methods[] = {
+    PIPE_COMMON_METHODS,
+    {"write", WritePipe_write, METH_O, "Write bytes, buffering what the pipe does not take."},
+    {"write_eof", WritePipe_write_eof, METH_NOARGS, "Close once the buffer is written."},
+    {"can_write_eof", WritePipe_can_write_eof, METH_NOARGS, "True."},
+    {"close", WritePipe_close, METH_NOARGS, "Close once the buffer is written."},
+    {"abort", WritePipe_abort, METH_NOARGS, "Close at once, dropping buffered data."},
+    {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "Buffered bytes."},
+    {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "(low, high)."},
+    {"set_write_buffer_limits", AIOEV_CFUNC(Transport_set_write_buffer_limits),
+     METH_VARARGS | METH_KEYWORDS, "Set the flow control marks."},
+    {"_fatal_error", AIOEV_CFUNC(WritePipe_fatal_error), METH_FASTCALL, "Report exc and close."},
+    {"_start_reading", WritePipe_start_watching, METH_NOARGS, "Watch for the reader leaving."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+#undef PIPE_COMMON_METHODS
+
+PyGetSetDef pipe_getset[] = {
+    AIOEV_TRANSPORT_GETSET,
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyType_Slot read_pipe_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(ReadPipe_new)},
+    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(pipe_dealloc)},
+    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
+    {Py_tp_traverse, reinterpret_cast<void*>(transport_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(transport_clear)},
+    {Py_tp_repr, reinterpret_cast<void*>(pipe_repr)},
+    {Py_tp_methods, read_pipe_methods},
+    {Py_tp_getset, pipe_getset},
+    {Py_tp_members, transport_members},
+    {Py_tp_doc, const_cast<char*>("asyncio's read pipe transport.")},
+    {0, nullptr},
+};
+
+PyType_Slot write_pipe_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(WritePipe_new)},
+    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(pipe_dealloc)},
+    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
+    {Py_tp_traverse, reinterpret_cast<void*>(transport_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(transport_clear)},
+    {Py_tp_repr, reinterpret_cast<void*>(pipe_repr)},
+    {Py_tp_methods, write_pipe_methods},
+    {Py_tp_getset, pipe_getset},
+    {Py_tp_members, transport_members},
+    {Py_tp_doc, const_cast<char*>("asyncio's write pipe transport.")},
+    {0, nullptr},
+};
+
+PyType_Spec read_pipe_spec = {
+    "aioev._aioev.ReadPipeTransport", static_cast<int>(sizeof(TransportObject)), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, read_pipe_slots,
+};
+
+PyType_Spec write_pipe_spec = {
+    "aioev._aioev.WritePipeTransport", static_cast<int>(sizeof(WritePipeObject)), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, write_pipe_slots,
+};
+
+}  // namespace
+
+PyTypeObject* read_pipe_type_new(PyObject* module) {
+  return transport_type_new(module, &read_pipe_spec, "ReadTransport");
+}
+
+PyTypeObject* write_pipe_type_new(PyObject* module) {
+  return transport_type_new(module, &write_pipe_spec, "_FlowControlMixin, WriteTransport");
+}
+
+}  // namespace aioev
