@@ -393,33 +393,15 @@ PyGetSetDef pipe_getset[] = {
 };
 
 PyType_Slot read_pipe_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(ReadPipe_new)},
-    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(pipe_dealloc)},
-    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
-    {Py_tp_traverse, reinterpret_cast<void*>(transport_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(transport_clear)},
-    {Py_tp_repr, reinterpret_cast<void*>(pipe_repr)},
-    {Py_tp_methods, read_pipe_methods},
-    {Py_tp_getset, pipe_getset},
-    {Py_tp_members, transport_members},
-    {Py_tp_doc, const_cast<char*>("asyncio's read pipe transport.")},
-    {0, nullptr},
+    AIOEV_TRANSPORT_SLOTS(ReadPipe_new, pipe_dealloc, transport_traverse, transport_clear,
+                          pipe_repr, read_pipe_methods, pipe_getset,
+                          "asyncio's read pipe transport."),
 };
 
 PyType_Slot write_pipe_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(WritePipe_new)},
-    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(pipe_dealloc)},
-    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
-    {Py_tp_traverse, reinterpret_cast<void*>(transport_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(transport_clear)},
-    {Py_tp_repr, reinterpret_cast<void*>(pipe_repr)},
-    {Py_tp_methods, write_pipe_methods},
-    {Py_tp_getset, pipe_getset},
-    {Py_tp_members, transport_members},
-    {Py_tp_doc, const_cast<char*>("asyncio's write pipe transport.")},
-    {0, nullptr},
+    AIOEV_TRANSPORT_SLOTS(WritePipe_new, pipe_dealloc, transport_traverse, transport_clear,
+                          pipe_repr, write_pipe_methods, pipe_getset,
+                          "asyncio's write pipe transport."),
 };
 
 PyType_Spec read_pipe_spec = {

@@ -407,18 +407,9 @@ PyGetSetDef stream_getset[] = {
 };
 
 PyType_Slot stream_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(Stream_new)},
-    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(Stream_dealloc)},
-    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
-    {Py_tp_traverse, reinterpret_cast<void*>(Stream_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(Stream_clear)},
-    {Py_tp_repr, reinterpret_cast<void*>(transport_repr)},
-    {Py_tp_methods, stream_methods},
-    {Py_tp_getset, stream_getset},
-    {Py_tp_members, transport_members},
-    {Py_tp_doc, const_cast<char*>("asyncio's socket transport for TCP and Unix streams.")},
-    {0, nullptr},
+    AIOEV_TRANSPORT_SLOTS(Stream_new, Stream_dealloc, Stream_traverse, Stream_clear,
+                          transport_repr, stream_methods, stream_getset,
+                          "asyncio's socket transport for TCP and Unix streams."),
 };
 
 PyType_Spec stream_spec = {

@@ -137,6 +137,21 @@ PyObject* transport_get_protocol_paused(PyObject* self, void*);
   {"_server", transport_get_server, nullptr, nullptr, nullptr},                  \
   {"_protocol_paused", transport_get_protocol_paused, nullptr, nullptr, nullptr}
 
+// The type slots every transport type has; `methods` and `getset` are its own.
+#define AIOEV_TRANSPORT_SLOTS(new_fn, dealloc, traverse, clear, repr, methods, getset, doc) \
+  {Py_tp_new, reinterpret_cast<void*>(new_fn)},                                         \
+  {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},                           \
+  {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},                                    \
+  {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},                        \
+  {Py_tp_traverse, reinterpret_cast<void*>(traverse)},                                  \
+  {Py_tp_clear, reinterpret_cast<void*>(clear)},                                        \
+  {Py_tp_repr, reinterpret_cast<void*>(repr)},                                          \
+  {Py_tp_methods, methods},                                                             \
+  {Py_tp_getset, getset},                                                               \
+  {Py_tp_members, transport_members},                                                   \
+  {Py_tp_doc, const_cast<char*>(doc)},                                                  \
+  {0, nullptr}
+
 #define AIOEV_CFUNC(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
 
 // The methods of every transport, for the start of each type's method table.

@@ -258,18 +258,9 @@ PyGetSetDef datagram_getset[] = {
 };
 
 PyType_Slot datagram_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(Datagram_new)},
-    {Py_tp_init, reinterpret_cast<void*>(transport_init_noop)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(Datagram_dealloc)},
-    {Py_tp_finalize, reinterpret_cast<void*>(transport_finalize)},
-    {Py_tp_traverse, reinterpret_cast<void*>(Datagram_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(Datagram_clear)},
-    {Py_tp_repr, reinterpret_cast<void*>(transport_repr)},
-    {Py_tp_methods, datagram_methods},
-    {Py_tp_getset, datagram_getset},
-    {Py_tp_members, transport_members},
-    {Py_tp_doc, const_cast<char*>("asyncio's datagram transport for UDP and Unix datagrams.")},
-    {0, nullptr},
+    AIOEV_TRANSPORT_SLOTS(Datagram_new, Datagram_dealloc, Datagram_traverse, Datagram_clear,
+                          transport_repr, datagram_methods, datagram_getset,
+                          "asyncio's datagram transport for UDP and Unix datagrams."),
 };
 
 PyType_Spec datagram_spec = {
