@@ -20,6 +20,9 @@ def new_event_loop():
 
 def run(main, *, debug=None):
     """Run the coroutine *main* on a new aioev loop, as asyncio.run() does."""
+    if _asyncio.events._get_running_loop() is not None:
+        # As asyncio.run(): refuse before a loop is made.
+        raise RuntimeError("aioev.run() cannot be called from a running event loop")
     with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)
 

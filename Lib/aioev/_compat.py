@@ -64,3 +64,12 @@ def log_info(message, *args):
 
 def warn_pipe_write_after_lost():
     log.logger.warning('pipe closed by peer or os.write(pipe, data) raised exception.')
+
+
+def installed_child_watcher():
+    """The child watcher set through the event loop policy, if any (the
+    policy's watchers exist up to 3.13); None means aioev watches itself."""
+    if sys.version_info >= (3, 14):
+        return None
+    import asyncio
+    return getattr(asyncio.get_event_loop_policy(), '_watcher', None)

@@ -16,7 +16,7 @@ import threading
 from asyncio import unix_events
 from asyncio.log import logger
 
-from . import _aioev
+from . import _aioev, _compat
 
 
 def _pipe_mode(pipe):
@@ -58,11 +58,30 @@ class ProcessMethods:
     async def _make_subprocess_transport(self, protocol, args, shell,
                                          stdin, stdout, stderr, bufsize,
                                          extra=None, **kwargs):
+        watcher = _compat.installed_child_watcher()
+        if watcher is not None:
+            # A child watcher set through the policy (3.13 and older) is
+            # honoured as asyncio's Unix loop honours it.
+            with watcher:
+                if not watcher.is_active():
+                    raise RuntimeError("asyncio.get_child_watcher() is not activated, "
+                                       "subprocess support is not installed.")
+                return await self._spawn(protocol, args, shell, stdin, stdout, stderr,
+                                         bufsize, extra, kwargs, watcher)
+        return await self._spawn(protocol, args, shell, stdin, stdout, stderr,
+                                 bufsize, extra, kwargs, None)
+
+    async def _spawn(self, protocol, args, shell, stdin, stdout, stderr, bufsize,
+                     extra, kwargs, watcher):
         waiter = self.create_future()
         transport = unix_events._UnixSubprocessTransport(
             self, protocol, args, shell, stdin, stdout, stderr, bufsize,
             waiter=waiter, extra=extra, **kwargs)
-        self._watch_child(transport.get_pid(), transport)
+        if watcher is None:
+            self._watch_child(transport.get_pid(), transport)
+        else:
+            watcher.add_child_handler(transport.get_pid(), self._child_watcher_callback,
+                                      transport)
         try:
             await waiter
         except (SystemExit, KeyboardInterrupt):
@@ -72,6 +91,9 @@ class ProcessMethods:
             await transport._wait()
             raise
         return transport
+
+    def _child_watcher_callback(self, pid, returncode, transport):
+        self.call_soon_threadsafe(transport._process_exited, returncode)
 
     def _watch_child(self, pid, transport):
         try:

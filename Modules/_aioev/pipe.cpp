@@ -76,17 +76,6 @@ int log_closed_by_peer(TransportObject* t) {
   return logged ? 0 : -1;
 }
 
-PyObject* pipe_repr(PyObject* self) {
-  TransportObject* t = as_transport(self);
-  const char* state = t->file == nullptr ? " closed" : (t->closing ? " closing" : "");
-  const char* polling = (t->interest & (EV_READ | EV_WRITE)) ? "polling" : "idle";
-  if (t->file == nullptr) {
-    return PyUnicode_FromFormat("<%s%s fd=%d>", _PyType_Name(Py_TYPE(self)), state, t->fd);
-  }
-  return PyUnicode_FromFormat("<%s%s fd=%d %s bufsize=%zu>", _PyType_Name(Py_TYPE(self)), state,
-                              t->fd, polling, t->kind->buffer_size(t));
-}
-
 // ---- the read pipe ----
 
 int read_pipe_ready(TransportObject* t, int) {
@@ -299,6 +288,24 @@ PyObject* WritePipe_start_watching(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
   if (t->file != nullptr) transport_set_interest(t, t->interest | EV_READ);
   Py_RETURN_NONE;
+}
+
+// asyncio's pipe transport repr: the state, the fd, then whether the loop
+// polls it (a write pipe adds its buffer size) or, once the loop is closed,
+// just "open".
+PyObject* pipe_repr(PyObject* self) {
+  TransportObject* t = as_transport(self);
+  const char* name = _PyType_Name(Py_TYPE(self));
+  const char* state = t->file == nullptr ? " closed" : (t->closing ? " closing" : "");
+  if (t->file == nullptr) return PyUnicode_FromFormat("<%s%s fd=%d closed>", name, state, t->fd);
+  if (t->loop->closed) return PyUnicode_FromFormat("<%s%s fd=%d open>", name, state, t->fd);
+  if (t->kind == &kReadPipeKind) {
+    return PyUnicode_FromFormat("<%s%s fd=%d %s>", name, state, t->fd,
+                                (t->interest & EV_READ) ? "polling" : "idle");
+  }
+  return PyUnicode_FromFormat("<%s%s fd=%d %s bufsize=%zu>", name, state, t->fd,
+                              (t->interest & EV_WRITE) ? "polling" : "idle",
+                              t->kind->buffer_size(t));
 }
 
 // ---- the types ----

@@ -497,6 +497,19 @@ PyObject* transport_get_file(PyObject* self, void*) {
   TransportObject* t = as_transport(self);
   return Py_NewRef(t->file ? t->file : Py_None);
 }
+// Code outside (asyncio's own tests, to silence a ResourceWarning) may set
+// `_pipe` or `_sock` to None: the transport forgets the file, unclosed.
+int transport_set_file(PyObject* self, PyObject* value, void*) {
+  if (value != Py_None) {
+    PyErr_SetString(PyExc_TypeError, "only None can be assigned to a transport's file");
+    return -1;
+  }
+  TransportObject* t = as_transport(self);
+  transport_set_interest(t, 0);
+  Py_CLEAR(t->file);
+  return 0;
+}
+
 PyObject* transport_get_fd(PyObject* self, void*) { return PyLong_FromLong(as_transport(self)->fd); }
 PyObject* transport_get_loop(PyObject* self, void*) {
   TransportObject* t = as_transport(self);

@@ -116,6 +116,7 @@ PyObject* Transport_call_connection_lost(PyObject* self, PyObject* exc);
 PyObject* Transport_start_reading(PyObject* self, PyObject*);
 
 PyObject* transport_get_file(PyObject* self, void*);
+int transport_set_file(PyObject* self, PyObject* value, void*);
 PyObject* transport_get_fd(PyObject* self, void*);
 PyObject* transport_get_loop(PyObject* self, void*);
 PyObject* transport_get_protocol(PyObject* self, void*);
@@ -126,9 +127,9 @@ PyObject* transport_get_protocol_paused(PyObject* self, void*);
 
 // asyncio's private attributes, read-only, for code that inspects them.
 #define AIOEV_TRANSPORT_GETSET                                                   \
-  {"_sock", transport_get_file, nullptr, nullptr, nullptr},                      \
+  {"_sock", transport_get_file, transport_set_file, nullptr, nullptr},           \
   {"_sock_fd", transport_get_fd, nullptr, nullptr, nullptr},                     \
-  {"_pipe", transport_get_file, nullptr, nullptr, nullptr},                      \
+  {"_pipe", transport_get_file, transport_set_file, nullptr, nullptr},           \
   {"_fileno", transport_get_fd, nullptr, nullptr, nullptr},                      \
   {"_loop", transport_get_loop, nullptr, nullptr, nullptr},                      \
   {"_protocol", transport_get_protocol, nullptr, nullptr, nullptr},              \

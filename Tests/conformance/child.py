@@ -1,0 +1,345 @@
+"""Run one module of CPython's test.test_asyncio in this process.
+
+Started by run.py, once per module and per loop kind, as
+``python child.py --loop KIND --module NAME --out FILE`` where KIND is one
+of stdlib, aioev, standin, broken.
+
+Every event loop made through the default policy (``asyncio.new_event_loop()``,
+``asyncio.run()``, ``asyncio.Runner``, ``IsolatedAsyncioTestCase``) comes from
+the chosen factory: the default policy class itself is patched, because many
+stdlib tests reset the policy with ``asyncio.set_event_loop_policy(None)``,
+which makes a fresh ``asyncio.DefaultEventLoopPolicy``.  The loop-parametrised
+mixins (see MIXIN_MODULES) get one extra class whose ``create_event_loop``
+(or ``new_loop``) uses the same factory; it replaces the module's
+per-selector classes.
+
+Results go to --out as JSON lines, flushed one by one, so that the parent
+still knows what ran when a test crashes the process or hangs and is killed
+by faulthandler's watchdog.
+"""
+
+import argparse
+import asyncio
+import faulthandler
+import fnmatch
+import glob
+import importlib
+import json
+import os
+import signal
+import sys
+import sysconfig
+import time
+import traceback
+import unittest
+
+
+# module -> (the module's per-selector class to copy, the method that makes
+# its loop, mixins to drop).  The copy keeps the class's bases (the mixin,
+# test_utils.TestCase, ...) and gets a loop method that uses the factory
+# under test.
+MIXIN_MODULES = {
+    'test_events': ('EPollEventLoopTests', 'create_event_loop', ()),
+    'test_sock_lowlevel': ('EPollEventLoopTests', 'create_event_loop', ()),
+    'test_sendfile': ('EPollEventLoopTests', 'create_event_loop', ()),
+    'test_server': ('SelectorStartServerTests', 'new_loop', ()),
+    'test_buffered_proto': ('BufferedProtocolSelectorTests', 'new_loop', ()),
+    'test_sslproto': ('SelectorStartTLSTests', 'new_loop', ()),
+}
+
+# Name of the class made from the mixin; the same in every run so that test
+# ids match between the stdlib and the aioev runs.
+MIXIN_CLASS = 'ConformanceLoopTests'
+
+LOOP_KINDS = ('stdlib', 'aioev', 'standin', 'broken')
+
+created_loops = 0
+
+
+def _import_aioev():
+    """Import aioev, preferring an in-place build for this interpreter."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    lib = os.path.join(os.path.dirname(os.path.dirname(here)), 'Lib')
+    suffix = sysconfig.get_config_var('EXT_SUFFIX')
+    if glob.glob(os.path.join(lib, 'aioev', '_aioev' + suffix)):
+        sys.path.insert(0, lib)
+    import aioev
+    return aioev
+
+
+def make_factory(kind):
+    """Return a zero-argument callable that makes a loop of the given kind."""
+    if kind == 'stdlib':
+        base = asyncio.SelectorEventLoop
+    elif kind == 'aioev':
+        base = _import_aioev().new_event_loop
+    elif kind == 'standin':
+        # Stand-in for aioev while it does not exist: a trivial subclass, so
+        # every test should give the same outcome as with the stdlib loop.
+        class StandinLoop(asyncio.SelectorEventLoop):
+            pass
+        base = StandinLoop
+    elif kind == 'broken':
+        # A deliberately wrong loop that runs callbacks in the caller's
+        # context instead of the one given: proves that the runner reports
+        # regressions.
+        class BrokenLoop(asyncio.SelectorEventLoop):
+            def call_soon(self, callback, *args, context=None):
+                return super().call_soon(callback, *args)
+        base = BrokenLoop
+    else:
+        raise ValueError(kind)
+
+    def factory():
+        global created_loops
+        loop = base()
+        created_loops += 1
+        return loop
+    return factory
+
+
+def patch_default_policy(factory):
+    # asyncio.events._init_event_loop_policy() does
+    # `from . import DefaultEventLoopPolicy` on 3.11-3.13, and
+    # BaseDefaultEventLoopPolicy.new_event_loop() returns
+    # self._loop_factory(); patching the class attribute therefore reaches
+    # every policy instance, including those made after
+    # set_event_loop_policy(None).
+    policy_class = asyncio.DefaultEventLoopPolicy
+    policy_class._loop_factory = staticmethod(factory)
+    asyncio.set_event_loop_policy(None)
+
+
+def adapt_test_runners(module, factory):
+    """Give test_runners' asyncio.run()/Runner tests the loop under test.
+
+    Upstream, BaseTest.new_loop builds a BaseEventLoop with a mocked
+    selector, so those tests would never touch the loop under test.  Here it
+    makes a real loop of the chosen kind (the stdlib run gets the same
+    change), keeping the check that shutdown_asyncgens() was called.
+    """
+    def new_loop(self):
+        loop = factory()
+        loop.shutdown_ag_run = False
+        real_shutdown_asyncgens = loop.shutdown_asyncgens
+
+        async def shutdown_asyncgens():
+            loop.shutdown_ag_run = True
+            await real_shutdown_asyncgens()
+        loop.shutdown_asyncgens = shutdown_asyncgens
+        return loop
+    module.BaseTest.new_loop = new_loop
+
+
+MODULE_ADAPTERS = {
+    'test_runners': adapt_test_runners,
+}
+
+
+def add_mixin_class(module, factory):
+    short = module.__name__.rpartition('.')[2]
+    template_name, method, dropped = MIXIN_MODULES[short]
+    template = getattr(module, template_name)
+    bases = tuple(b for b in template.__bases__ if b.__name__ not in dropped)
+
+    def make_loop(self):
+        return factory()
+
+    cls = type(MIXIN_CLASS, bases, {
+        method: make_loop,
+        '__module__': module.__name__,
+        '__qualname__': MIXIN_CLASS,
+    })
+    setattr(module, MIXIN_CLASS, cls)
+    # The per-selector classes do not involve the loop under test: drop them.
+    mixin_roots = [b for b in bases
+                   if not issubclass(b, unittest.TestCase)]
+    for name, obj in list(vars(module).items()):
+        if (isinstance(obj, type) and obj is not cls
+                and issubclass(obj, unittest.TestCase)
+                and any(issubclass(obj, m) for m in mixin_roots)
+                and method in vars(obj)):
+            delattr(module, name)
+
+
+class JsonResult(unittest.TestResult):
+    """Writes one JSON line per test event and keeps a watchdog armed."""
+
+    RANK = {'pass': 0, 'skip': 0, 'xfail': 0, 'xpass': 2,
+            'fail': 3, 'error': 4}
+
+    def __init__(self, out, timeout):
+        super().__init__()
+        self.out = out
+        self.timeout = timeout
+        self.current = {}
+        self.started = {}
+        self.loops_at_start = 0
+        self.fault = os.environ.get('AIOEV_CONFORMANCE_FAULT', '')
+        self.arm()
+
+    def arm(self):
+        faulthandler.dump_traceback_later(self.timeout, exit=True)
+
+    def emit(self, **record):
+        self.out.write(json.dumps(record) + '\n')
+        self.out.flush()
+
+    def _set(self, test, outcome, err=None, reason=None):
+        tid = test.id()
+        detail = reason
+        if err is not None:
+            detail = ''.join(traceback.format_exception(*err))[-6000:]
+        old = self.current.get(tid)
+        if old is None or self.RANK[outcome] > self.RANK[old[0]]:
+            self.current[tid] = (outcome, detail)
+        if tid not in self.started:
+            # Errors from setUpModule/tearDownClass and friends come
+            # without startTest.
+            self.emit(event='end', id=tid, outcome=outcome, detail=detail,
+                      time=0.0)
+            self.current.pop(tid, None)
+
+    def startTest(self, test):
+        super().startTest(test)
+        self.arm()
+        self.started[test.id()] = time.monotonic()
+        self.loops_at_start = created_loops
+        self.emit(event='start', id=test.id())
+        self.inject_fault(test.id())
+
+    def inject_fault(self, tid):
+        # Lets the runner's own tests prove that a crashing or hanging test
+        # is reported and does not stop the rest of the module.
+        kind, _, pattern = self.fault.partition(':')
+        if pattern and fnmatch.fnmatchcase(tid, pattern):
+            if kind == 'crash':
+                os.abort()
+            elif kind == 'hang':
+                while True:
+                    time.sleep(1)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        tid = test.id()
+        outcome, detail = self.current.pop(tid, ('pass', None))
+        elapsed = time.monotonic() - self.started.pop(tid)
+        self.emit(event='end', id=tid, outcome=outcome, detail=detail,
+                  time=round(elapsed, 3),
+                  loops=created_loops - self.loops_at_start)
+        self.arm()
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._set(test, 'pass')
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._set(test, 'error', err)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._set(test, 'fail', err)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._set(test, 'skip', reason=reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._set(test, 'xfail')
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._set(test, 'xpass')
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            kind = ('fail' if issubclass(err[0], test.failureException)
+                    else 'error')
+            self._set(test, kind, err)
+
+
+def iter_tests(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def read_ids(path):
+    if not path:
+        return None
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip()}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--loop', choices=LOOP_KINDS, required=True)
+    parser.add_argument('--module')
+    parser.add_argument('--out')
+    parser.add_argument('--probe', action='store_true',
+                        help='only check that a loop can be made and run')
+    parser.add_argument('--skip', help='file of test ids not to run')
+    parser.add_argument('--only', help='file of test ids to run')
+    parser.add_argument('--match', action='append', default=[],
+                        help='run only test ids matching this fnmatch '
+                             'pattern (repeatable)')
+    parser.add_argument('--timeout', type=float, default=60.0,
+                        help='seconds one test (or fixture) may take')
+    args = parser.parse_args()
+    if args.probe:
+        loop = make_factory(args.loop)()
+        loop.run_until_complete(asyncio.sleep(0.001))
+        loop.close()
+        print(type(loop).__module__ + '.' + type(loop).__qualname__)
+        return
+    if not args.module or not args.out:
+        parser.error('--module and --out are required')
+
+    out = open(args.out, 'a')
+    faulthandler.enable()
+    # A shell starts background jobs with SIGINT ignored; Python then keeps
+    # it ignored and the tests that interrupt the main thread would hang.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    result = JsonResult(out, args.timeout)
+
+    factory = make_factory(args.loop)
+    patch_default_policy(factory)
+
+    name = 'test.test_asyncio.' + args.module
+    module = importlib.import_module(name)
+    if args.module in MIXIN_MODULES:
+        add_mixin_class(module, factory)
+    if args.module in MODULE_ADAPTERS:
+        MODULE_ADAPTERS[args.module](module, factory)
+
+    loader = unittest.TestLoader()
+    tests = list(iter_tests(loader.loadTestsFromModule(module)))
+    skip = read_ids(args.skip) or set()
+    only = read_ids(args.only)
+    tests = [t for t in tests
+             if t.id() not in skip and (only is None or t.id() in only)
+             and (not args.match or any(fnmatch.fnmatchcase(t.id(), p)
+                                        for p in args.match))]
+    result.emit(event='loaded', ids=[t.id() for t in tests])
+
+    suite = unittest.TestSuite(tests)
+    suite.run(result)
+    faulthandler.cancel_dump_traceback_later()
+    result.emit(event='done', loops=created_loops,
+                policy_factory_ok=(asyncio.DefaultEventLoopPolicy._loop_factory
+                                   is factory))
+    out.close()
+    # Skip interpreter teardown: leftover threads or loops from a failed test
+    # must not hang the process after the results are written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,658 @@
+"""Run CPython's own test.test_asyncio against aioev and compare.
+
+Each selected module runs twice, in subprocesses of the interpreter under
+test: once with asyncio's selector loop (the baseline), once with aioev
+loops (see child.py for how the loops are put in place).  A test that passes
+on the baseline but not on aioev is a regression, unless exclusions.toml
+lists it with one of the allowed reasons.
+
+    python -m Tests.conformance                 # the current interpreter
+    python Tests/conformance/run.py --all       # 3.11, 3.12 and 3.13
+    python -m Tests.conformance --debug         # asyncio debug + -X dev
+    python -m Tests.conformance -m test_events -k '*test_run_*'
+    python -m Tests.conformance --later         # transport/server/TLS modules
+    AIOEV_CONFORMANCE_LOOP=standin python -m Tests.conformance
+
+The summary gives, per interpreter, the tests passed on the stdlib loop and
+on aioev ("on-loop": in tests that made at least one aioev loop; many stdlib
+tests use a mock or fake-time loop only), the excluded ones, regressions,
+flaky ones (failed, then passed when rerun alone) and stale exclusions.
+Logs and report.json go to --workdir (default: a new directory in /tmp).
+
+Exit status 0 when no interpreter has a regression, 1 otherwise.
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python < 3.11 is not supported
+    tomllib = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CHILD = os.path.join(HERE, 'child.py')
+EXCLUSIONS = os.path.join(HERE, 'exclusions.toml')
+PREFIX = 'test.test_asyncio.'
+
+# The modules run against aioev.  Modules that no longer exist on an
+# interpreter are skipped there.  The slow ones come first so that two
+# workers finish together.
+MODULES = (
+    'test_tasks',
+    'test_events',
+    'test_ssl',
+    'test_subprocess',
+    'test_streams',
+    'test_sslproto',
+    'test_server',
+    'test_sendfile',
+    'test_buffered_proto',
+    'test_sock_lowlevel',
+    'test_runners',
+    'test_locks',
+    'test_queues',
+    'test_base_events',
+    'test_unix_events',
+    'test_eager_task_factory',
+    'test_taskgroups',
+    'test_timeouts',
+    'test_waitfor',
+    'test_futures',
+    'test_futures2',
+    'test_threads',
+    'test_pep492',
+    'test_context',
+    'test_staggered',
+    'test_protocols',
+    'test_transports',
+)
+
+# Modules of later issues, run with --later (none at the moment: transports,
+# servers, TLS, UDP, pipes and subprocesses have all landed).
+LATER_MODULES = ()
+
+FEATURES = ('transports', 'servers', 'TLS', 'UDP', 'pipes', 'subprocesses')
+REASON_RE = re.compile(
+    r'^(tests selector internals|needs (%s) from a later issue)$'
+    % '|'.join(FEATURES))
+
+PASSED = ('pass',)
+DEFAULT_PYTHONS = ('3.11', '3.12', '3.13')
+
+
+# --------------------------------------------------------------- exclusions
+
+class Exclusion:
+    def __init__(self, pattern, versions, reason):
+        self.pattern = pattern
+        self.versions = versions
+        self.reason = reason
+        self.used = False
+
+    def applies(self, version):
+        return self.versions is None or version in self.versions
+
+    def matches(self, test_id):
+        short = test_id[len(PREFIX):] if test_id.startswith(PREFIX) \
+            else test_id
+        return fnmatch.fnmatchcase(short, self.pattern)
+
+
+def load_exclusions(path=EXCLUSIONS):
+    """Read and check the exclusion file; raise ValueError if it is wrong."""
+    if not os.path.exists(path):
+        return []
+    with open(path, 'rb') as f:
+        data = tomllib.load(f)
+    exclusions = []
+    for i, group in enumerate(data.get('exclude', ())):
+        reason = group.get('reason', '')
+        if not REASON_RE.match(reason):
+            raise ValueError(
+                f'{path}: group {i}: reason {reason!r} is not allowed; use '
+                f'"tests selector internals" or "needs <feature> from a '
+                f'later issue" with a feature among {", ".join(FEATURES)}')
+        versions = group.get('versions')
+        if versions is not None:
+            versions = frozenset(str(v) for v in versions)
+            bad = versions - set(DEFAULT_PYTHONS)
+            if bad:
+                raise ValueError(f'{path}: group {i}: unknown versions {bad}')
+        tests = group.get('tests', ())
+        if not tests:
+            raise ValueError(f'{path}: group {i}: no tests')
+        for pattern in tests:
+            exclusions.append(Exclusion(pattern, versions, reason))
+    return exclusions
+
+
+def find_exclusion(exclusions, version, test_id):
+    for exc in exclusions:
+        if exc.applies(version) and exc.matches(test_id):
+            return exc
+    return None
+
+
+# ------------------------------------------------------------ interpreters
+
+def describe_python(python):
+    """(major.minor, full version) of an interpreter."""
+    out = subprocess.run(
+        [python, '-c', 'import sys, platform; '
+         'print("%d.%d" % sys.version_info[:2], platform.python_version())'],
+        check=True, capture_output=True, text=True).stdout.split()
+    return out[0], out[1]
+
+
+def find_python(version):
+    """The interpreter for 'X.Y': the project's venv, else pyenv, else PATH."""
+    candidates = [os.path.join(REPO, '.venv', version, 'bin', 'python')]
+    pyenv = os.path.expanduser('~/.pyenv/versions')
+    if os.path.isdir(pyenv):
+        for name in sorted(os.listdir(pyenv), reverse=True):
+            if name == version or name.startswith(version + '.'):
+                candidates.append(os.path.join(pyenv, name, 'bin', 'python'))
+    candidates.append(shutil.which('python' + version) or '')
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise FileNotFoundError(f'no Python {version} found')
+
+
+def module_exists(python, module):
+    code = ('import importlib.util, sys; sys.exit(0 if importlib.util.'
+            f'find_spec("test.test_asyncio.{module}") else 1)')
+    return subprocess.run([python, '-c', code]).returncode == 0
+
+
+# ----------------------------------------------------------------- running
+
+class ModuleRun:
+    """The outcome of one module with one loop kind."""
+
+    def __init__(self, module, loop):
+        self.module = module
+        self.loop = loop
+        self.results = {}       # test id -> (outcome, detail)
+        self.used_loop = set()  # ids of tests that made a loop under test
+        self.loops = 0
+        self.problems = []      # crashes and timeouts, as text
+        self.seconds = 0.0
+        self.completed = False
+
+
+def _parse(path):
+    records = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    pass        # a line cut short by a crash
+    return records
+
+
+def run_module(python, module, loop, workdir, *, test_timeout,
+               module_timeout, only=None, match=(), tag='',
+               debug=False, max_restarts=25):
+    """Run one module in subprocesses until every test has an outcome.
+
+    A test that crashes the child or hangs (faulthandler's watchdog exits
+    the child) gets the outcome 'crash' or 'timeout'; the child is then
+    restarted without the tests that already have an outcome.
+    """
+    run = ModuleRun(module, loop)
+    base = os.path.join(workdir, f'{module}.{loop}{tag}')
+    out_path = base + '.jsonl'
+    err_path = base + '.stderr'
+    skip_path = base + '.skip'
+    only_path = None
+    for p in (out_path, err_path):
+        if os.path.exists(p):
+            os.remove(p)
+    if only is not None:
+        only_path = base + '.only'
+        with open(only_path, 'w') as f:
+            f.write('\n'.join(sorted(only)) + '\n')
+    env = dict(os.environ)
+    env.pop('PYTHONASYNCIODEBUG', None)
+    if debug:
+        env['PYTHONASYNCIODEBUG'] = '1'
+        env['PYTHONDEVMODE'] = '1'
+
+    cwd = os.path.join(workdir, 'cwd')
+    os.makedirs(cwd, exist_ok=True)
+    start = time.monotonic()
+    deadline = start + module_timeout
+    for attempt in range(max_restarts + 1):
+        with open(skip_path, 'w') as f:
+            f.write('\n'.join(sorted(run.results)) + '\n')
+        seen = len(_parse(out_path))
+        cmd = [python, CHILD, '--loop', loop, '--module', module,
+               '--out', out_path, '--skip', skip_path,
+               '--timeout', str(test_timeout)]
+        if only_path:
+            cmd += ['--only', only_path]
+        for pattern in match:
+            cmd += ['--match', pattern]
+        killed = False
+        with open(err_path, 'a') as err:
+            err.write(f'--- attempt {attempt}: {" ".join(cmd)}\n')
+            err.flush()
+            proc = subprocess.Popen(cmd, stdout=err, stderr=err, cwd=cwd,
+                                    env=env, stdin=subprocess.DEVNULL)
+            try:
+                rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+                killed = True
+        records = _parse(out_path)[seen:]
+        running = None
+        done = False
+        for r in records:
+            if r['event'] == 'start':
+                running = r['id']
+            elif r['event'] == 'end':
+                run.results[r['id']] = (r['outcome'], r.get('detail'))
+                if r.get('loops'):
+                    run.used_loop.add(r['id'])
+                if r['id'] == running:
+                    running = None
+            elif r['event'] == 'done':
+                run.loops += r['loops']
+                done = True
+                if not r.get('policy_factory_ok', True):
+                    run.problems.append('a test replaced the patched '
+                                        'default policy factory')
+        if done:
+            run.completed = True
+            break
+        # The child died: count the loops its finished tests made.
+        run.loops += sum(r.get('loops', 0) for r in records
+                         if r['event'] == 'end')
+        tail = _tail(err_path)
+        if killed:
+            what = 'timeout'
+            run.problems.append(f'module run killed after {module_timeout}s'
+                                f' (running {running})')
+        elif 'Timeout (' in tail:
+            what = 'timeout'
+        else:
+            what = 'crash'
+        if running is None:
+            # Died outside a test: at import, or in a module fixture.
+            run.problems.append(f'child exited with {rc} outside a test:\n'
+                                f'{tail}')
+            run.results.setdefault(f'{PREFIX}{module}.<module>',
+                                   ('crash', tail))
+            break
+        run.results[running] = (what, f'child exited with {rc}:\n{tail}')
+        run.problems.append(f'{what}: {running} (exit status {rc})')
+        if killed:
+            break
+    run.seconds = time.monotonic() - start
+    return run
+
+
+def _tail(path, limit=4000):
+    try:
+        with open(path, errors='replace') as f:
+            text = f.read()
+    except OSError:
+        return ''
+    marker = text.rfind('--- attempt')
+    if marker >= 0:
+        text = text[text.find('\n', marker) + 1:]
+    return text[-limit:]
+
+
+# -------------------------------------------------------------- comparison
+
+class Report:
+    """Conformance of one interpreter."""
+
+    def __init__(self, python, version, full_version, loop):
+        self.python = python
+        self.version = version
+        self.full_version = full_version
+        self.loop = loop
+        self.modules = []           # (module, baseline run, loop run)
+        self.baseline_passed = 0
+        self.loop_passed = 0
+        self.loop_passed_on_loop = 0  # ... in tests that made such a loop
+        self.excluded = []          # (test id, reason)
+        self.regressions = []       # (test id, outcome, detail)
+        self.flaky = []             # test ids that passed on a rerun
+        self.stale = []             # excluded, yet passed on the loop
+        self.loops_created = 0
+        self.problems = []
+        self.seconds = 0.0
+
+    @property
+    def ok(self):
+        return not self.regressions and self.loops_created > 0
+
+    def to_json(self):
+        return {
+            'python': self.python, 'version': self.full_version,
+            'loop': self.loop, 'ok': self.ok,
+            'baseline_passed': self.baseline_passed,
+            'loop_passed': self.loop_passed,
+            'loop_passed_on_loop': self.loop_passed_on_loop,
+            'excluded': self.excluded,
+            'regressions': self.regressions,
+            'flaky': self.flaky, 'stale_exclusions': self.stale,
+            'loops_created': self.loops_created,
+            'problems': self.problems,
+            'modules': [
+                {'module': m, 'baseline_passed': _count(b), 'loop_passed':
+                 _count(a), 'loops': a.loops, 'seconds': round(
+                     b.seconds + a.seconds, 1)}
+                for m, b, a in self.modules],
+        }
+
+
+def _count(run, among=None):
+    return sum(1 for t, (o, _) in run.results.items()
+               if o in PASSED and (among is None or t in among))
+
+
+def compare(report, exclusions, rerun):
+    candidates = collections.defaultdict(list)
+    for module, base, other in report.modules:
+        report.loops_created += other.loops
+        report.baseline_passed += _count(base)
+        report.loop_passed += _count(other)
+        report.loop_passed_on_loop += _count(other, other.used_loop)
+        for problem in base.problems:
+            report.problems.append(f'{module} (baseline): {problem}')
+        for problem in other.problems:
+            report.problems.append(f'{module} ({other.loop}): {problem}')
+        for test_id, (outcome, _) in sorted(base.results.items()):
+            if outcome not in PASSED:
+                continue
+            got, detail = other.results.get(
+                test_id, ('missing', 'the test did not run on the loop'))
+            exc = find_exclusion(exclusions, report.version, test_id)
+            if exc is not None:
+                exc.used = True
+                report.excluded.append((test_id, exc.reason))
+                if got in PASSED:
+                    report.stale.append(test_id)
+                continue
+            if got not in PASSED:
+                candidates[module].append((test_id, got, detail))
+    # A failure seen under load may be a timing flake: rerun it alone once
+    # (not a timeout: that would cost the whole timeout again).
+    for module, items in candidates.items():
+        again = rerun(module, {t for t, got, _ in items if got != 'timeout'})
+        for test_id, got, detail in items:
+            if again.get(test_id, ('missing',))[0] in PASSED:
+                report.flaky.append(test_id)
+            else:
+                report.regressions.append((test_id, got, detail))
+
+
+# ------------------------------------------------------------------ driver
+
+def check_interpreter(python, *, loop, modules=None, match=(), jobs=2,
+                      test_timeout=45, module_timeout=900, workdir=None,
+                      exclusions=None, debug=False, log=print):
+    """Run the conformance comparison on one interpreter; return a Report."""
+    version, full = describe_python(python)
+    if exclusions is None:
+        exclusions = load_exclusions()
+    report = Report(python, version, full, loop)
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix=f'aioev-conformance-{version}-')
+    os.makedirs(workdir, exist_ok=True)
+    selected = [m for m in (modules or MODULES) if module_exists(python, m)]
+    start = time.monotonic()
+    loop_type = probe(python, loop)
+    log(f'[{version}] {python}: {len(selected)} modules, loop {loop!r} '
+        f'({loop_type}), logs in {workdir}')
+
+    runs = {}
+    lock = threading.Lock()
+
+    def job(module, kind):
+        r = run_module(python, module, kind, workdir, match=match,
+                       debug=debug, test_timeout=test_timeout,
+                       module_timeout=module_timeout)
+        with lock:
+            runs[module, kind] = r
+            log(f'[{version}] {module:<24} {kind:<8} {_count(r):4d} passed '
+                f'of {len(r.results):4d} in {r.seconds:6.1f}s'
+                + (f'  loops={r.loops}' if kind != 'stdlib' else '')
+                + (f'  ({len(r.problems)} crash/timeout)'
+                   if r.problems else ''))
+        return r
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = [pool.submit(job, m, kind)
+                   for m in selected for kind in ('stdlib', loop)]
+        for f in futures:
+            f.result()
+
+    report.modules = [(m, runs[m, 'stdlib'], runs[m, loop]) for m in selected]
+
+    def rerun(module, ids):
+        r = run_module(python, module, loop, workdir, tag='.rerun',
+                       debug=debug, test_timeout=test_timeout,
+                       module_timeout=module_timeout, only=ids)
+        return r.results
+
+    compare(report, [e for e in exclusions], rerun)
+    full_run = modules is None and not match
+    for exc in exclusions:
+        if full_run and exc.applies(version) and not any(
+                exc.matches(t) for _, b, _ in report.modules
+                for t in b.results):
+            report.problems.append(
+                f'exclusion {exc.pattern!r} matches no test on {version}')
+    report.seconds = time.monotonic() - start
+    with open(os.path.join(workdir, 'report.json'), 'w') as f:
+        json.dump(report.to_json(), f, indent=1)
+    return report
+
+
+def probe(python, loop):
+    """Check that the loop under test can be made; raise RuntimeError."""
+    proc = subprocess.run([python, CHILD, '--loop', loop, '--probe'],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{python}: cannot make a {loop!r} loop:\n'
+                           f'{proc.stdout}{proc.stderr}')
+    return proc.stdout.strip()
+
+
+def error_line(detail):
+    """The exception line of a traceback ('ValueError: bad thing')."""
+    if not detail:
+        return ''
+    lines = detail.rstrip().splitlines()
+    if lines[0].startswith('child exited'):
+        # A crash or a timeout: the fatal error line, then where the main
+        # thread was (faulthandler prints it last, innermost frame first).
+        fatal = [l for l in lines if l.startswith(('Fatal Python error',
+                                                   'Timeout ('))]
+        where = ''
+        for i, line in enumerate(lines):
+            if line.startswith(('Thread 0x', 'Current thread 0x')):
+                where = lines[i + 1].strip() if i + 1 < len(lines) else ''
+        return ' '.join([lines[0].rstrip(':')] + fatal[:1] + [where])[:300]
+    start = 0
+    for i, line in enumerate(lines):
+        if line.startswith('Traceback (most recent call last)'):
+            start = i + 1
+    for line in lines[start:]:
+        if line and not line[0].isspace():
+            return line[:200]
+    return lines[-1].strip()[:200]
+
+
+def essential(detail, lines=8):
+    """The last lines of a traceback: where it failed and why."""
+    if not detail:
+        return ''
+    text = [l for l in detail.rstrip().splitlines() if l.strip()]
+    return '\n'.join(text[-lines:])
+
+
+def format_summary(report):
+    out = []
+    w = out.append
+    w(f'== CPython {report.full_version} ({report.python}), '
+      f'loop {report.loop!r}, {report.seconds:.0f}s')
+    w(f'   {"module":<24} {"stdlib":>7} {report.loop:>7} {"on-loop":>7} '
+      f'{"loops":>6}')
+    for m, b, a in report.modules:
+        w(f'   {m:<24} {_count(b):7d} {_count(a):7d} '
+          f'{_count(a, a.used_loop):7d} {a.loops:6d}')
+    w(f'   ("on-loop": passed in tests that made at least one '
+      f'{report.loop} loop)')
+    w(f'   passed on stdlib: {report.baseline_passed}   passed on '
+      f'{report.loop}: {report.loop_passed} ({report.loop_passed_on_loop} '
+      f'on-loop)   excluded: '
+      f'{len(report.excluded)}   regressions: {len(report.regressions)}'
+      f'   flaky: {len(report.flaky)}   {report.loop} loops created: '
+      f'{report.loops_created}')
+    if report.loops_created == 0:
+        w(f'   ERROR: no {report.loop} loop was created: the policy patch '
+          'does not work')
+    for m, b, a in report.modules:
+        if a.loops == 0 and a.completed:
+            w(f'   note: {m} made no {report.loop} loop')
+    for test_id, got, detail in report.regressions:
+        w(f'   REGRESSION {test_id}: {got}: {error_line(detail)}')
+    for test_id in report.flaky:
+        w(f'   flaky (failed, then passed alone): {test_id}')
+    for test_id in report.stale:
+        w(f'   warning: excluded but passes: {test_id}')
+    for problem in report.problems:
+        w(f'   note: {problem.splitlines()[0]}')
+    return '\n'.join(out)
+
+
+def format_markdown(reports):
+    """Regressions grouped by their final exception line."""
+    out = ['# aioev stdlib conformance: regressions', '']
+    for report in reports:
+        out.append(f'## CPython {report.full_version}: '
+                   f'{report.loop_passed} passed on {report.loop}, '
+                   f'{report.baseline_passed} on stdlib, '
+                   f'{len(report.excluded)} excluded, '
+                   f'{len(report.regressions)} regressions, '
+                   f'{len(report.flaky)} flaky')
+        out.append('')
+        groups = collections.defaultdict(list)
+        for test_id, got, detail in report.regressions:
+            last = error_line(detail) or got
+            groups[last].append((test_id, got, detail))
+        for last, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            out.append(f'### {last}  ({len(items)} tests)')
+            for test_id, got, _ in items:
+                out.append(f'- `{test_id[len(PREFIX):]}` ({got})')
+            out.append('')
+            out.append('```')
+            out.append(essential(items[0][2], 12))
+            out.append('```')
+            out.append('')
+        if report.flaky:
+            out.append('Flaky (failed once, passed alone): '
+                       + ', '.join(f'`{t[len(PREFIX):]}`'
+                                   for t in report.flaky))
+            out.append('')
+    return '\n'.join(out) + '\n'
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m Tests.conformance',
+        description='Run test.test_asyncio on the stdlib loop and on aioev '
+                    'and report tests that pass only on the stdlib loop.')
+    parser.add_argument('--python', action='append', default=[],
+                        help='interpreter to test (repeatable; a path or '
+                             'X.Y); default: this one')
+    parser.add_argument('--all', action='store_true',
+                        help='test ' + ', '.join(DEFAULT_PYTHONS))
+    parser.add_argument('--loop', default=os.environ.get(
+        'AIOEV_CONFORMANCE_LOOP', 'aioev'),
+        choices=('aioev', 'standin', 'broken'),
+        help='loop under test (default: $AIOEV_CONFORMANCE_LOOP or aioev); '
+             '"standin" is a trivial SelectorEventLoop subclass, "broken" '
+             'one whose timers fire late')
+    parser.add_argument('-m', '--module', action='append', default=[],
+                        help='module of test.test_asyncio (repeatable)')
+    parser.add_argument('--later', action='store_true',
+                        help='run the modules of later issues instead: '
+                             + ', '.join(LATER_MODULES))
+    parser.add_argument('-k', '--match', action='append', default=[],
+                        help='only test ids matching this fnmatch pattern, '
+                             'e.g. "*.test_events.*.test_run_*" '
+                             '(repeatable)')
+    parser.add_argument('--debug', action='store_true',
+                        help='run both passes in asyncio debug mode and '
+                             'Python development mode')
+    parser.add_argument('-j', '--jobs', type=int, default=2)
+    parser.add_argument('--test-timeout', type=float, default=45)
+    parser.add_argument('--module-timeout', type=float, default=900)
+    parser.add_argument('--workdir', help='where logs go (default: a new '
+                        'directory in /tmp)')
+    parser.add_argument('--markdown', help='write the regressions, grouped '
+                        'by error, to this file')
+    args = parser.parse_args(argv)
+
+    pythons = list(args.python)
+    if args.all:
+        pythons += DEFAULT_PYTHONS
+    if not pythons:
+        pythons = [sys.executable]
+    pythons = [p if os.sep in p else find_python(p) for p in pythons]
+    exclusions = load_exclusions()
+
+    reports = []
+    for python in pythons:
+        workdir = None
+        if args.workdir:
+            workdir = os.path.join(args.workdir, describe_python(python)[0])
+        report = check_interpreter(
+            python, loop=args.loop,
+            modules=args.module or (LATER_MODULES if args.later else None),
+            match=args.match, debug=args.debug,
+            jobs=args.jobs, test_timeout=args.test_timeout,
+            module_timeout=args.module_timeout, workdir=workdir,
+            exclusions=[Exclusion(e.pattern, e.versions, e.reason)
+                        for e in exclusions])
+        reports.append(report)
+        print(format_summary(report), flush=True)
+        if args.markdown:
+            with open(args.markdown, 'w') as f:
+                f.write(format_markdown(reports))
+    print()
+    for r in reports:
+        print(f'CPython {r.full_version}: {r.loop_passed} passed on '
+              f'{r.loop} ({r.loop_passed_on_loop} in tests that made a '
+              f'{r.loop} loop), {r.baseline_passed} on stdlib, '
+              f'{len(r.excluded)} excluded, {len(r.regressions)} '
+              f'regressions -> {"OK" if r.ok else "FAIL"}')
+    return 0 if all(r.ok for r in reports) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
