@@ -5,6 +5,7 @@ between CPython 3.11, 3.12 and 3.13 in asyncio's private helpers is bridged
 in this file.
 """
 
+import contextlib
 import sys
 from asyncio import base_events, format_helpers, log
 
@@ -73,3 +74,15 @@ def installed_child_watcher():
         return None
     import asyncio
     return getattr(asyncio.get_event_loop_policy(), '_watcher', None)
+
+
+# 3.11's Unix loop uses what the watcher's __enter__ returns; 3.12 and 3.13
+# use the watcher itself.
+if PY312:
+    @contextlib.contextmanager
+    def child_watcher_scope(watcher):
+        with watcher:
+            yield watcher
+else:
+    def child_watcher_scope(watcher):
+        return watcher

@@ -62,7 +62,7 @@ class ProcessMethods:
         if watcher is not None:
             # A child watcher set through the policy (3.13 and older) is
             # honoured as asyncio's Unix loop honours it.
-            with watcher:
+            with _compat.child_watcher_scope(watcher) as watcher:
                 if not watcher.is_active():
                     raise RuntimeError("asyncio.get_child_watcher() is not activated, "
                                        "subprocess support is not installed.")

@@ -911,6 +911,9 @@ def build_loadgen():
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise ServerFailed(f"{shlex.join(command)} failed: " + " | ".join(lines[-5:]))
     os.replace(partial, target)
+    for old in directory.glob("loadgen-*"):  # builds of older sources
+        if old != target:
+            old.unlink(missing_ok=True)
     return target
 
 

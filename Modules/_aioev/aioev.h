@@ -82,6 +82,11 @@ struct ModuleState {
   PyObject* str_start_reading;
   PyObject* str_error_received;
   PyObject* str_datagram_received;
+  PyObject* str_peername;
+  PyObject* str_send;
+  PyObject* str_sendto;
+  PyObject* str_recvfrom;
+  PyObject* max_datagram;  // 256 KiB, asyncio's max_size, as an int
 };
 
 extern PyModuleDef module_def;

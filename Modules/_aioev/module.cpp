@@ -88,6 +88,11 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_start_reading);
   Py_CLEAR(st->str_error_received);
   Py_CLEAR(st->str_datagram_received);
+  Py_CLEAR(st->str_peername);
+  Py_CLEAR(st->str_send);
+  Py_CLEAR(st->str_sendto);
+  Py_CLEAR(st->str_recvfrom);
+  Py_CLEAR(st->max_datagram);
   return 0;
 }
 
@@ -190,11 +195,17 @@ int module_exec(PyObject* module) {
       {&st->str_start_reading, "_start_reading"},
       {&st->str_error_received, "error_received"},
       {&st->str_datagram_received, "datagram_received"},
+      {&st->str_peername, "peername"},
+      {&st->str_send, "send"},
+      {&st->str_sendto, "sendto"},
+      {&st->str_recvfrom, "recvfrom"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
+  st->max_datagram = PyLong_FromLong(256 * 1024);
+  if (st->max_datagram == nullptr) return -1;
   st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);
   if (st->task_kwnames == nullptr) return -1;
   return 0;

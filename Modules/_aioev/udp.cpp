@@ -14,7 +14,6 @@ namespace aioev {
 
 namespace {
 
-constexpr Py_ssize_t kMaxDatagram = 256 * 1024;  // asyncio's max_size
 // 3.13 sends empty datagrams and counts 8 header bytes per queued one.
 constexpr bool kPy313Datagrams = PY_VERSION_HEX >= 0x030D0000;
 constexpr size_t kHeaderBytes = kPy313Datagrams ? 8 : 0;
@@ -34,15 +33,24 @@ struct DatagramObject {
 DatagramObject* as_datagram(PyObject* self) { return reinterpret_cast<DatagramObject*>(self); }
 DatagramObject* as_datagram(TransportObject* t) { return reinterpret_cast<DatagramObject*>(t); }
 
+// asyncio sends with send() when extra['peername'] is set, else sendto().
 bool connected(TransportObject* t) {
-  PyObject* peer = PyDict_GetItemString(t->extra, "peername");
+  PyObject* peer = PyDict_GetItemWithError(t->extra, t->loop->state->str_peername);
   return peer != nullptr && PyObject_IsTrue(peer) == 1;
+}
+
+Ref call_file(TransportObject* t, PyObject* name, PyObject* arg1, PyObject* arg2 = nullptr) {
+  PyObject* args[3] = {t->file, arg1, arg2};
+  size_t nargs = (arg2 ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+  return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
 }
 
 // sock.send(data) or sock.sendto(data, addr), as asyncio chooses.
 Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
-  if (connected(t)) return Ref::steal(PyObject_CallMethod(t->file, "send", "O", data));
-  return Ref::steal(PyObject_CallMethod(t->file, "sendto", "OO", data, addr));
+  ModuleState* st = t->loop->state;
+  if (connected(t)) return call_file(t, st->str_send, data);
+  if (PyErr_Occurred()) return Ref();
+  return call_file(t, st->str_sendto, data, addr);
 }
 
 bool would_block_error() {
@@ -69,7 +77,7 @@ void drop(Datagram& d) {
 int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
   ModuleState* st = t->loop->state;
-  Ref result = Ref::steal(PyObject_CallMethod(t->file, "recvfrom", "n", kMaxDatagram));
+  Ref result = call_file(t, st->str_recvfrom, st->max_datagram);
   if (!result) {
     if (would_block_error()) {
       PyErr_Clear();
@@ -82,10 +90,13 @@ int read_ready(TransportObject* t) {
     }
     return transport_protocol_failed(t, "Fatal read error on datagram transport");
   }
-  PyObject* data;
-  PyObject* addr;
-  if (!PyArg_ParseTuple(result.get(), "OO", &data, &addr)) return -1;
-  Ref received = transport_call_protocol(t, st->str_datagram_received, data, addr);
+  if (!PyTuple_Check(result.get()) || PyTuple_GET_SIZE(result.get()) != 2) {
+    PyErr_SetString(PyExc_TypeError, "recvfrom() must return (data, address)");
+    return -1;
+  }
+  Ref received = transport_call_protocol(t, st->str_datagram_received,
+                                         PyTuple_GET_ITEM(result.get(), 0),
+                                         PyTuple_GET_ITEM(result.get(), 1));
   return received ? 0 : -1;
 }
 
@@ -121,12 +132,25 @@ int on_ready(TransportObject* t, int events) {
   return 0;
 }
 
-PyObject* Datagram_sendto(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"data", "addr", nullptr};
-  PyObject* data;
-  PyObject* addr = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:sendto", const_cast<char**>(keywords),
-                                   &data, &addr)) {
+// sendto(data, addr=None)
+PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) {
+  PyObject* data = nargs > 0 ? args[0] : nullptr;
+  PyObject* addr = nargs > 1 ? args[1] : Py_None;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    if (PyUnicode_CompareWithASCIIString(key, "data") == 0 && data == nullptr) {
+      data = args[nargs + i];
+    } else if (PyUnicode_CompareWithASCIIString(key, "addr") == 0 && nargs < 2) {
+      addr = args[nargs + i];
+    } else {
+      PyErr_Format(PyExc_TypeError, "sendto() got an unexpected keyword argument '%U'", key);
+      return nullptr;
+    }
+  }
+  if (data == nullptr || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "sendto() takes data and an optional addr");
     return nullptr;
   }
   DatagramObject* d = as_datagram(self);
@@ -245,7 +269,7 @@ void Datagram_dealloc(PyObject* self) {
 PyMethodDef datagram_methods[] = {
     AIOEV_TRANSPORT_METHODS,
     AIOEV_READ_METHODS,
-    {"sendto", AIOEV_CFUNC(Datagram_sendto), METH_VARARGS | METH_KEYWORDS,
+    {"sendto", AIOEV_CFUNC(Datagram_sendto), METH_FASTCALL | METH_KEYWORDS,
      "Send data to addr (or the connected address), queueing it if the socket is full."},
     {"_start", Datagram_start, METH_O, "Schedule connection_made, reading and the waiter."},
     {nullptr, nullptr, 0, nullptr},

@@ -1,0 +1,1 @@
+"""aioev's own tests (unittest modules that pytest also runs)."""

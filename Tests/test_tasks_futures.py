@@ -1,0 +1,272 @@
+"""create_future, create_task and the task factory."""
+
+import asyncio
+import contextvars
+import gc
+import sys
+import unittest
+
+from Tests.support import LoopTestCase
+
+
+cvar = contextvars.ContextVar('cvar', default='default')
+
+
+async def answer():
+    return 42
+
+
+class CreateFutureTests(LoopTestCase):
+
+    def test_create_future_returns_asyncio_future(self):
+        fut = self.loop.create_future()
+        self.assertIs(type(fut), asyncio.Future)
+        self.assertIs(fut.get_loop(), self.loop)
+        self.assertFalse(fut.done())
+        fut.cancel()
+
+    def test_future_result_through_the_loop(self):
+        fut = self.loop.create_future()
+        self.loop.call_later(0.01, fut.set_result, 'value')
+        self.assertEqual(self.loop.run_until_complete(fut), 'value')
+
+    def test_future_done_callbacks_run_from_the_loop(self):
+        fut = self.loop.create_future()
+        calls = []
+        fut.add_done_callback(lambda f: calls.append(f.result()))
+        fut.set_result(1)
+        self.assertEqual(calls, [])
+        self.run_briefly()
+        self.assertEqual(calls, [1])
+
+    def test_future_done_callback_context(self):
+        fut = self.loop.create_future()
+        ctx = contextvars.Context()
+        ctx.run(cvar.set, 'cb ctx')
+        seen = []
+        fut.add_done_callback(lambda f: seen.append(cvar.get()), context=ctx)
+        fut.set_result(None)
+        self.run_briefly()
+        self.assertEqual(seen, ['cb ctx'])
+
+    def test_futures_of_the_loop_constructed_directly(self):
+        fut = asyncio.Future(loop=self.loop)
+        self.assertIs(fut.get_loop(), self.loop)
+        self.loop.call_soon(fut.set_result, 3)
+        self.assertEqual(self.loop.run_until_complete(fut), 3)
+
+    def test_unretrieved_future_exception_is_reported(self):
+        errors = self.collect_errors()
+        fut = self.loop.create_future()
+        fut.set_exception(ZeroDivisionError())
+        del fut
+        gc.collect()
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]['message'],
+                         'Future exception was never retrieved')
+        self.assertIsInstance(errors[0]['exception'], ZeroDivisionError)
+
+    def test_create_future_on_closed_loop_still_works(self):
+        # asyncio does not check: the future just can never complete
+        # through the loop.
+        self.loop.close()
+        fut = self.loop.create_future()
+        self.assertIs(fut.get_loop(), self.loop)
+
+
+class CreateTaskTests(LoopTestCase):
+
+    def test_create_task_returns_asyncio_task(self):
+        task = self.loop.create_task(answer())
+        self.assertIs(type(task), asyncio.Task)
+        self.assertIs(task.get_loop(), self.loop)
+        self.assertEqual(self.loop.run_until_complete(task), 42)
+
+    def test_create_task_name(self):
+        task = self.loop.create_task(answer(), name='the answer')
+        self.assertEqual(task.get_name(), 'the answer')
+        self.loop.run_until_complete(task)
+
+    def test_create_task_default_name(self):
+        task = self.loop.create_task(answer())
+        self.assertRegex(task.get_name(), r'^Task-\d+$')
+        self.loop.run_until_complete(task)
+
+    def test_create_task_context(self):
+        ctx = contextvars.Context()
+        ctx.run(cvar.set, 'task ctx')
+
+        async def main():
+            value = cvar.get()
+            cvar.set('set in task')
+            return value
+        task = self.loop.create_task(main(), context=ctx)
+        self.assertEqual(self.loop.run_until_complete(task), 'task ctx')
+        self.assertEqual(ctx[cvar], 'set in task')
+        self.assertEqual(cvar.get(), 'default')
+
+    def test_create_task_copies_current_context(self):
+        async def main():
+            return cvar.get()
+        token = cvar.set('copied')
+        try:
+            task = self.loop.create_task(main())
+        finally:
+            cvar.reset(token)
+        self.assertEqual(self.loop.run_until_complete(task), 'copied')
+
+    def test_create_task_rejects_non_coroutines(self):
+        for bad in (1, None, answer):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(
+                        TypeError, f'^a coroutine was expected, got {bad!r}$'):
+                    self.loop.create_task(bad)
+
+    def test_task_sees_itself_as_current_and_in_all_tasks(self):
+        async def main():
+            me = asyncio.current_task()
+            return me, asyncio.all_tasks()
+        task = self.loop.create_task(main())
+        me, tasks = self.loop.run_until_complete(task)
+        self.assertIs(me, task)
+        self.assertIn(task, tasks)
+        self.assertNotIn(task, asyncio.all_tasks(self.loop))
+
+    def test_task_cancel(self):
+        async def sleeper():
+            await asyncio.sleep(3600)
+        task = self.loop.create_task(sleeper())
+        self.run_briefly()
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            self.loop.run_until_complete(task)
+        self.assertTrue(task.cancelled())
+
+    def test_gather_many_tasks(self):
+        async def square(i):
+            await asyncio.sleep(0)
+            return i * i
+
+        async def main():
+            return await asyncio.gather(*(square(i) for i in range(100)))
+        self.assertEqual(self.loop.run_until_complete(main()),
+                         [i * i for i in range(100)])
+
+    def test_ensure_future_with_loop(self):
+        task = asyncio.ensure_future(answer(), loop=self.loop)
+        self.assertIs(task.get_loop(), self.loop)
+        self.assertEqual(self.loop.run_until_complete(task), 42)
+
+    def test_task_exception_propagates(self):
+        async def fail():
+            raise ValueError('task failed')
+        task = self.loop.create_task(fail())
+        with self.assertRaisesRegex(ValueError, 'task failed'):
+            self.loop.run_until_complete(task)
+
+    @unittest.skipIf(sys.version_info < (3, 12),
+                     'eager_task_factory is new in 3.12')
+    def test_eager_task_factory(self):
+        self.loop.set_task_factory(asyncio.eager_task_factory)
+        order = []
+
+        async def child():
+            order.append('child ran')
+            return 'eager'
+
+        async def main():
+            task = self.loop.create_task(child())
+            order.append('after create_task')
+            return await task
+        self.assertEqual(self.loop.run_until_complete(main()), 'eager')
+        self.assertEqual(order, ['child ran', 'after create_task'])
+
+
+class TaskFactoryTests(LoopTestCase):
+
+    def install_recording_factory(self):
+        calls = []
+
+        def factory(loop, coro, **kwargs):
+            calls.append((loop, coro, kwargs))
+            return asyncio.Task(coro, loop=loop, **kwargs)
+        self.loop.set_task_factory(factory)
+        return factory, calls
+
+    def test_get_task_factory_default_none(self):
+        self.assertIsNone(self.loop.get_task_factory())
+
+    def test_set_and_get_task_factory(self):
+        factory, _ = self.install_recording_factory()
+        self.assertIs(self.loop.get_task_factory(), factory)
+        self.loop.set_task_factory(None)
+        self.assertIsNone(self.loop.get_task_factory())
+
+    def test_factory_called_with_loop_and_coro_only(self):
+        _, calls = self.install_recording_factory()
+        coro = answer()
+        task = self.loop.create_task(coro)
+        self.assertEqual(len(calls), 1)
+        loop, got_coro, kwargs = calls[0]
+        self.assertIs(loop, self.loop)
+        self.assertIs(got_coro, coro)
+        self.assertEqual(kwargs, {})
+        self.assertEqual(self.loop.run_until_complete(task), 42)
+
+    def test_factory_gets_context_keyword_only_when_given(self):
+        _, calls = self.install_recording_factory()
+        ctx = contextvars.Context()
+        task = self.loop.create_task(answer(), context=ctx)
+        self.assertEqual(calls[0][2], {'context': ctx})
+        self.loop.run_until_complete(task)
+
+    def test_factory_does_not_get_name_but_the_task_is_named(self):
+        _, calls = self.install_recording_factory()
+        task = self.loop.create_task(answer(), name='named')
+        self.assertEqual(calls[0][2], {})
+        self.assertEqual(task.get_name(), 'named')
+        self.loop.run_until_complete(task)
+
+    def test_factory_result_is_returned(self):
+        sentinel_task = []
+
+        def factory(loop, coro, **kwargs):
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            sentinel_task.append(task)
+            return task
+        self.loop.set_task_factory(factory)
+        task = self.loop.create_task(answer())
+        self.assertIs(task, sentinel_task[0])
+        self.loop.run_until_complete(task)
+
+    def test_factory_used_by_run_until_complete_and_ensure_future(self):
+        _, calls = self.install_recording_factory()
+        self.assertEqual(self.loop.run_until_complete(answer()), 42)
+        task = asyncio.ensure_future(answer(), loop=self.loop)
+        self.loop.run_until_complete(task)
+        self.assertEqual(len(calls), 2)
+
+    def test_factory_used_for_tasks_created_inside_tasks(self):
+        _, calls = self.install_recording_factory()
+
+        async def main():
+            return await asyncio.create_task(answer())
+        self.assertEqual(self.loop.run_until_complete(main()), 42)
+        self.assertEqual(len(calls), 2)
+
+    def test_set_task_factory_rejects_non_callables(self):
+        with self.assertRaisesRegex(
+                TypeError, '^task factory must be a callable or None$'):
+            self.loop.set_task_factory(1)
+
+    def test_factory_exception_propagates(self):
+        def factory(loop, coro, **kwargs):
+            coro.close()
+            raise LookupError('factory failed')
+        self.loop.set_task_factory(factory)
+        with self.assertRaisesRegex(LookupError, 'factory failed'):
+            self.loop.create_task(answer())
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,297 @@
+"""call_later and call_at: ordering, cancellation and memory."""
+
+import asyncio
+import random
+import time
+import unittest
+
+from Tests import support
+from Tests.support import LoopTestCase, aioev_only
+
+
+def noop(*args):
+    pass
+
+
+class CallLaterTests(LoopTestCase):
+
+    def test_call_later_runs_after_the_delay(self):
+        fired = []
+        t0 = time.monotonic()
+        self.loop.call_later(0.05, lambda: fired.append(time.monotonic()))
+        self.run_until(lambda: fired)
+        self.assertGreaterEqual(fired[0] - t0, 0.04)
+
+    def test_call_later_does_not_run_before_its_deadline(self):
+        fired = []
+        h = self.loop.call_later(0.2, fired.append, 1)
+        self.run_briefly(3)
+        self.assertEqual(fired, [])
+        self.assertGreater(h.when(), self.loop.time())
+
+    def test_timers_run_by_deadline(self):
+        order = []
+        self.loop.call_later(0.03, order.append, 'c')
+        self.loop.call_later(0.01, order.append, 'a')
+        self.loop.call_later(0.02, order.append, 'b')
+        self.loop.call_later(0.0, order.append, 'now')
+        self.run_until(lambda: len(order) == 4)
+        self.assertEqual(order, ['now', 'a', 'b', 'c'])
+
+    def test_many_timers_run_in_deadline_order(self):
+        rnd = random.Random(1234)
+        base = self.loop.time() + 0.01
+        whens = [base + rnd.random() * 0.05 for _ in range(500)]
+        fired = []
+        for w in whens:
+            self.loop.call_at(w, fired.append, w)
+        self.run_until(lambda: len(fired) == len(whens))
+        self.assertEqual(fired, sorted(whens))
+
+    def test_random_schedule_and_cancel_mix(self):
+        rnd = random.Random(4321)
+        now = self.loop.time()
+        fired = []
+        expected = []
+        handles = []
+        for i in range(5000):
+            when = now - 1 - rnd.random() * 100
+            handles.append((self.loop.call_at(when, fired.append, when), when))
+        for h, when in handles:
+            if rnd.random() < 0.3:
+                h.cancel()
+            else:
+                expected.append(when)
+        self.run_briefly()
+        self.assertEqual(fired, sorted(expected))
+
+    def test_equal_deadlines_all_run(self):
+        fired = []
+        when = self.loop.time() + 0.01
+        for i in range(50):
+            self.loop.call_at(when, fired.append, i)
+        self.run_until(lambda: len(fired) == 50)
+        self.assertEqual(sorted(fired), list(range(50)))
+
+    @aioev_only
+    def test_equal_deadlines_run_in_fifo_order(self):
+        # asyncio leaves the order of equal deadlines undefined (its heap
+        # is not stable); aioev keeps them FIFO.
+        fired = []
+        when = self.loop.time() + 0.01
+        for i in range(200):
+            self.loop.call_at(when, fired.append, i)
+        self.run_until(lambda: len(fired) == 200)
+        self.assertEqual(fired, list(range(200)))
+
+    def test_timers_never_fire_before_their_deadline(self):
+        rnd = random.Random(99)
+        early = []
+        fired = []
+
+        def check(h_box):
+            now = self.loop.time()
+            fired.append(1)
+            if now < h_box[0].when() - 1e-6:
+                early.append(h_box[0].when() - now)
+        for _ in range(200):
+            box = []
+            box.append(self.loop.call_later(rnd.random() * 0.005, check, box))
+        self.run_until(lambda: len(fired) == 200)
+        self.assertEqual(early, [], f'{len(early)} timers fired early, by up '
+                                    f'to {max(early, default=0) * 1e6:.0f} us')
+
+    def test_asyncio_sleep_never_returns_early(self):
+        async def main():
+            worst = 0.0
+            for i in range(50):
+                t0 = self.loop.time()
+                delay = 0.0002 * (i % 10)
+                await asyncio.sleep(delay)
+                worst = max(worst, t0 + delay - self.loop.time())
+            return worst
+        self.assertLessEqual(self.run_coro(main()), 1e-6)
+
+    def test_timer_in_the_past_runs_on_next_iteration(self):
+        fired = []
+        self.loop.call_at(self.loop.time() - 100, fired.append, 'past')
+        self.loop.call_later(-5, fired.append, 'negative')
+        self.run_briefly()
+        self.assertEqual(sorted(fired), ['negative', 'past'])
+
+    def test_ready_callbacks_run_before_expired_timers_of_same_iteration(self):
+        order = []
+        self.loop.call_at(self.loop.time() - 1, order.append, 'timer')
+        self.loop.call_soon(order.append, 'soon')
+        self.run_briefly()
+        self.assertEqual(order, ['soon', 'timer'])
+
+    def test_call_at_with_int_when(self):
+        fired = []
+        when = int(self.loop.time())
+        h = self.loop.call_at(when, fired.append, 1)
+        self.assertEqual(h.when(), when)
+        self.run_briefly()
+        self.assertEqual(fired, [1])
+
+    def test_call_later_with_int_delay(self):
+        fired = []
+        self.loop.call_later(0, fired.append, 1)
+        self.run_briefly()
+        self.assertEqual(fired, [1])
+
+    def test_infinite_delay_never_fires_and_does_not_block(self):
+        fired = []
+        h = self.loop.call_later(float('inf'), fired.append, 'inf')
+        self.assertEqual(h.when(), float('inf'))
+        self.run_stopping_after(0.02)
+        self.assertEqual(fired, [])
+        h.cancel()
+
+    def test_huge_delay_does_not_block_earlier_timers(self):
+        fired = []
+        self.loop.call_later(1e300, fired.append, 'huge')
+        self.loop.call_later(1e9, fired.append, 'far')
+        self.loop.call_later(0.01, fired.append, 'soon')
+        self.run_until(lambda: fired)
+        self.assertEqual(fired, ['soon'])
+
+    def test_call_later_none_delay_raises(self):
+        with self.assertRaisesRegex(TypeError, '^delay must not be None$'):
+            self.loop.call_later(None, noop)
+
+    def test_call_at_none_when_raises(self):
+        with self.assertRaisesRegex(TypeError, '^when cannot be None$'):
+            self.loop.call_at(None, noop)
+
+    def test_call_later_non_number_delay_raises(self):
+        with self.assertRaises(TypeError):
+            self.loop.call_later('1', noop)
+
+    def test_call_later_missing_callback_raises(self):
+        with self.assertRaises(TypeError):
+            self.loop.call_later(1)
+
+    def test_sleeping_loop_wakes_for_the_earliest_timer(self):
+        fired = []
+        t0 = time.monotonic()
+        self.loop.call_later(30, fired.append, 'late')
+        self.loop.call_later(0.05, self.loop.stop)
+        self.loop.run_forever()
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(fired, [])
+
+    def test_timer_added_by_callback_is_honoured(self):
+        fired = []
+        self.loop.call_later(
+            0.01, lambda: self.loop.call_later(0.01, fired.append, 'inner'))
+        self.run_until(lambda: fired)
+        self.assertEqual(fired, ['inner'])
+
+    def test_asyncio_sleep_uses_timers(self):
+        async def main():
+            t0 = self.loop.time()
+            await asyncio.sleep(0.05)
+            return self.loop.time() - t0
+        self.assertGreaterEqual(self.loop.run_until_complete(main()), 0.04)
+
+
+class TimerCancelTests(LoopTestCase):
+
+    def test_cancelled_timer_does_not_run(self):
+        fired = []
+        h = self.loop.call_later(0.01, fired.append, 'cancelled')
+        self.loop.call_later(0.02, fired.append, 'kept')
+        h.cancel()
+        self.run_until(lambda: fired)
+        self.run_stopping_after(0.02)
+        self.assertEqual(fired, ['kept'])
+
+    def test_cancel_a_timer_from_an_earlier_timer_of_the_same_iteration(self):
+        fired = []
+        past = self.loop.time() - 10
+        handles = []
+        self.loop.call_at(past, lambda: handles[0].cancel())
+        handles.append(self.loop.call_at(past + 1, fired.append, 'x'))
+        self.loop.call_at(past + 2, fired.append, 'y')
+        self.run_until(lambda: fired)
+        self.assertEqual(fired, ['y'])
+
+    def test_cancel_every_timer_leaves_loop_idle(self):
+        fired = []
+        handles = [self.loop.call_later(0.001 * i, fired.append, i)
+                   for i in range(100)]
+        for h in handles:
+            h.cancel()
+        self.run_stopping_after(0.15)
+        self.assertEqual(fired, [])
+
+    def test_cancel_earliest_timer_does_not_delay_others(self):
+        fired = []
+        early = self.loop.call_later(0.01, fired.append, 'early')
+        self.loop.call_later(0.03, fired.append, 'later')
+        early.cancel()
+        t0 = time.monotonic()
+        self.run_until(lambda: fired)
+        self.assertEqual(fired, ['later'])
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_many_cancelled_timers_are_purged(self):
+        # asyncio drops cancelled timers lazily; a mass cancel must not
+        # leave them all queued.
+        self.loop.call_later(1800, noop)
+        handles = [self.loop.call_later(3600 + i, noop) for i in range(1000)]
+        for h in handles:
+            h.cancel()
+        del handles
+        self.run_briefly(2)
+        if not support.USING_AIOEV:
+            self.assertLess(len(self.loop._scheduled), 100)
+
+    def test_cancelling_200k_timers_keeps_memory_flat(self):
+        # Schedule and cancel 200k far-future timers, in rounds; without
+        # purging, the cancelled TimerHandles would stay queued (each one a
+        # traced allocation).
+        def one_round(n):
+            for i in range(n):
+                self.loop.call_later(3600.0 + i, noop).cancel()
+            self.run_briefly(2)
+
+        # A live timer ahead of the cancelled ones: popping cancelled timers
+        # off the head of the heap alone would never reach them.
+        self.loop.call_later(1800, noop)
+        one_round(2000)  # warm-up: free lists, heap capacity
+        with support.tracing_memory():
+            baseline = support.traced_memory()
+            for _ in range(4):
+                one_round(50_000)
+            grown = support.traced_memory() - baseline
+        # 200k leaked TimerHandles would be well over 10 MB.
+        self.assertLess(grown, 1_000_000, f'traced memory grew by {grown} B')
+        if not support.USING_AIOEV:
+            self.assertLess(len(self.loop._scheduled), 100)
+
+    def test_cancel_while_running_keeps_memory_flat(self):
+        # A running program that keeps scheduling and cancelling timers.
+        rounds = {'n': 0}
+
+        def churn():
+            for i in range(1000):
+                self.loop.call_later(3600.0 + i, noop).cancel()
+            rounds['n'] += 1
+            if rounds['n'] == 150:
+                self.loop.stop()
+            else:
+                self.loop.call_soon(churn)
+
+        self.loop.call_later(1800, noop)
+        self.loop.call_soon(churn)
+        with support.tracing_memory():
+            baseline = support.traced_memory()
+            self.loop.run_forever()
+            grown = support.traced_memory() - baseline
+        self.assertLess(grown, 1_000_000, f'traced memory grew by {grown} B')
+
+
+if __name__ == '__main__':
+    unittest.main()
