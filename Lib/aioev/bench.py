@@ -199,6 +199,64 @@ def sock_ping_pong(loop, ops):
         far.close()
 
 
+class _UdpEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+
+class _UdpClient(asyncio.DatagramProtocol):
+    """Sends a datagram, and the next one when the echo comes back."""
+
+    def __init__(self, ops, done):
+        self.remaining = ops
+        self.done = done
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.sendto(b"x" * 64)
+
+    def datagram_received(self, data, addr):
+        self.remaining -= 1
+        if self.remaining:
+            self.transport.sendto(data)
+        elif not self.done.done():
+            self.done.set_result(None)
+
+
+def udp_ping_pong(loop, ops):
+    """One op: a 64-byte UDP datagram to an echo endpoint on loopback and
+    back, with DatagramProtocol on both ends."""
+
+    async def main():
+        server, _ = await loop.create_datagram_endpoint(
+            _UdpEcho, local_addr=("127.0.0.1", 0))
+        done = loop.create_future()
+        start = time.perf_counter()
+        client, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpClient(ops, done), remote_addr=server.get_extra_info("sockname"))
+        await done
+        elapsed = time.perf_counter() - start
+        client.close()
+        server.close()
+        return elapsed
+
+    return loop.run_until_complete(main())
+
+
+def subprocess_spawn(loop, ops):
+    """One op: asyncio.create_subprocess_exec of /bin/true, then wait()."""
+
+    async def main():
+        for _ in range(ops):
+            process = await asyncio.create_subprocess_exec("/bin/true")
+            await process.wait()
+
+    return timed(loop.run_until_complete, main())
+
+
 # --- Helpers of the benchmarks ------------------------------------------
 
 
@@ -298,6 +356,8 @@ BENCHMARKS = [
     Benchmark("future_ping_pong", future_ping_pong, 1),
     Benchmark("sleep0", sleep0, 1),
     Benchmark("sock_ping_pong", sock_ping_pong, 1),
+    Benchmark("udp_ping_pong", udp_ping_pong, 1),
+    Benchmark("subprocess_spawn", subprocess_spawn, 1),
 ]
 
 
