@@ -16,6 +16,9 @@ except ImportError:  # pragma: no cover
     ssl = None
 
 _RETRY = (BlockingIOError, InterruptedError)
+# Exact socket.socket instances (their methods cannot be replaced) take the
+# C++ path: Loop._sock_recv and friends.
+_PLAIN_SOCKET = socket.socket
 
 
 def _check_socket(loop, sock):
@@ -68,6 +71,9 @@ class SocketMethods:
 
     async def sock_recv(self, sock, n):
         """Receive up to n bytes from sock."""
+        if sock.__class__ is _PLAIN_SOCKET and not self._debug:
+            result = self._sock_recv(sock, n)
+            return result if result.__class__ is bytes else await result
         _check_socket(self, sock)
         try:
             return sock.recv(n)
@@ -77,6 +83,9 @@ class SocketMethods:
 
     async def sock_recv_into(self, sock, buf):
         """Receive into buf; return the number of bytes received."""
+        if sock.__class__ is _PLAIN_SOCKET and not self._debug:
+            result = self._sock_recv_into(sock, buf)
+            return result if result.__class__ is int else await result
         _check_socket(self, sock)
         try:
             return sock.recv_into(buf)
@@ -109,6 +118,9 @@ class SocketMethods:
 
     async def sock_sendall(self, sock, data):
         """Send all of data, waiting for the socket as needed."""
+        if sock.__class__ is _PLAIN_SOCKET and not self._debug:
+            waiter = self._sock_sendall(sock, data)
+            return None if waiter is None else await waiter
         _check_socket(self, sock)
         try:
             sent = sock.send(data)

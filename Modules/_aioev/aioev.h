@@ -33,6 +33,7 @@ struct ModuleState {
   PyTypeObject* datagram_type;  // DatagramTransport, from asyncio.DatagramTransport
   PyTypeObject* read_pipe_type;  // ReadPipeTransport, from asyncio.ReadTransport
   PyTypeObject* write_pipe_type;  // WritePipeTransport, from asyncio.Transport
+  PyTypeObject* sock_waiter_type;  // sock.cpp's waiter
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -178,6 +179,10 @@ PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t narg
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
+// Makes h fd's reader (or writer), cancelling the one it replaces; and
+// removes it again (true if there was one). The fd must be valid.
+void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h);
+bool io_unregister(LoopObject* loop, int fd, bool reader);
 void io_check_changed(LoopObject* loop);
 void io_release_all(LoopObject* loop);
 int io_traverse(LoopObject* loop, visitproc visit, void* arg);
@@ -189,6 +194,12 @@ void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, in
 // exceptions that must propagate).
 void stream_queue(LoopObject* loop, PyObject* transport, int events);
 int stream_run_queued(PyObject* transport);
+
+// sock.cpp: the sock_* fast path
+PyTypeObject* sock_waiter_type_new(PyObject* module);
+PyObject* loop_sock_recv(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 
 // stream.cpp, udp.cpp, pipe.cpp
 PyTypeObject* stream_type_new(PyObject* module);

@@ -126,6 +126,22 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   }
   HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
   if (h == nullptr) return nullptr;
+  io_register(loop, fd, reader, h);
+  return reinterpret_cast<PyObject*>(h);
+}
+
+PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
+  LoopObject* loop = as_loop(self);
+  if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj) < 0) return nullptr;
+  if (loop->closed) Py_RETURN_FALSE;
+  int fd = fileobj_to_fd(fileobj);
+  if (fd < 0) return nullptr;
+  return PyBool_FromLong(io_unregister(loop, fd, reader));
+}
+
+}  // namespace
+
+void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h) {
   FdSlot* slot = loop->fds.get_or_create(fd);
   if (slot->loop == nullptr) {
     ev_io_init(&slot->io, io_cb, fd, EV_READ);
@@ -139,29 +155,21 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     handle_cancel(reinterpret_cast<HandleObject*>(old));
     Py_DECREF(old);
   }
-  return reinterpret_cast<PyObject*>(h);
 }
 
-PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
-  LoopObject* loop = as_loop(self);
-  if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj) < 0) return nullptr;
-  if (loop->closed) Py_RETURN_FALSE;
-  int fd = fileobj_to_fd(fileobj);
-  if (fd < 0) return nullptr;
+bool io_unregister(LoopObject* loop, int fd, bool reader) {
   FdSlot* slot = loop->fds.find(fd);
-  if (slot == nullptr) Py_RETURN_FALSE;
+  if (slot == nullptr) return false;
   PyObject** which = reader ? &slot->reader : &slot->writer;
   PyObject* old = *which;
   *which = nullptr;
   slot_update(loop, fd, slot);
   if (slot_unused(slot)) loop->fds.erase(fd);
-  if (old == nullptr) Py_RETURN_FALSE;
+  if (old == nullptr) return false;
   handle_cancel(reinterpret_cast<HandleObject*>(old));
   Py_DECREF(old);
-  Py_RETURN_TRUE;
+  return true;
 }
-
-}  // namespace
 
 PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   return add_callback(self, args, nargs, true);

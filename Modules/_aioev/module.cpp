@@ -13,6 +13,7 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->stream_type);
   Py_VISIT(st->datagram_type);
   Py_VISIT(st->read_pipe_type);
+  Py_VISIT(st->sock_waiter_type);
   Py_VISIT(st->write_pipe_type);
   Py_VISIT(st->warn_pipe_write_after_lost);
   Py_VISIT(st->log_info);
@@ -42,6 +43,7 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->stream_type);
   Py_CLEAR(st->datagram_type);
   Py_CLEAR(st->read_pipe_type);
+  Py_CLEAR(st->sock_waiter_type);
   Py_CLEAR(st->write_pipe_type);
   Py_CLEAR(st->warn_pipe_write_after_lost);
   Py_CLEAR(st->log_info);
@@ -127,6 +129,8 @@ int module_exec(PyObject* module) {
   if (st->stream_type == nullptr || PyModule_AddType(module, st->stream_type) < 0) return -1;
   st->datagram_type = datagram_type_new(module);
   if (st->datagram_type == nullptr || PyModule_AddType(module, st->datagram_type) < 0) return -1;
+  st->sock_waiter_type = sock_waiter_type_new(module);
+  if (st->sock_waiter_type == nullptr) return -1;
   st->read_pipe_type = read_pipe_type_new(module);
   if (st->read_pipe_type == nullptr || PyModule_AddType(module, st->read_pipe_type) < 0) return -1;
   st->write_pipe_type = write_pipe_type_new(module);

@@ -1,0 +1,291 @@
+// The sock_* fast path: sock_recv, sock_recv_into and sock_sendall on plain
+// socket.socket objects, in C.
+//
+// Lib/aioev/_sock.py's coroutines call _sock_recv(sock, n) and friends only
+// for exact socket.socket instances, whose methods cannot be replaced, so a
+// system call on the fd is what sock.recv() would do; MSG_DONTWAIT keeps the
+// loop from blocking whatever the socket's timeout. The call returns the
+// result at once when the socket is ready, or else a Future that a
+// SockWaiter completes: the waiter is the fd's reader or writer, retries the
+// call on readiness, and is removed when the future is done, cancelled
+// included, as asyncio's sock_* methods do.
+#include "aioev.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+namespace aioev {
+
+namespace {
+
+enum class SockOp { kRecv, kRecvInto, kSendAll };
+
+struct SockWaiterObject {
+  PyObject_HEAD
+  LoopObject* loop;
+  PyObject* future;
+  PyObject* sock;  // kept alive while waiting
+  PyObject* handle;  // the reader or writer Handle
+  Py_buffer view;  // kRecvInto, kSendAll
+  Py_ssize_t size;  // kRecv: the most to receive
+  Py_ssize_t sent;  // kSendAll
+  int fd;
+  SockOp op;
+  bool has_view;
+};
+
+bool reads(SockOp op) { return op != SockOp::kSendAll; }
+
+// One attempt: 1 done (*result set), 0 not ready, -1 error set.
+int attempt(SockOp op, int fd, Py_ssize_t size, Py_buffer* view, Py_ssize_t* sent,
+            PyObject** result) {
+  for (;;) {
+    ssize_t n;
+    PyObject* bytes = nullptr;
+    if (op == SockOp::kRecv) {
+      bytes = PyBytes_FromStringAndSize(nullptr, size);
+      if (bytes == nullptr) return -1;
+      n = recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT);
+    } else if (op == SockOp::kRecvInto) {
+      n = recv(fd, view->buf, view->len, MSG_DONTWAIT);
+    } else {
+      n = send(fd, static_cast<char*>(view->buf) + *sent, view->len - *sent,
+               MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    if (n < 0) {
+      int err = errno;
+      Py_XDECREF(bytes);
+      if (err == EINTR) {
+        if (PyErr_CheckSignals() < 0) return -1;  // as socket methods do (PEP 475)
+        continue;
+      }
+      if (err == EAGAIN || err == EWOULDBLOCK) return 0;
+      errno = err;
+      PyErr_SetFromErrno(PyExc_OSError);
+      return -1;
+    }
+    if (op == SockOp::kRecv) {
+      if (n != size && _PyBytes_Resize(&bytes, n) < 0) return -1;
+      *result = bytes;
+      return 1;
+    }
+    if (op == SockOp::kRecvInto) {
+      *result = PyLong_FromSsize_t(n);
+      return *result ? 1 : -1;
+    }
+    *sent += n;
+    if (*sent < view->len) return 0;
+    *result = Py_NewRef(Py_None);
+    return 1;
+  }
+}
+
+PyObject* call_future(PyObject* future, const char* method, PyObject* arg) {
+  return PyObject_CallMethod(future, method, arg ? "O" : nullptr, arg);
+}
+
+// Readiness: try again; settle the future when done or failed.
+PyObject* SockWaiter_call(PyObject* self, PyObject*, PyObject*) {
+  SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
+  Ref is_done = Ref::steal(call_future(w->future, "done", nullptr));
+  if (!is_done) return nullptr;
+  if (is_done.get() == Py_True) Py_RETURN_NONE;
+  PyObject* result = nullptr;
+  int rc = attempt(w->op, w->fd, w->size, &w->view, &w->sent, &result);
+  if (rc == 0) Py_RETURN_NONE;
+  if (rc > 0) {
+    Ref value = Ref::steal(result);
+    return call_future(w->future, "set_result", value.get());
+  }
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
+      PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+    return nullptr;
+  }
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr) PyException_SetTraceback(value, tb);
+  Ref exc = Ref::steal(value);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return call_future(w->future, "set_exception", exc.get());
+}
+
+void release_view(SockWaiterObject* w) {
+  if (w->has_view) {
+    PyBuffer_Release(&w->view);
+    w->has_view = false;
+  }
+}
+
+// The future is done (or cancelled): stop watching, unless a newer wait on
+// the same fd replaced this one.
+PyObject* SockWaiter_done(PyObject* self, PyObject*) {
+  SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
+  HandleObject* h = reinterpret_cast<HandleObject*>(w->handle);
+  if (h != nullptr && !h->cancelled && !w->loop->closed) io_unregister(w->loop, w->fd, reads(w->op));
+  release_view(w);
+  Py_CLEAR(w->sock);
+  Py_RETURN_NONE;
+}
+
+int SockWaiter_traverse(PyObject* self, visitproc visit, void* arg) {
+  SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(reinterpret_cast<PyObject*>(w->loop));
+  Py_VISIT(w->future);
+  Py_VISIT(w->sock);
+  Py_VISIT(w->handle);
+  if (w->has_view) Py_VISIT(w->view.obj);
+  return 0;
+}
+
+int SockWaiter_clear(PyObject* self) {
+  SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
+  Py_CLEAR(w->future);
+  Py_CLEAR(w->sock);
+  Py_CLEAR(w->handle);
+  release_view(w);
+  return 0;
+}
+
+void SockWaiter_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  SockWaiter_clear(self);
+  Py_CLEAR(reinterpret_cast<SockWaiterObject*>(self)->loop);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef sock_waiter_methods[] = {
+    {"_done", SockWaiter_done, METH_O, "The future's done callback: stop watching."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyType_Slot sock_waiter_slots[] = {
+    {Py_tp_call, reinterpret_cast<void*>(SockWaiter_call)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(SockWaiter_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(SockWaiter_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(SockWaiter_clear)},
+    {Py_tp_methods, sock_waiter_methods},
+    {Py_tp_doc, const_cast<char*>("Retries a sock_* call when its socket is ready.")},
+    {0, nullptr},
+};
+
+PyType_Spec sock_waiter_spec = {
+    "aioev._aioev.SockWaiter",
+    static_cast<int>(sizeof(SockWaiterObject)),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    sock_waiter_slots,
+};
+
+// The common part: try now; else a future that a waiter completes.
+PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, PyObject* buffer) {
+  LoopObject* loop = reinterpret_cast<LoopObject*>(self);
+  Ref fileno = Ref::steal(PyObject_CallMethod(sock, "fileno", nullptr));
+  if (!fileno) return nullptr;
+  int fd = PyLong_AsLong(fileno.get());
+  if (fd == -1 && PyErr_Occurred()) return nullptr;
+  if (fd < 0) {
+    // A closed socket: its methods fail with EBADF.
+    errno = EBADF;
+    return PyErr_SetFromErrno(PyExc_OSError);
+  }
+  Py_buffer view;
+  bool has_view = false;
+  if (buffer != nullptr) {
+    int flags = op == SockOp::kRecvInto ? PyBUF_WRITABLE : PyBUF_SIMPLE;
+    if (PyObject_GetBuffer(buffer, &view, flags) < 0) return nullptr;
+    has_view = true;
+  }
+  Py_ssize_t sent = 0;
+  PyObject* result = nullptr;
+  int rc = attempt(op, fd, size, has_view ? &view : nullptr, &sent, &result);
+  if (rc != 0) {
+    if (has_view) PyBuffer_Release(&view);
+    return rc > 0 ? result : nullptr;
+  }
+  // Not ready: asyncio refuses a socket that a transport owns, then waits.
+  ModuleState* st = loop->state;
+  Ref fd_obj = Ref::steal(PyLong_FromLong(fd));
+  Ref checked = fd_obj ? Ref::steal(PyObject_CallMethod(self, "_ensure_fd_no_transport", "O",
+                                                        fd_obj.get()))
+                       : Ref();
+  PyObject* loop_arg[] = {self};
+  Ref kwnames = checked ? Ref::steal(PyTuple_Pack(1, st->str_loop)) : Ref();
+  Ref future = kwnames ? Ref::steal(PyObject_Vectorcall(st->future_type, loop_arg, 0,
+                                                        kwnames.get()))
+                       : Ref();
+  SockWaiterObject* w =
+      future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
+  if (w == nullptr) {
+    if (has_view) PyBuffer_Release(&view);
+    return nullptr;
+  }
+  w->loop = reinterpret_cast<LoopObject*>(Py_NewRef(self));
+  w->future = Py_NewRef(future.get());
+  w->sock = Py_NewRef(sock);
+  w->handle = nullptr;
+  w->view = view;
+  w->has_view = has_view;
+  w->size = size;
+  w->sent = sent;
+  w->fd = fd;
+  w->op = op;
+  PyObject_GC_Track(w);
+  Ref waiter = Ref::steal(reinterpret_cast<PyObject*>(w));
+  HandleObject* h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
+  if (h == nullptr) return nullptr;
+  w->handle = reinterpret_cast<PyObject*>(h);
+  io_register(loop, fd, reads(op), h);
+  Ref done = Ref::steal(PyObject_GetAttrString(waiter.get(), "_done"));
+  Ref added = done ? Ref::steal(PyObject_CallMethod(future.get(), "add_done_callback", "O",
+                                                    done.get()))
+                   : Ref();
+  if (!added) return nullptr;
+  return future.release();
+}
+
+}  // namespace
+
+PyTypeObject* sock_waiter_type_new(PyObject* module) {
+  return reinterpret_cast<PyTypeObject*>(
+      PyType_FromModuleAndSpec(module, &sock_waiter_spec, nullptr));
+}
+
+// _sock_recv(sock, n): bytes, or a Future of them.
+PyObject* loop_sock_recv(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_sock_recv(sock, n)");
+    return nullptr;
+  }
+  Py_ssize_t size = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+  if (size == -1 && PyErr_Occurred()) return nullptr;
+  if (size < 0) {
+    PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
+    return nullptr;
+  }
+  return sock_call(self, args[0], SockOp::kRecv, size, nullptr);
+}
+
+// _sock_recv_into(sock, buf): the count received, or a Future of it.
+PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_sock_recv_into(sock, buf)");
+    return nullptr;
+  }
+  return sock_call(self, args[0], SockOp::kRecvInto, 0, args[1]);
+}
+
+// _sock_sendall(sock, data): None when all was sent, else a Future.
+PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_sock_sendall(sock, data)");
+    return nullptr;
+  }
+  return sock_call(self, args[0], SockOp::kSendAll, 0, args[1]);
+}
+
+}  // namespace aioev
