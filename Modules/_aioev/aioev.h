@@ -88,6 +88,9 @@ struct ModuleState {
   PyObject* str_sendto;
   PyObject* str_recvfrom;
   PyObject* max_datagram;  // 256 KiB, asyncio's max_size, as an int
+  PyObject* str_done;
+  PyObject* str_add_done_callback;
+  PyObject* loop_kwnames;  // ("loop",)
 };
 
 extern PyModuleDef module_def;

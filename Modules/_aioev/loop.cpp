@@ -211,9 +211,7 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
 PyObject* Loop_create_future(PyObject* self, PyObject*) {
   LoopObject* loop = as_loop(self);
   PyObject* args[] = {self};
-  Ref kwnames = Ref::steal(PyTuple_Pack(1, loop->state->str_loop));
-  if (!kwnames) return nullptr;
-  return PyObject_Vectorcall(loop->state->future_type, args, 0, kwnames.get());
+  return PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames);
 }
 
 // BaseEventLoop.create_task's common case in C: no task factory, so asyncio's

@@ -95,6 +95,9 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_sendto);
   Py_CLEAR(st->str_recvfrom);
   Py_CLEAR(st->max_datagram);
+  Py_CLEAR(st->str_done);
+  Py_CLEAR(st->str_add_done_callback);
+  Py_CLEAR(st->loop_kwnames);
   return 0;
 }
 
@@ -203,11 +206,15 @@ int module_exec(PyObject* module) {
       {&st->str_send, "send"},
       {&st->str_sendto, "sendto"},
       {&st->str_recvfrom, "recvfrom"},
+      {&st->str_done, "done"},
+      {&st->str_add_done_callback, "add_done_callback"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
+  st->loop_kwnames = PyTuple_Pack(1, st->str_loop);
+  if (st->loop_kwnames == nullptr) return -1;
   st->max_datagram = PyLong_FromLong(256 * 1024);
   if (st->max_datagram == nullptr) return -1;
   st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);

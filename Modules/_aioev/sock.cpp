@@ -80,14 +80,26 @@ int attempt(SockOp op, int fd, Py_ssize_t size, Py_buffer* view, Py_ssize_t* sen
   }
 }
 
-PyObject* call_future(PyObject* future, const char* method, PyObject* arg) {
-  return PyObject_CallMethod(future, method, arg ? "O" : nullptr, arg);
+PyObject* call_future(PyObject* future, PyObject* method, PyObject* arg) {
+  PyObject* args[2] = {future, arg};
+  size_t nargs = (arg ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+  return PyObject_VectorcallMethod(method, args, nargs, nullptr);
 }
 
-// Readiness: try again; settle the future when done or failed.
-PyObject* SockWaiter_call(PyObject* self, PyObject*, PyObject*) {
+PyObject* SockWaiter_done(PyObject* self, PyObject*);
+
+// Called with no argument on readiness: try again, and settle the future
+// when done or failed. Called with the future, it is the future's done
+// callback (one object serves both, so a wait allocates no bound method).
+PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
-  Ref is_done = Ref::steal(call_future(w->future, "done", nullptr));
+  if (kwargs != nullptr || PyTuple_GET_SIZE(args) > 1) {
+    PyErr_SetString(PyExc_TypeError, "SockWaiter takes no argument or the future");
+    return nullptr;
+  }
+  if (PyTuple_GET_SIZE(args) == 1) return SockWaiter_done(self, PyTuple_GET_ITEM(args, 0));
+  ModuleState* st = w->loop->state;
+  Ref is_done = Ref::steal(call_future(w->future, st->str_done, nullptr));
   if (!is_done) return nullptr;
   if (is_done.get() == Py_True) Py_RETURN_NONE;
   PyObject* result = nullptr;
@@ -95,7 +107,7 @@ PyObject* SockWaiter_call(PyObject* self, PyObject*, PyObject*) {
   if (rc == 0) Py_RETURN_NONE;
   if (rc > 0) {
     Ref value = Ref::steal(result);
-    return call_future(w->future, "set_result", value.get());
+    return call_future(w->future, st->str_set_result, value.get());
   }
   if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
       PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
@@ -108,7 +120,7 @@ PyObject* SockWaiter_call(PyObject* self, PyObject*, PyObject*) {
   Ref exc = Ref::steal(value);
   Py_XDECREF(type);
   Py_XDECREF(tb);
-  return call_future(w->future, "set_exception", exc.get());
+  return call_future(w->future, st->str_set_exception, exc.get());
 }
 
 void release_view(SockWaiterObject* w) {
@@ -181,6 +193,22 @@ PyType_Spec sock_waiter_spec = {
     sock_waiter_slots,
 };
 
+// Loop._ensure_fd_no_transport(fd), skipped when no transport was ever
+// made for fd: loop._transports is a WeakValueDictionary, whose `data`
+// dict holds an entry per fd that has had one.
+int check_no_transport(PyObject* self, PyObject* fd) {
+  Ref transports = Ref::steal(PyObject_GetAttrString(self, "_transports"));
+  Ref data = transports ? Ref::steal(PyObject_GetAttrString(transports.get(), "data")) : Ref();
+  if (!data) {
+    PyErr_Clear();  // not the usual mapping: ask the method
+  } else if (PyDict_Check(data.get())) {
+    int present = PyDict_Contains(data.get(), fd);
+    if (present <= 0) return present;
+  }
+  Ref checked = Ref::steal(PyObject_CallMethod(self, "_ensure_fd_no_transport", "O", fd));
+  return checked ? 0 : -1;
+}
+
 // The common part: try now; else a future that a waiter completes.
 PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, PyObject* buffer) {
   LoopObject* loop = reinterpret_cast<LoopObject*>(self);
@@ -210,14 +238,12 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   // Not ready: asyncio refuses a socket that a transport owns, then waits.
   ModuleState* st = loop->state;
   Ref fd_obj = Ref::steal(PyLong_FromLong(fd));
-  Ref checked = fd_obj ? Ref::steal(PyObject_CallMethod(self, "_ensure_fd_no_transport", "O",
-                                                        fd_obj.get()))
-                       : Ref();
+  if (!fd_obj || check_no_transport(self, fd_obj.get()) < 0) {
+    if (has_view) PyBuffer_Release(&view);
+    return nullptr;
+  }
   PyObject* loop_arg[] = {self};
-  Ref kwnames = checked ? Ref::steal(PyTuple_Pack(1, st->str_loop)) : Ref();
-  Ref future = kwnames ? Ref::steal(PyObject_Vectorcall(st->future_type, loop_arg, 0,
-                                                        kwnames.get()))
-                       : Ref();
+  Ref future = Ref::steal(PyObject_Vectorcall(st->future_type, loop_arg, 0, st->loop_kwnames));
   SockWaiterObject* w =
       future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
   if (w == nullptr) {
@@ -240,10 +266,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   if (h == nullptr) return nullptr;
   w->handle = reinterpret_cast<PyObject*>(h);
   io_register(loop, fd, reads(op), h);
-  Ref done = Ref::steal(PyObject_GetAttrString(waiter.get(), "_done"));
-  Ref added = done ? Ref::steal(PyObject_CallMethod(future.get(), "add_done_callback", "O",
-                                                    done.get()))
-                   : Ref();
+  Ref added = Ref::steal(call_future(future.get(), st->str_add_done_callback, waiter.get()));
   if (!added) return nullptr;
   return future.release();
 }
