@@ -24,6 +24,8 @@
 
 namespace aioev {
 
+struct HandleObject;
+
 // Everything the module owns, filled once by the exec slot (module.cpp).
 struct ModuleState {
   PyTypeObject* loop_type;
@@ -91,6 +93,12 @@ struct ModuleState {
   PyObject* str_done;
   PyObject* str_add_done_callback;
   PyObject* loop_kwnames;  // ("loop",)
+
+  // Freed handles with room for one argument, reused by handle_new: most
+  // callbacks (a task step, a future's callback) take at most one.
+  static constexpr int kHandlePoolSize = 256;
+  HandleObject* handle_pool[kHandlePoolSize];
+  int handle_pool_count;
 };
 
 extern PyModuleDef module_def;
@@ -111,6 +119,7 @@ struct HandleObject {
   double when;  // TimerHandle only
   bool cancelled;
   bool scheduled;  // TimerHandle only: still in the loop's timer heap
+  bool poolable;  // allocated with room for exactly one argument
   PyObject* args[1];
 };
 
@@ -168,6 +177,7 @@ extern PyType_Spec timer_handle_spec;
 HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs,
                          PyObject* context);
+void handle_pool_clear(ModuleState* st);
 // Runs the callback; 0 when done (exceptions went to the exception handler),
 // -1 with an exception set when it must propagate (SystemExit,
 // KeyboardInterrupt or a failing exception handler).

@@ -5,6 +5,12 @@ namespace aioev {
 
 namespace {
 
+#ifdef AIOEV_NO_RECYCLING
+constexpr bool kRecycle = false;
+#else
+constexpr bool kRecycle = true;
+#endif
+
 Ref args_tuple(HandleObject* h) {
   if (h->callback == nullptr) return Ref::borrow(Py_None);
   PyObject* tuple = PyTuple_New(Py_SIZE(h));
@@ -59,8 +65,16 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
   ModuleState* st = loop->state;
   PyTypeObject* type = timer ? st->timer_handle_type : st->handle_type;
-  HandleObject* h = PyObject_GC_NewVar(HandleObject, type, nargs);
-  if (h == nullptr) return nullptr;
+  HandleObject* h;
+  if (kRecycle && nargs <= 1 && st->handle_pool_count > 0) {
+    h = st->handle_pool[--st->handle_pool_count];
+    PyObject_InitVar(reinterpret_cast<PyVarObject*>(h), type, nargs);
+  } else {
+    h = PyObject_GC_NewVar(HandleObject, type, nargs <= 1 ? 1 : nargs);
+    if (h == nullptr) return nullptr;
+    Py_SET_SIZE(h, nargs);
+  }
+  h->poolable = nargs <= 1;
   h->callback = Py_NewRef(callback);
   for (Py_ssize_t i = 0; i < nargs; ++i) h->args[i] = Py_NewRef(args[i]);
   h->loop = reinterpret_cast<LoopObject*>(Py_NewRef(reinterpret_cast<PyObject*>(loop)));
@@ -286,10 +300,17 @@ void Handle_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   if (h->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
   Handle_clear(self);
+  ModuleState* st = h->loop != nullptr ? h->loop->state : nullptr;
   Py_CLEAR(h->loop);
-  type->tp_free(self);
+  if (kRecycle && h->poolable && st != nullptr &&
+      st->handle_pool_count < ModuleState::kHandlePoolSize) {
+    st->handle_pool[st->handle_pool_count++] = h;  // PyObject_InitVar revives it
+  } else {
+    type->tp_free(self);
+  }
   Py_DECREF(type);
 }
+
 
 // asyncio's private attributes, read-only here, for code that inspects them.
 PyObject* get_callback(PyObject* self, void*) {
@@ -377,6 +398,10 @@ PyType_Slot timer_handle_slots[] = {
 };
 
 }  // namespace
+
+void handle_pool_clear(ModuleState* st) {
+  while (st->handle_pool_count > 0) PyObject_GC_Del(st->handle_pool[--st->handle_pool_count]);
+}
 
 PyType_Spec handle_spec = {
     "aioev._aioev.Handle",

@@ -101,7 +101,10 @@ int module_clear(PyObject* module) {
   return 0;
 }
 
-void module_free(void* module) { module_clear(static_cast<PyObject*>(module)); }
+void module_free(void* module) {
+  module_clear(static_cast<PyObject*>(module));
+  handle_pool_clear(module_state(static_cast<PyObject*>(module)));
+}
 
 PyObject* import_attr(const char* module_name, const char* attr) {
   Ref module = Ref::steal(PyImport_ImportModule(module_name));
