@@ -679,3 +679,31 @@ class ForeignChildTests(SubprocessTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ChildWatchTests(SubprocessTestCase):
+    """How aioev learns of a child's exit (aioev's own mechanism)."""
+
+    @support.aioev_only
+    def test_exit_is_seen_without_pidfd(self):
+        # Where pidfd_open is missing (old kernels), a thread waits for the
+        # child instead: the return codes are the same.
+        from unittest import mock
+        with mock.patch('os.pidfd_open', side_effect=OSError(38, 'not implemented')):
+            ok = self.start(*sh('exit 7'))
+            killed = self.start(SLEEP, '30')
+            killed.kill()
+            self.assertEqual(self.run_coro(ok.wait()), 7)
+            self.assertEqual(self.run_coro(killed.wait()), -signal.SIGKILL)
+
+    @support.aioev_only
+    def test_pidfd_is_closed_after_exit(self):
+        proc = self.start(*sh('exit 0'))
+        self.assertEqual(self.run_coro(proc.wait()), 0)
+        self.run_briefly(3)
+        fds = set(os.listdir('/proc/self/fd'))
+        proc2 = self.start(*sh('exit 0'))
+        self.run_coro(proc2.wait())
+        self.run_briefly(3)
+        # No descriptor is left behind by the second child's watch.
+        self.assertLessEqual(set(os.listdir('/proc/self/fd')) - fds, set())
