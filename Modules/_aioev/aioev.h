@@ -163,6 +163,12 @@ struct LoopObject {
 };
 
 
+// Errors: SystemExit and KeyboardInterrupt always propagate out of the loop;
+// fetch_exception() takes the current exception, normalized, with its
+// traceback attached.
+bool must_propagate();
+Ref fetch_exception();
+
 // loop.cpp
 extern PyType_Spec loop_spec;
 double monotonic_now();

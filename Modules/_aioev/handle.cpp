@@ -25,18 +25,9 @@ bool is_timer(HandleObject* h) { return Py_IS_TYPE(h, h->loop->state->timer_hand
 
 // "Exception in callback ..." to the loop's exception handler, as Handle._run.
 int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
-  if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
-      PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-    return -1;
-  }
+  if (must_propagate()) return -1;
   ModuleState* st = h->loop->state;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb != nullptr) PyException_SetTraceback(value, tb);
-  Ref exc = Ref::steal(value);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
+  Ref exc = fetch_exception();
 
   Ref source = Ref::steal(PyObject_CallFunctionObjArgs(
       st->format_callback_source, callback, args, h->loop->debug ? Py_True : Py_False,

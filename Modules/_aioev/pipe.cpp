@@ -319,12 +319,7 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
                                    &PyDict_Type, &extra)) {
     return nullptr;
   }
-  PyObject* module = PyType_GetModuleByDef(type, &module_def);
-  if (module == nullptr) return nullptr;
-  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
-    PyErr_SetString(PyExc_TypeError, "pipe transports need an aioev loop");
-    return nullptr;
-  }
+  if (transport_loop_arg(type, loop) == nullptr) return nullptr;
   int fd = PyObject_AsFileDescriptor(pipe);
   if (fd < 0) return nullptr;
   TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));

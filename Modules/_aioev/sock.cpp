@@ -109,17 +109,8 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
     Ref value = Ref::steal(result);
     return call_future(w->future, st->str_set_result, value.get());
   }
-  if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
-      PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-    return nullptr;
-  }
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb != nullptr) PyException_SetTraceback(value, tb);
-  Ref exc = Ref::steal(value);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
+  if (must_propagate()) return nullptr;
+  Ref exc = fetch_exception();
   return call_future(w->future, st->str_set_exception, exc.get());
 }
 

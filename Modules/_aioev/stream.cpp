@@ -346,12 +346,7 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                                    &PyDict_Type, &extra, &server)) {
     return nullptr;
   }
-  PyObject* module = PyType_GetModuleByDef(type, &module_def);
-  if (module == nullptr) return nullptr;
-  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
-    PyErr_SetString(PyExc_TypeError, "SocketTransport needs an aioev loop");
-    return nullptr;
-  }
+  if (transport_loop_arg(type, loop) == nullptr) return nullptr;
   int fd = PyObject_AsFileDescriptor(sock);
   if (fd < 0) return nullptr;
   StreamObject* s = reinterpret_cast<StreamObject*>(type->tp_alloc(type, 0));

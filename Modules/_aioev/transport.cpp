@@ -247,6 +247,17 @@ int transport_start(TransportObject* t, bool read, PyObject* waiter) {
   return 0;
 }
 
+LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop) {
+  PyObject* module = PyType_GetModuleByDef(type, &module_def);
+  if (module == nullptr) return nullptr;
+  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
+    PyErr_Format(PyExc_TypeError, "%s needs an aioev loop, not %.100s", _PyType_Name(type),
+                 Py_TYPE(loop)->tp_name);
+    return nullptr;
+  }
+  return reinterpret_cast<LoopObject*>(loop);
+}
+
 PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
   Ref transports = Ref::steal(PyImport_ImportModule("asyncio.transports"));
   if (!transports) return nullptr;

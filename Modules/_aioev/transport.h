@@ -69,8 +69,6 @@ int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* lo
 void transport_set_interest(TransportObject* t, int events);
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
                             PyObject* arg2 = nullptr);
-bool must_propagate();
-Ref fetch_exception();
 Ref os_error(int err);  // an OSError instance for errno err
 int transport_report(TransportObject* t, const char* message, PyObject* exc);
 int transport_force_close(TransportObject* t, PyObject* exc);
@@ -84,6 +82,9 @@ int transport_maybe_pause_protocol(TransportObject* t);
 int transport_maybe_resume_protocol(TransportObject* t);
 int transport_drop_write(TransportObject* t);  // write() after connection_lost
 int transport_log_debug(TransportObject* t, const char* format);
+// The loop argument of a transport type's constructor: an aioev loop, or
+// nullptr with TypeError set.
+LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop);
 // Schedules connection_made, reading (if read) and the waiter, as asyncio does.
 int transport_start(TransportObject* t, bool read, PyObject* waiter);
 // Makes the type `spec` derived from the asyncio.transports classes named

@@ -222,12 +222,7 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                                    &address, &PyDict_Type, &extra)) {
     return nullptr;
   }
-  PyObject* module = PyType_GetModuleByDef(type, &module_def);
-  if (module == nullptr) return nullptr;
-  if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
-    PyErr_SetString(PyExc_TypeError, "DatagramTransport needs an aioev loop");
-    return nullptr;
-  }
+  if (transport_loop_arg(type, loop) == nullptr) return nullptr;
   int fd = PyObject_AsFileDescriptor(sock);
   if (fd < 0) return nullptr;
   DatagramObject* d = reinterpret_cast<DatagramObject*>(type->tp_alloc(type, 0));
