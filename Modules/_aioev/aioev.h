@@ -174,6 +174,10 @@ extern PyType_Spec loop_spec;
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+// The loop's read buffer (kReadBufferSize bytes), shared by everything that
+// reads in the loop's thread; nullptr with MemoryError if it cannot be made.
+constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size
+char* loop_read_buffer(LoopObject* loop);
 
 // handle.cpp
 extern PyType_Spec handle_spec;

@@ -651,6 +651,14 @@ int loop_check_closed(LoopObject* loop) {
   return 0;
 }
 
+char* loop_read_buffer(LoopObject* loop) {
+  if (loop->read_buffer == nullptr) {
+    loop->read_buffer = static_cast<char*>(PyMem_RawMalloc(kReadBufferSize));
+    if (loop->read_buffer == nullptr) PyErr_NoMemory();
+  }
+  return loop->read_buffer;
+}
+
 int loop_push_ready(LoopObject* loop, PyObject* handle) {
   if (AIOEV_UNLIKELY(!loop->ready.push_back(handle))) {
     PyErr_NoMemory();

@@ -13,7 +13,6 @@ namespace aioev {
 
 namespace {
 
-constexpr size_t kMaxRead = 256 * 1024;  // asyncio's max_size
 
 struct WritePipeObject {
   TransportObject base;
@@ -80,14 +79,9 @@ int log_closed_by_peer(TransportObject* t) {
 
 int read_pipe_ready(TransportObject* t, int) {
   LoopObject* loop = t->loop;
-  if (loop->read_buffer == nullptr) {
-    loop->read_buffer = static_cast<char*>(PyMem_RawMalloc(kMaxRead));
-    if (loop->read_buffer == nullptr) {
-      PyErr_NoMemory();
-      return -1;
-    }
-  }
-  ssize_t n = read(t->fd, loop->read_buffer, kMaxRead);
+  char* buffer = loop_read_buffer(loop);
+  if (buffer == nullptr) return -1;
+  ssize_t n = read(t->fd, buffer, kReadBufferSize);
   if (n < 0) {
     int err = errno;
     if (would_block(err)) return 0;
@@ -97,7 +91,7 @@ int read_pipe_ready(TransportObject* t, int) {
   }
   ModuleState* st = loop->state;
   if (n > 0) {
-    Ref data = Ref::steal(PyBytes_FromStringAndSize(loop->read_buffer, n));
+    Ref data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
     if (!data) return -1;
     // As in asyncio, an exception from data_received escapes the callback.
     Ref result = transport_call_protocol(t, st->str_data_received, data.get());

@@ -37,12 +37,17 @@ struct SockWaiterObject {
 bool reads(SockOp op) { return op != SockOp::kSendAll; }
 
 // One attempt: 1 done (*result set), 0 not ready, -1 error set.
-int attempt(SockOp op, int fd, Py_ssize_t size, Py_buffer* view, Py_ssize_t* sent,
-            PyObject** result) {
+int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
+            Py_ssize_t* sent, PyObject** result) {
   for (;;) {
     ssize_t n;
     PyObject* bytes = nullptr;
-    if (op == SockOp::kRecv) {
+    char* shared = nullptr;  // small reads go through the loop's buffer
+    if (op == SockOp::kRecv && static_cast<size_t>(size) <= kReadBufferSize) {
+      shared = loop_read_buffer(loop);
+      if (shared == nullptr) return -1;
+      n = recv(fd, shared, size, MSG_DONTWAIT);
+    } else if (op == SockOp::kRecv) {
       bytes = PyBytes_FromStringAndSize(nullptr, size);
       if (bytes == nullptr) return -1;
       n = recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT);
@@ -65,6 +70,10 @@ int attempt(SockOp op, int fd, Py_ssize_t size, Py_buffer* view, Py_ssize_t* sen
       return -1;
     }
     if (op == SockOp::kRecv) {
+      if (shared != nullptr) {
+        *result = PyBytes_FromStringAndSize(shared, n);
+        return *result ? 1 : -1;
+      }
       if (n != size && _PyBytes_Resize(&bytes, n) < 0) return -1;
       *result = bytes;
       return 1;
@@ -103,7 +112,7 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (!is_done) return nullptr;
   if (is_done.get() == Py_True) Py_RETURN_NONE;
   PyObject* result = nullptr;
-  int rc = attempt(w->op, w->fd, w->size, &w->view, &w->sent, &result);
+  int rc = attempt(w->loop, w->op, w->fd, w->size, &w->view, &w->sent, &result);
   if (rc == 0) Py_RETURN_NONE;
   if (rc > 0) {
     Ref value = Ref::steal(result);
@@ -221,7 +230,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   }
   Py_ssize_t sent = 0;
   PyObject* result = nullptr;
-  int rc = attempt(op, fd, size, has_view ? &view : nullptr, &sent, &result);
+  int rc = attempt(loop, op, fd, size, has_view ? &view : nullptr, &sent, &result);
   if (rc != 0) {
     if (has_view) PyBuffer_Release(&view);
     return rc > 0 ? result : nullptr;

@@ -19,7 +19,6 @@ namespace aioev {
 
 namespace {
 
-constexpr size_t kMaxRead = 256 * 1024;  // asyncio's max_size
 
 struct StreamObject {
   TransportObject base;
@@ -104,20 +103,15 @@ int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
   if (t->buffered) return read_into_protocol_buffer(t);
   LoopObject* loop = t->loop;
-  if (loop->read_buffer == nullptr) {
-    loop->read_buffer = static_cast<char*>(PyMem_RawMalloc(kMaxRead));
-    if (loop->read_buffer == nullptr) {
-      PyErr_NoMemory();
-      return -1;
-    }
-  }
-  ssize_t n = recv(t->fd, loop->read_buffer, kMaxRead, 0);
+  char* buffer = loop_read_buffer(loop);
+  if (buffer == nullptr) return -1;
+  ssize_t n = recv(t->fd, buffer, kReadBufferSize, 0);
   if (n < 0) {
     return would_block(errno) ? 0
                               : os_error_failed(t, errno, "Fatal read error on socket transport");
   }
   if (n == 0) return on_eof(t);
-  Ref data = Ref::steal(PyBytes_FromStringAndSize(loop->read_buffer, n));
+  Ref data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
   if (!data) return -1;
   Ref result = transport_call_protocol(t, loop->state->str_data_received, data.get());
   if (!result) {
