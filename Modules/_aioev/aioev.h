@@ -93,6 +93,9 @@ struct ModuleState {
   PyObject* str_done;
   PyObject* str_add_done_callback;
   PyObject* loop_kwnames;  // ("loop",)
+  PyObject* str_transports;
+  PyObject* str_data;
+  PyObject* str_fileno;
 
   // Freed handles with room for one argument, reused by handle_new: most
   // callbacks (a task step, a future's callback) take at most one.

@@ -98,6 +98,9 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_done);
   Py_CLEAR(st->str_add_done_callback);
   Py_CLEAR(st->loop_kwnames);
+  Py_CLEAR(st->str_transports);
+  Py_CLEAR(st->str_data);
+  Py_CLEAR(st->str_fileno);
   return 0;
 }
 
@@ -211,6 +214,9 @@ int module_exec(PyObject* module) {
       {&st->str_recvfrom, "recvfrom"},
       {&st->str_done, "done"},
       {&st->str_add_done_callback, "add_done_callback"},
+      {&st->str_transports, "_transports"},
+      {&st->str_data, "data"},
+      {&st->str_fileno, "fileno"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);

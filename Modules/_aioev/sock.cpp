@@ -197,8 +197,9 @@ PyType_Spec sock_waiter_spec = {
 // made for fd: loop._transports is a WeakValueDictionary, whose `data`
 // dict holds an entry per fd that has had one.
 int check_no_transport(PyObject* self, PyObject* fd) {
-  Ref transports = Ref::steal(PyObject_GetAttrString(self, "_transports"));
-  Ref data = transports ? Ref::steal(PyObject_GetAttrString(transports.get(), "data")) : Ref();
+  ModuleState* st = reinterpret_cast<LoopObject*>(self)->state;
+  Ref transports = Ref::steal(PyObject_GetAttr(self, st->str_transports));
+  Ref data = transports ? Ref::steal(PyObject_GetAttr(transports.get(), st->str_data)) : Ref();
   if (!data) {
     PyErr_Clear();  // not the usual mapping: ask the method
   } else if (PyDict_Check(data.get())) {
@@ -212,7 +213,7 @@ int check_no_transport(PyObject* self, PyObject* fd) {
 // The common part: try now; else a future that a waiter completes.
 PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, PyObject* buffer) {
   LoopObject* loop = reinterpret_cast<LoopObject*>(self);
-  Ref fileno = Ref::steal(PyObject_CallMethod(sock, "fileno", nullptr));
+  Ref fileno = Ref::steal(PyObject_CallMethodNoArgs(sock, loop->state->str_fileno));
   if (!fileno) return nullptr;
   int fd = PyLong_AsLong(fileno.get());
   if (fd == -1 && PyErr_Occurred()) return nullptr;
