@@ -601,3 +601,38 @@ class SockArgumentTests(LoopTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ClosedLoopSockTests(unittest.TestCase):
+    """sock_* on a closed loop: a ready socket still answers at once; one
+    that would have to wait raises, as asyncio's selector loop does."""
+
+    def setUp(self):
+        self.loop = support.new_event_loop()
+        self.a, self.b = socket.socketpair()
+        self.a.setblocking(False)
+        self.loop.close()
+        self.addCleanup(self.a.close)
+        self.addCleanup(self.b.close)
+
+    def step(self, coro):
+        """Run coro's first step; its result, or the exception it raised."""
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            coro.close()
+        self.fail('the coroutine waited on a closed loop')
+
+    def test_recv_that_must_wait_raises(self):
+        with self.assertRaisesRegex(RuntimeError, 'Event loop is closed'):
+            self.step(self.loop.sock_recv(self.a, 10))
+
+    def test_recv_of_ready_data_returns_it(self):
+        self.b.send(b'ready')
+        self.assertEqual(self.step(self.loop.sock_recv(self.a, 10)), b'ready')
+
+    def test_recv_into_that_must_wait_raises(self):
+        with self.assertRaisesRegex(RuntimeError, 'Event loop is closed'):
+            self.step(self.loop.sock_recv_into(self.a, bytearray(10)))

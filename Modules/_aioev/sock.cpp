@@ -239,7 +239,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   // Not ready: asyncio refuses a socket that a transport owns, then waits.
   ModuleState* st = loop->state;
   Ref fd_obj = Ref::steal(PyLong_FromLong(fd));
-  if (!fd_obj || check_no_transport(self, fd_obj.get()) < 0) {
+  if (!fd_obj || check_no_transport(self, fd_obj.get()) < 0 || loop_check_closed(loop) < 0) {
     if (has_view) PyBuffer_Release(&view);
     return nullptr;
   }
