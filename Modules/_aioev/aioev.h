@@ -172,6 +172,15 @@ struct LoopObject {
 bool must_propagate();
 Ref fetch_exception();
 
+// obj.<name>(arg1, arg2), either argument optional: a new reference, or
+// empty with an exception set. `name` should be interned.
+inline Ref call_method(PyObject* obj, PyObject* name, PyObject* arg1 = nullptr,
+                       PyObject* arg2 = nullptr) {
+  PyObject* args[3] = {obj, arg1, arg2};
+  size_t nargs = (arg2 ? 3 : arg1 ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+  return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
+}
+
 // loop.cpp
 extern PyType_Spec loop_spec;
 double monotonic_now();
@@ -218,8 +227,8 @@ void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, in
 // transport.cpp: queues a transport's readiness from inside libev (no
 // Python code runs), and runs it from the ready queue (-1 only for
 // exceptions that must propagate).
-void stream_queue(LoopObject* loop, PyObject* transport, int events);
-int stream_run_queued(PyObject* transport);
+void transport_queue(LoopObject* loop, PyObject* transport, int events);
+int transport_run_queued(PyObject* transport);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);

@@ -13,26 +13,27 @@ namespace {
 
 LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
 
-// selectors' _fileobj_to_fd, with its messages. -1 with an exception set.
-int fileobj_to_fd(PyObject* fileobj) {
-  long fd;
-  if (PyLong_Check(fileobj)) {
-    fd = PyLong_AsLong(fileobj);
-    if (fd == -1 && PyErr_Occurred()) return -1;
-  } else {
-    Ref fileno = Ref::steal(PyObject_CallMethod(fileobj, "fileno", nullptr));
-    Ref number = fileno ? Ref::steal(PyNumber_Long(fileno.get())) : Ref();
-    fd = number ? PyLong_AsLong(number.get()) : -1;
-    if (PyErr_Occurred()) {
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError) &&
-          !PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError)) {
-        return -1;
-      }
-      PyErr_Clear();
-      PyErr_Format(PyExc_ValueError, "Invalid file object: %R", fileobj);
-      return -1;
-    }
+// selectors' _fileobj_to_fd, in two steps so that fileno() is called once
+// and the errors come in asyncio's order (an invalid object before a closed
+// loop, a negative fd after): the number of fileobj (an int, or what its
+// fileno() returns), or empty with ValueError('Invalid file object: ...').
+Ref fileobj_number(PyObject* fileobj) {
+  if (PyLong_Check(fileobj)) return Ref::borrow(fileobj);
+  Ref fileno = Ref::steal(PyObject_CallMethod(fileobj, "fileno", nullptr));
+  Ref number = fileno ? Ref::steal(PyNumber_Long(fileno.get())) : Ref();
+  if (number) return number;
+  if (PyErr_ExceptionMatches(PyExc_AttributeError) || PyErr_ExceptionMatches(PyExc_TypeError) ||
+      PyErr_ExceptionMatches(PyExc_ValueError)) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "Invalid file object: %R", fileobj);
   }
+  return Ref();
+}
+
+// The fd that number names; -1 with ValueError('Invalid file descriptor').
+int checked_fd(PyObject* number) {
+  long fd = PyLong_AsLong(number);
+  if (fd == -1 && PyErr_Occurred()) return -1;
   if (fd < 0 || fd > INT32_MAX) {
     PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
     return -1;
@@ -96,7 +97,7 @@ void io_cb(struct ev_loop*, ev_io* w, int revents) {
   if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
   if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
   if (slot->transport != nullptr && (revents & slot->transport_events)) {
-    stream_queue(loop, slot->transport, revents & slot->transport_events);
+    transport_queue(loop, slot->transport, revents & slot->transport_events);
   }
 }
 
@@ -112,9 +113,9 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
                  method);
     return nullptr;
   }
-  if (!PyLong_Check(args[0]) && fileobj_to_fd(args[0]) < 0) return nullptr;
-  if (loop_check_closed(loop) < 0) return nullptr;
-  int fd = fileobj_to_fd(args[0]);
+  Ref number = fileobj_number(args[0]);
+  if (!number || loop_check_closed(loop) < 0) return nullptr;
+  int fd = checked_fd(number.get());
   if (fd < 0) return nullptr;
   // Refuse what epoll refuses, with its errors (asyncio's selector raises
   // them): a closed fd is EBADF, a regular file or directory EPERM.
@@ -132,9 +133,10 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 
 PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
   LoopObject* loop = as_loop(self);
-  if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj) < 0) return nullptr;
+  Ref number = fileobj_number(fileobj);
+  if (!number) return nullptr;
   if (loop->closed) Py_RETURN_FALSE;
-  int fd = fileobj_to_fd(fileobj);
+  int fd = checked_fd(number.get());
   if (fd < 0) return nullptr;
   return PyBool_FromLong(io_unregister(loop, fd, reader));
 }

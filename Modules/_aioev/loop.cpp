@@ -399,7 +399,7 @@ int run_once(LoopObject* loop) {
       HandleObject* h = reinterpret_cast<HandleObject*>(item);
       if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
     } else {
-      rc = stream_run_queued(item);  // a transport's readiness
+      rc = transport_run_queued(item);  // a transport's readiness
     }
     Py_DECREF(item);
     if (rc < 0) return -1;

@@ -23,41 +23,20 @@ WritePipeObject* as_write_pipe(TransportObject* t) {
   return reinterpret_cast<WritePipeObject*>(t);
 }
 
-int schedule(TransportObject* t, PyObject* callback, PyObject* arg) {
-  PyObject* args[] = {arg};
-  HandleObject* h = handle_new(t->loop, false, callback, args, arg ? 1 : 0, nullptr);
-  if (h == nullptr) return -1;
-  int rc = loop_push_ready(t->loop, reinterpret_cast<PyObject*>(h));
-  Py_DECREF(h);
-  return rc;
-}
-
-int schedule_method(TransportObject* t, PyObject* owner, PyObject* name, PyObject* arg) {
-  Ref method = Ref::steal(PyObject_GetAttr(owner, name));
-  return method ? schedule(t, method.get(), arg) : -1;
-}
-
 // The pipe transports' _close(exc): stop watching, then connection_lost soon.
 int pipe_close(TransportObject* t, PyObject* exc) {
   t->closing = true;
   t->kind->clear_buffer(t);
   transport_set_interest(t, 0);
-  return schedule_method(t, as_object(t), t->loop->state->str_call_connection_lost,
-                         exc ? exc : Py_None);
+  return transport_call_soon(t, as_object(t), t->loop->state->str_call_connection_lost,
+                             exc ? exc : Py_None);
 }
 
 // The pipe transports' _fatal_error: quiet (a debug log) for `quiet`
 // errors, the exception handler for the rest; then _close(exc).
 int pipe_fatal_error(TransportObject* t, PyObject* exc, const char* message, bool quiet) {
   if (quiet) {
-    if (t->loop->debug) {
-      Ref text = Ref::steal(PyUnicode_FromString(message));
-      Ref logged = text ? Ref::steal(PyObject_CallFunctionObjArgs(
-                              t->loop->state->log_fatal_oserror, as_object(t), text.get(), exc,
-                              nullptr))
-                        : Ref();
-      if (!logged) return -1;
-    }
+    if (transport_log_quietly(t, exc, message) < 0) return -1;
   } else if (transport_report(t, message, exc) < 0) {
     return -1;
   }
@@ -100,8 +79,8 @@ int read_pipe_ready(TransportObject* t, int) {
   if (log_closed_by_peer(t) < 0) return -1;
   t->closing = true;
   transport_set_interest(t, 0);
-  if (schedule_method(t, t->protocol, st->str_eof_received, nullptr) < 0) return -1;
-  return schedule_method(t, as_object(t), st->str_call_connection_lost, Py_None);
+  if (transport_call_soon(t, t->protocol, st->str_eof_received, nullptr) < 0) return -1;
+  return transport_call_soon(t, as_object(t), st->str_call_connection_lost, Py_None);
 }
 
 size_t no_buffer(TransportObject*) { return 0; }
@@ -115,14 +94,12 @@ PyObject* ReadPipe_close(PyObject* self, PyObject*) {
   return done(pipe_close(t, nullptr));
 }
 
+constexpr const char* kPipeFatalError = "Fatal error on pipe transport";
+
 PyObject* ReadPipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on pipe transport')");
-    return nullptr;
-  }
-  const char* message = "Fatal error on pipe transport";
-  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
-  PyObject* exc = args[0];
+  PyObject* exc;
+  const char* message;
+  if (transport_fatal_error_args(args, nargs, kPipeFatalError, &exc, &message) < 0) return nullptr;
   bool quiet = false;
   if (is_os_error(exc)) {
     Ref err = Ref::steal(PyObject_GetAttrString(exc, "errno"));
@@ -232,7 +209,7 @@ int write_pipe_eof(TransportObject* t) {
   t->closing = true;
   if (!as_write_pipe(t)->buffer.empty()) return 0;
   transport_set_interest(t, t->interest & ~EV_READ);
-  return schedule_method(t, as_object(t), t->loop->state->str_call_connection_lost, Py_None);
+  return transport_call_soon(t, as_object(t), t->loop->state->str_call_connection_lost, Py_None);
 }
 
 PyObject* WritePipe_write_eof(PyObject* self, PyObject*) {
@@ -252,13 +229,10 @@ PyObject* WritePipe_abort(PyObject* self, PyObject*) {
 }
 
 PyObject* WritePipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on pipe transport')");
-    return nullptr;
-  }
-  const char* message = "Fatal error on pipe transport";
-  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
-  return done(pipe_fatal_error(as_transport(self), args[0], message, is_os_error(args[0])));
+  PyObject* exc;
+  const char* message;
+  if (transport_fatal_error_args(args, nargs, kPipeFatalError, &exc, &message) < 0) return nullptr;
+  return done(pipe_fatal_error(as_transport(self), exc, message, is_os_error(exc)));
 }
 
 PyObject* Pipe_close_now(PyObject* self, PyObject* exc) {

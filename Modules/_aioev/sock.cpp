@@ -89,12 +89,6 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
   }
 }
 
-PyObject* call_future(PyObject* future, PyObject* method, PyObject* arg) {
-  PyObject* args[2] = {future, arg};
-  size_t nargs = (arg ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
-  return PyObject_VectorcallMethod(method, args, nargs, nullptr);
-}
-
 PyObject* SockWaiter_done(PyObject* self, PyObject*);
 
 // Called with no argument on readiness: try again, and settle the future
@@ -108,7 +102,7 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   }
   if (PyTuple_GET_SIZE(args) == 1) return SockWaiter_done(self, PyTuple_GET_ITEM(args, 0));
   ModuleState* st = w->loop->state;
-  Ref is_done = Ref::steal(call_future(w->future, st->str_done, nullptr));
+  Ref is_done = call_method(w->future, st->str_done);
   if (!is_done) return nullptr;
   if (is_done.get() == Py_True) Py_RETURN_NONE;
   PyObject* result = nullptr;
@@ -116,11 +110,11 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (rc == 0) Py_RETURN_NONE;
   if (rc > 0) {
     Ref value = Ref::steal(result);
-    return call_future(w->future, st->str_set_result, value.get());
+    return call_method(w->future, st->str_set_result, value.get()).release();
   }
   if (must_propagate()) return nullptr;
   Ref exc = fetch_exception();
-  return call_future(w->future, st->str_set_exception, exc.get());
+  return call_method(w->future, st->str_set_exception, exc.get()).release();
 }
 
 void release_view(SockWaiterObject* w) {
@@ -267,7 +261,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   if (h == nullptr) return nullptr;
   w->handle = reinterpret_cast<PyObject*>(h);
   io_register(loop, fd, reads(op), h);
-  Ref added = Ref::steal(call_future(future.get(), st->str_add_done_callback, waiter.get()));
+  Ref added = call_method(future.get(), st->str_add_done_callback, waiter.get());
   if (!added) return nullptr;
   return future.release();
 }

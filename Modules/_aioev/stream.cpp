@@ -33,8 +33,7 @@ ModuleState* state_of(StreamObject* s) { return s->base.loop->state; }
 
 int settle_waiter(StreamObject* s, PyObject* method, PyObject* value) {
   if (s->empty_waiter == nullptr) return 0;
-  Ref result = Ref::steal(PyObject_CallMethodOneArg(s->empty_waiter, method, value));
-  return result ? 0 : -1;
+  return call_method(s->empty_waiter, method, value) ? 0 : -1;
 }
 
 int shutdown_write(StreamObject* s) {

@@ -24,11 +24,8 @@ int schedule(TransportObject* t, PyObject* callback, PyObject* const* args, Py_s
 
 // Schedules self._call_connection_lost(exc) with call_soon, as asyncio does.
 int schedule_connection_lost(TransportObject* t, PyObject* exc) {
-  Ref method =
-      Ref::steal(PyObject_GetAttr(as_object(t), state_of(t)->str_call_connection_lost));
-  if (!method) return -1;
-  PyObject* args[] = {exc ? exc : Py_None};
-  return schedule(t, method.get(), args, 1);
+  return transport_call_soon(t, as_object(t), state_of(t)->str_call_connection_lost,
+                             exc ? exc : Py_None);
 }
 
 int detach_server(TransportObject* t) {
@@ -50,6 +47,33 @@ void close_file(TransportObject* t) {
 }
 
 }  // namespace
+
+int transport_call_soon(TransportObject* t, PyObject* owner, PyObject* name, PyObject* arg) {
+  Ref method = Ref::steal(PyObject_GetAttr(owner, name));
+  if (!method) return -1;
+  PyObject* args[] = {arg};
+  return schedule(t, method.get(), args, arg ? 1 : 0);
+}
+
+int transport_log_quietly(TransportObject* t, PyObject* exc, const char* message) {
+  if (!t->loop->debug) return 0;
+  Ref text = Ref::steal(PyUnicode_FromString(message));
+  if (!text) return -1;
+  Ref logged = Ref::steal(PyObject_CallFunctionObjArgs(state_of(t)->log_fatal_oserror,
+                                                       as_object(t), text.get(), exc, nullptr));
+  return logged ? 0 : -1;
+}
+
+int transport_fatal_error_args(PyObject* const* args, Py_ssize_t nargs, const char* fallback,
+                               PyObject** exc, const char** message) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "_fatal_error(exc, message='%s')", fallback);
+    return -1;
+  }
+  *exc = args[0];
+  *message = nargs == 2 ? PyUnicode_AsUTF8(args[1]) : fallback;
+  return *message ? 0 : -1;
+}
 
 int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* loop,
                    PyObject* file, int fd, PyObject* protocol, PyObject* extra,
@@ -76,9 +100,7 @@ void transport_set_interest(TransportObject* t, int events) {
 
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
                             PyObject* arg2) {
-  PyObject* args[3] = {t->protocol, arg1, arg2};
-  size_t nargs = (arg2 ? 3 : arg1 ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
-  return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
+  return call_method(t->protocol, name, arg1, arg2);
 }
 
 bool must_propagate() {
@@ -139,13 +161,7 @@ int transport_force_close(TransportObject* t, PyObject* exc) {
 // else goes to the exception handler; either way the transport closes.
 int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message) {
   if (PyObject_TypeCheck(exc, reinterpret_cast<PyTypeObject*>(PyExc_OSError))) {
-    if (t->loop->debug) {
-      Ref text = Ref::steal(PyUnicode_FromString(message));
-      if (!text) return -1;
-      Ref logged = Ref::steal(PyObject_CallFunctionObjArgs(
-          state_of(t)->log_fatal_oserror, as_object(t), text.get(), exc, nullptr));
-      if (!logged) return -1;
-    }
+    if (transport_log_quietly(t, exc, message) < 0) return -1;
   } else if (transport_report(t, message, exc) < 0) {
     return -1;
   }
@@ -286,7 +302,7 @@ PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char
   return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get()));
 }
 
-void stream_queue(LoopObject* loop, PyObject* transport, int events) {
+void transport_queue(LoopObject* loop, PyObject* transport, int events) {
   TransportObject* t = as_transport(transport);
   t->queued |= events;
   if (t->in_ready) return;
@@ -299,7 +315,7 @@ void stream_queue(LoopObject* loop, PyObject* transport, int events) {
   t->in_ready = true;
 }
 
-int stream_run_queued(PyObject* transport) {
+int transport_run_queued(PyObject* transport) {
   TransportObject* t = as_transport(transport);
   int events = t->queued & t->interest;  // what it still waits for
   t->queued = 0;
@@ -428,13 +444,12 @@ PyObject* Transport_force_close(PyObject* self, PyObject* exc) {
 }
 
 PyObject* Transport_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "_fatal_error(exc, message='Fatal error on transport')");
+  PyObject* exc;
+  const char* message;
+  if (transport_fatal_error_args(args, nargs, "Fatal error on transport", &exc, &message) < 0) {
     return nullptr;
   }
-  const char* message = "Fatal error on transport";
-  if (nargs == 2 && (message = PyUnicode_AsUTF8(args[1])) == nullptr) return nullptr;
-  return done(transport_fatal_error(as_transport(self), args[0], message));
+  return done(transport_fatal_error(as_transport(self), exc, message));
 }
 
 PyObject* Transport_call_connection_lost(PyObject* self, PyObject* exc) {

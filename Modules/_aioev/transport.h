@@ -85,6 +85,13 @@ int transport_log_debug(TransportObject* t, const char* format);
 // The loop argument of a transport type's constructor: an aioev loop, or
 // nullptr with TypeError set.
 LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop);
+// call_soon(owner.<name>, arg) on the transport's loop (arg may be nullptr).
+int transport_call_soon(TransportObject* t, PyObject* owner, PyObject* name, PyObject* arg);
+// The debug-mode log of an error asyncio does not report ("%r: %s").
+int transport_log_quietly(TransportObject* t, PyObject* exc, const char* message);
+// The arguments of the _fatal_error(exc, message=<fallback>) methods.
+int transport_fatal_error_args(PyObject* const* args, Py_ssize_t nargs, const char* fallback,
+                               PyObject** exc, const char** message);
 // Schedules connection_made, reading (if read) and the waiter, as asyncio does.
 int transport_start(TransportObject* t, bool read, PyObject* waiter);
 // Makes the type `spec` derived from the asyncio.transports classes named

@@ -39,18 +39,12 @@ bool connected(TransportObject* t) {
   return peer != nullptr && PyObject_IsTrue(peer) == 1;
 }
 
-Ref call_file(TransportObject* t, PyObject* name, PyObject* arg1, PyObject* arg2 = nullptr) {
-  PyObject* args[3] = {t->file, arg1, arg2};
-  size_t nargs = (arg2 ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET;
-  return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
-}
-
 // sock.send(data) or sock.sendto(data, addr), as asyncio chooses.
 Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
   ModuleState* st = t->loop->state;
-  if (connected(t)) return call_file(t, st->str_send, data);
+  if (connected(t)) return call_method(t->file, st->str_send, data);
   if (PyErr_Occurred()) return Ref();
-  return call_file(t, st->str_sendto, data, addr);
+  return call_method(t->file, st->str_sendto, data, addr);
 }
 
 bool would_block_error() {
@@ -77,7 +71,7 @@ void drop(Datagram& d) {
 int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
   ModuleState* st = t->loop->state;
-  Ref result = call_file(t, st->str_recvfrom, st->max_datagram);
+  Ref result = call_method(t->file, st->str_recvfrom, st->max_datagram);
   if (!result) {
     if (would_block_error()) {
       PyErr_Clear();
