@@ -6,7 +6,14 @@ import gc
 import sys
 import unittest
 
-from Tests.support import LoopTestCase
+from Tests.support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
+
+# The types an aioev loop makes by default; asyncio's on asyncio's loop.
+if USING_AIOEV:
+    _aioev = import_aioev()
+    FUTURE_TYPE, TASK_TYPE = _aioev.Future, _aioev.Task
+else:
+    FUTURE_TYPE, TASK_TYPE = asyncio.Future, asyncio.Task
 
 
 cvar = contextvars.ContextVar('cvar', default='default')
@@ -18,12 +25,23 @@ async def answer():
 
 class CreateFutureTests(LoopTestCase):
 
-    def test_create_future_returns_asyncio_future(self):
+    def test_create_future_returns_the_loops_future(self):
         fut = self.loop.create_future()
-        self.assertIs(type(fut), asyncio.Future)
+        self.assertIs(type(fut), FUTURE_TYPE)
+        self.assertTrue(asyncio.isfuture(fut))
         self.assertIs(fut.get_loop(), self.loop)
         self.assertFalse(fut.done())
         fut.cancel()
+
+    @aioev_only
+    def test_create_future_without_native_task_is_asyncio_future(self):
+        loop = _aioev.new_event_loop(native_task=False)
+        try:
+            fut = loop.create_future()
+            self.assertIs(type(fut), asyncio.Future)
+            fut.cancel()
+        finally:
+            loop.close()
 
     def test_future_result_through_the_loop(self):
         fut = self.loop.create_future()
@@ -76,11 +94,21 @@ class CreateFutureTests(LoopTestCase):
 
 class CreateTaskTests(LoopTestCase):
 
-    def test_create_task_returns_asyncio_task(self):
+    def test_create_task_returns_the_loops_task(self):
         task = self.loop.create_task(answer())
-        self.assertIs(type(task), asyncio.Task)
+        self.assertIs(type(task), TASK_TYPE)
         self.assertIs(task.get_loop(), self.loop)
         self.assertEqual(self.loop.run_until_complete(task), 42)
+
+    @aioev_only
+    def test_create_task_without_native_task_is_asyncio_task(self):
+        loop = _aioev.new_event_loop(native_task=False)
+        try:
+            task = loop.create_task(answer())
+            self.assertIs(type(task), asyncio.Task)
+            self.assertEqual(loop.run_until_complete(task), 42)
+        finally:
+            loop.close()
 
     def test_create_task_name(self):
         task = self.loop.create_task(answer(), name='the answer')

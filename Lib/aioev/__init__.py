@@ -7,15 +7,26 @@ Run a program on it with ``aioev.run(main())``, or
 
 import asyncio as _asyncio
 
+from ._aioev import Future, Task
 from ._loop import Loop
 
-__all__ = ('Loop', 'new_event_loop', 'run', 'EventLoopPolicy')
+__all__ = ('Loop', 'new_event_loop', 'run', 'EventLoopPolicy', 'Task', 'Future')
 __version__ = '0.1.0'
 
 
-def new_event_loop():
-    """Return a new aioev event loop."""
-    return Loop()
+def new_event_loop(*, native_task=None):
+    """Return a new aioev event loop.
+
+    Its create_task() makes aioev.Task objects; with native_task=False (or
+    the environment variable AIOEV_NATIVE_TASK=0) asyncio's Task instead.
+    """
+    return Loop(native_task=native_task)
+
+
+if hasattr(_asyncio, 'create_eager_task_factory'):
+    # asyncio.eager_task_factory's equivalent with aioev.Task (3.12+).
+    eager_task_factory = _asyncio.create_eager_task_factory(Task)
+    __all__ += ('eager_task_factory',)
 
 
 def run(main, *, debug=None):

@@ -20,6 +20,12 @@ else:
         return format_helpers._format_callback_source(callback, args)
 
 
+if PY312:
+    from asyncio.events import get_event_loop
+else:
+    from asyncio.events import _get_event_loop as get_event_loop
+
+
 def extract_stack():
     """The stack of whoever called into the loop, as asyncio records it."""
     # Frame 0 is this function; frame 1 is the Python code that called the
@@ -27,9 +33,19 @@ def extract_stack():
     return format_helpers.extract_stack(sys._getframe(1))
 
 
+def format_handle(handle):
+    """base_events._format_handle(), which also names aioev's tasks by
+    their repr (it knows only asyncio's Task)."""
+    from . import _aioev
+    owner = getattr(handle._callback, '__self__', None)
+    if isinstance(owner, _aioev.Task):
+        return repr(owner)
+    return base_events._format_handle(handle)
+
+
 def warn_slow_callback(handle, seconds):
     log.logger.warning('Executing %s took %.3f seconds',
-                       base_events._format_handle(handle), seconds)
+                       format_handle(handle), seconds)
 
 
 # asyncio.Server's transport bookkeeping takes the transport from 3.13 on.

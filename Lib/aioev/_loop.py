@@ -8,6 +8,7 @@ signal handlers.
 
 import asyncio
 import errno
+import os
 import socket
 import signal
 import sys
@@ -48,8 +49,12 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
            asyncio.BaseEventLoop):
     """An asyncio event loop whose core is C++ over libev."""
 
-    def __init__(self):
+    def __init__(self, *, native_task=None):
         asyncio.BaseEventLoop.__init__(self)
+        if native_task is None:
+            native_task = os.environ.get('AIOEV_NATIVE_TASK', '1').strip() not in ('0', 'no', 'false', 'False')
+        # create_task() without a task factory: aioev.Task, or asyncio's Task.
+        self._native_task = bool(native_task)
         self._transports = weakref.WeakValueDictionary()
         self._old_agen_hooks = None
         self._owns_wakeup_fd = False

@@ -36,6 +36,30 @@ struct ModuleState {
   PyTypeObject* read_pipe_type;  // ReadPipeTransport, from asyncio.ReadTransport
   PyTypeObject* write_pipe_type;  // WritePipeTransport, from asyncio.Transport
   PyTypeObject* sock_waiter_type;  // sock.cpp's waiter
+  PyTypeObject* native_future_type;  // aioev.Future (future.cpp)
+  PyTypeObject* native_task_type;    // aioev.Task (task.cpp)
+  PyTypeObject* future_iter_type;
+  PyTypeObject* task_wakeup_type;
+  PyTypeObject* task_step_type;
+
+  // What aioev.Future and aioev.Task take from asyncio (task.cpp fills these).
+  PyObject* cancelled_error;
+  PyObject* invalid_state_error;
+  PyObject* future_repr;       // base_futures._future_repr
+  PyObject* task_repr;         // base_tasks._task_repr
+  PyObject* task_get_stack;    // base_tasks._task_get_stack
+  PyObject* task_print_stack;  // base_tasks._task_print_stack
+  PyObject* get_event_loop;    // _compat.get_event_loop
+  PyObject* current_tasks;     // asyncio's loop -> current task dict, or nullptr
+  PyObject* enter_task;        // asyncio.tasks._enter_task and friends: used
+  PyObject* leave_task;        // where the objects behind them are missing
+  PyObject* swap_current_task;
+  PyObject* register_task;
+  PyObject* eager_tasks;       // asyncio's set of running eager tasks (3.12+)
+  PyObject* all_tasks_data;    // the set inside asyncio's task WeakSet, its
+  PyObject* all_tasks_remove;  // weakref callback and its pending removals
+  PyObject* all_tasks_pending;
+  unsigned long long task_name_counter;
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -96,6 +120,22 @@ struct ModuleState {
   PyObject* str_transports;
   PyObject* str_data;
   PyObject* str_fileno;
+  PyObject* str_PENDING;
+  PyObject* str_CANCELLED;
+  PyObject* str_FINISHED;
+  PyObject* str_future;
+  PyObject* str_task;
+  PyObject* str_call_soon;
+  PyObject* str_get_debug;
+  PyObject* str_cancel;
+  PyObject* str_result;
+  PyObject* str_get_loop;
+  PyObject* str_loop_attr;  // "_loop"
+  PyObject* str_asyncio_future_blocking;
+  PyObject* str_throw;
+  PyObject* str_is_running;
+  PyObject* context_kwnames;  // ("context",)
+  PyObject* msg_kwnames;  // ("msg",)
 
   // Freed handles with room for one argument, reused by handle_new: most
   // callbacks (a task step, a future's callback) take at most one.
@@ -161,6 +201,8 @@ struct LoopObject {
   bool closed;
   bool debug;
   bool loop_error;  // an error was set inside a libev callback
+  bool plain_call_soon;  // call_soon is the C method: futures may queue directly
+  bool native_task;  // create_task makes aioev.Task (else asyncio.Task)
   double clock_resolution;
   char* read_buffer;  // shared by the loop's transports, allocated on first use
 };

@@ -1,7 +1,7 @@
 // The Loop type: the run loop, the ready queue, timers and the thread-safe
 // wake-up. Lib/aioev/loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
 // from it; the C methods here come first in the MRO and carry the hot paths.
-#include "aioev.h"
+#include "future.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -210,6 +210,7 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
 
 PyObject* Loop_create_future(PyObject* self, PyObject*) {
   LoopObject* loop = as_loop(self);
+  if (loop->native_task) return future_new(loop->state, self);
   PyObject* args[] = {self};
   return PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames);
 }
@@ -243,6 +244,9 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (loop_check_closed(loop) < 0) return nullptr;
   Ref factory = Ref::steal(PyObject_GetAttr(self, st->str_task_factory));
   if (!factory) return nullptr;
+  if (factory.get() == Py_None && loop->native_task) {
+    return task_new(st, args[0], self, name, context);
+  }
   if (factory.get() != Py_None || AIOEV_UNLIKELY(loop->debug)) {
     // asyncio's own path: the factory protocol differs between versions, and
     // debug mode trims the task's source traceback.
@@ -398,6 +402,8 @@ int run_once(LoopObject* loop) {
     if (AIOEV_LIKELY(handle_check(loop->state, item))) {
       HandleObject* h = reinterpret_cast<HandleObject*>(item);
       if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+    } else if (task_check(loop->state, item)) {
+      rc = task_run_queued(item);  // a task's step or wake-up
     } else {
       rc = transport_run_queued(item);  // a transport's readiness
     }
@@ -420,7 +426,11 @@ PyObject* Loop_run(PyObject* self, PyObject*) {
 // Releases everything the loop holds; BaseEventLoop.close() has run first.
 template <class Fn>
 void take_all(LoopObject* loop, Fn&& collect) {
-  while (!loop->ready.empty()) collect(loop->ready.pop_front());
+  while (!loop->ready.empty()) {
+    PyObject* item = loop->ready.pop_front();
+    if (task_check(loop->state, item)) task_drop_queued(item);
+    collect(item);
+  }
   loop->timers.drain([&](HandleObject* h) {
     h->scheduled = false;
     collect(reinterpret_cast<PyObject*>(h));
@@ -487,6 +497,7 @@ PyGetSetDef loop_getset[] = {
     {"_closed", get_flag, set_flag, nullptr, FLAG(closed)},
     {"_stopping", get_flag, set_flag, nullptr, FLAG(stopping)},
     {"_debug", get_flag, set_flag, nullptr, FLAG(debug)},
+    {"_native_task", get_flag, set_flag, nullptr, FLAG(native_task)},
     {"_thread_id", get_thread_id, set_thread_id, nullptr, nullptr},
     {"_signal_handlers", get_signal_handlers, nullptr, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
@@ -547,6 +558,20 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->timers) TimerHeap<HandleObject*>();
   new (&loop->fds) FdTable<FdSlot>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
+  loop->native_task = true;
+  // Futures queue callbacks straight onto the ready queue only while no
+  // subclass replaces call_soon.
+  {
+    Ref mine = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(type),
+                                           loop->state->str_call_soon));
+    Ref base = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(loop->state->loop_type),
+                                           loop->state->str_call_soon));
+    if (!mine || !base) {
+      Py_DECREF(loop);
+      return nullptr;
+    }
+    loop->plain_call_soon = mine.get() == base.get();
+  }
   loop->signal_handlers = PyDict_New();
   if (loop->signal_handlers == nullptr) {
     Py_DECREF(loop);

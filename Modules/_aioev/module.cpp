@@ -1,5 +1,5 @@
 // The _aioev module: its state, its types and the Python helpers it caches.
-#include "aioev.h"
+#include "future.h"
 
 namespace aioev {
 
@@ -32,6 +32,27 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->warn_slow_callback);
   Py_VISIT(st->iscoroutine);
   Py_VISIT(st->iscoroutinefunction);
+  Py_VISIT(st->native_future_type);
+  Py_VISIT(st->native_task_type);
+  Py_VISIT(st->future_iter_type);
+  Py_VISIT(st->task_wakeup_type);
+  Py_VISIT(st->task_step_type);
+  Py_VISIT(st->cancelled_error);
+  Py_VISIT(st->invalid_state_error);
+  Py_VISIT(st->future_repr);
+  Py_VISIT(st->task_repr);
+  Py_VISIT(st->task_get_stack);
+  Py_VISIT(st->task_print_stack);
+  Py_VISIT(st->get_event_loop);
+  Py_VISIT(st->current_tasks);
+  Py_VISIT(st->enter_task);
+  Py_VISIT(st->leave_task);
+  Py_VISIT(st->swap_current_task);
+  Py_VISIT(st->register_task);
+  Py_VISIT(st->eager_tasks);
+  Py_VISIT(st->all_tasks_data);
+  Py_VISIT(st->all_tasks_remove);
+  Py_VISIT(st->all_tasks_pending);
   return 0;
 }
 
@@ -101,6 +122,43 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->str_transports);
   Py_CLEAR(st->str_data);
   Py_CLEAR(st->str_fileno);
+  Py_CLEAR(st->native_future_type);
+  Py_CLEAR(st->native_task_type);
+  Py_CLEAR(st->future_iter_type);
+  Py_CLEAR(st->task_wakeup_type);
+  Py_CLEAR(st->task_step_type);
+  Py_CLEAR(st->cancelled_error);
+  Py_CLEAR(st->invalid_state_error);
+  Py_CLEAR(st->future_repr);
+  Py_CLEAR(st->task_repr);
+  Py_CLEAR(st->task_get_stack);
+  Py_CLEAR(st->task_print_stack);
+  Py_CLEAR(st->get_event_loop);
+  Py_CLEAR(st->current_tasks);
+  Py_CLEAR(st->enter_task);
+  Py_CLEAR(st->leave_task);
+  Py_CLEAR(st->swap_current_task);
+  Py_CLEAR(st->register_task);
+  Py_CLEAR(st->eager_tasks);
+  Py_CLEAR(st->all_tasks_data);
+  Py_CLEAR(st->all_tasks_remove);
+  Py_CLEAR(st->all_tasks_pending);
+  Py_CLEAR(st->str_PENDING);
+  Py_CLEAR(st->str_CANCELLED);
+  Py_CLEAR(st->str_FINISHED);
+  Py_CLEAR(st->str_future);
+  Py_CLEAR(st->str_task);
+  Py_CLEAR(st->str_call_soon);
+  Py_CLEAR(st->str_get_debug);
+  Py_CLEAR(st->str_cancel);
+  Py_CLEAR(st->str_result);
+  Py_CLEAR(st->str_get_loop);
+  Py_CLEAR(st->str_loop_attr);
+  Py_CLEAR(st->str_asyncio_future_blocking);
+  Py_CLEAR(st->str_throw);
+  Py_CLEAR(st->str_is_running);
+  Py_CLEAR(st->context_kwnames);
+  Py_CLEAR(st->msg_kwnames);
   return 0;
 }
 
@@ -217,6 +275,20 @@ int module_exec(PyObject* module) {
       {&st->str_transports, "_transports"},
       {&st->str_data, "data"},
       {&st->str_fileno, "fileno"},
+      {&st->str_PENDING, "PENDING"},
+      {&st->str_CANCELLED, "CANCELLED"},
+      {&st->str_FINISHED, "FINISHED"},
+      {&st->str_future, "future"},
+      {&st->str_task, "task"},
+      {&st->str_call_soon, "call_soon"},
+      {&st->str_get_debug, "get_debug"},
+      {&st->str_cancel, "cancel"},
+      {&st->str_result, "result"},
+      {&st->str_get_loop, "get_loop"},
+      {&st->str_loop_attr, "_loop"},
+      {&st->str_asyncio_future_blocking, "_asyncio_future_blocking"},
+      {&st->str_throw, "throw"},
+      {&st->str_is_running, "is_running"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
@@ -228,7 +300,11 @@ int module_exec(PyObject* module) {
   if (st->max_datagram == nullptr) return -1;
   st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);
   if (st->task_kwnames == nullptr) return -1;
-  return 0;
+  st->context_kwnames = PyTuple_Pack(1, st->str_context);
+  Ref msg = Ref::steal(PyUnicode_InternFromString("msg"));
+  st->msg_kwnames = msg ? PyTuple_Pack(1, msg.get()) : nullptr;
+  if (st->context_kwnames == nullptr || st->msg_kwnames == nullptr) return -1;
+  return task_module_init(module, st);
 }
 
 PyModuleDef_Slot module_slots[] = {

@@ -1,0 +1,857 @@
+// aioev.Future: asyncio.Future's API and behaviour in C++, and the iterator
+// that `await future` drives. aioev.Task (task.cpp) derives from it.
+#include "future.h"
+
+namespace aioev {
+
+namespace {
+
+PyObject* invalid_state(ModuleState* st, const char* message) {
+  PyErr_SetString(st->invalid_state_error, message);
+  return nullptr;
+}
+
+// Takes (positional-or-keyword..., keyword-only...) arguments by name from a
+// vectorcall. `names` lists every parameter; the first `max_positional` may
+// be given by position. Unset ones keep what `out` held.
+bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                const char* const* names, int count, int max_positional, PyObject** out) {
+  if (nargs > max_positional) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
+                 fname, max_positional, max_positional == 1 ? "" : "s", nargs);
+    return false;
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+    int found = -1;
+    for (int i = 0; i < count; ++i) {
+      if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) {
+        found = i;
+        break;
+      }
+    }
+    if (found < 0) {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
+      return false;
+    }
+    if (found < nargs) {
+      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                   names[found]);
+      return false;
+    }
+    out[found] = args[nargs + k];
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---- the future's core, shared with task.cpp ----
+
+int future_ensure_alive(FutureObject* f) {
+  if (AIOEV_UNLIKELY(f->loop == nullptr)) {
+    PyErr_SetString(PyExc_RuntimeError, "Future object is not initialized.");
+    return -1;
+  }
+  return 0;
+}
+
+void future_reset(FutureObject* f) {
+  Py_CLEAR(f->loop);
+  f->fast_loop = nullptr;
+  Py_CLEAR(f->callback0);
+  Py_CLEAR(f->context0);
+  Py_CLEAR(f->callbacks);
+  Py_CLEAR(f->result);
+  Py_CLEAR(f->exception);
+  Py_CLEAR(f->exception_tb);
+  Py_CLEAR(f->cancel_message);
+  Py_CLEAR(f->cancelled_exc);
+  Py_CLEAR(f->source_traceback);
+  f->fut_state = kPending;
+  f->log_traceback = false;
+  f->blocking = false;
+}
+
+int future_traverse(FutureObject* f, visitproc visit, void* arg) {
+  Py_VISIT(f->loop);
+  Py_VISIT(f->callback0);
+  Py_VISIT(f->context0);
+  Py_VISIT(f->callbacks);
+  Py_VISIT(f->result);
+  Py_VISIT(f->exception);
+  Py_VISIT(f->exception_tb);
+  Py_VISIT(f->cancel_message);
+  Py_VISIT(f->cancelled_exc);
+  Py_VISIT(f->source_traceback);
+  Py_VISIT(f->dict);
+  return 0;
+}
+
+int future_init(FutureObject* f, PyObject* loop) {
+  ModuleState* st = f->state;
+  future_reset(f);
+  Ref owned;
+  if (loop == nullptr || loop == Py_None) {
+    owned = Ref::steal(PyObject_CallNoArgs(st->get_event_loop));
+    if (!owned) return -1;
+    loop = owned.get();
+  }
+  f->loop = Py_NewRef(loop);
+  bool debug;
+  if (PyObject_TypeCheck(loop, st->loop_type)) {
+    LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
+    if (fast->plain_call_soon) f->fast_loop = fast;
+    debug = fast->debug;
+  } else {
+    Ref res = Ref::steal(PyObject_CallMethodNoArgs(loop, st->str_get_debug));
+    if (!res) return -1;
+    int truth = PyObject_IsTrue(res.get());
+    if (truth < 0) return -1;
+    debug = truth;
+  }
+  if (AIOEV_UNLIKELY(debug)) {
+    f->source_traceback = PyObject_CallNoArgs(st->extract_stack);
+    if (f->source_traceback == nullptr) return -1;
+  }
+  return 0;
+}
+
+PyObject* future_new(ModuleState* st, PyObject* loop) {
+  PyTypeObject* type = st->native_future_type;
+  Ref self = Ref::steal(type->tp_alloc(type, 0));
+  if (!self) return nullptr;
+  as_future(self.get())->state = st;
+  if (future_init(as_future(self.get()), loop) < 0) return nullptr;
+  return self.release();
+}
+
+int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
+                       PyObject* context) {
+  if (PyObject_TypeCheck(loop, st->loop_type)) {
+    LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
+    if (fast->plain_call_soon && !fast->debug) {
+      if (loop_check_closed(fast) < 0) return -1;
+      int queued = task_try_queue_wakeup(st, fast, callback, arg);
+      if (queued != 0) return queued < 0 ? -1 : 0;
+      HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
+      if (h == nullptr) return -1;
+      if (loop_push_ready(fast, reinterpret_cast<PyObject*>(h)) < 0) {
+        Py_DECREF(h);
+        return -1;
+      }
+      Py_DECREF(h);
+      return 0;
+    }
+  }
+  PyObject* args[4] = {nullptr, loop, callback, arg};
+  Ref res;
+  if (context == nullptr || context == Py_None) {
+    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, args + 1,
+                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
+  } else {
+    PyObject* kwargs[5] = {nullptr, loop, callback, arg, context};
+    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
+                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                               st->context_kwnames));
+  }
+  return res ? 0 : -1;
+}
+
+namespace {
+
+// Hands every done callback to the loop, first in, first scheduled.
+int schedule_callbacks(FutureObject* f) {
+  ModuleState* st = f->state;
+  PyObject* self = as_object(f);
+  if (f->callback0 != nullptr) {
+    Ref cb = Ref::steal(f->callback0);
+    Ref ctx = Ref::steal(f->context0);
+    f->callback0 = f->context0 = nullptr;
+    if (loop_call_soon_arg(st, f->loop, cb.get(), self, ctx.get()) < 0) return -1;
+  }
+  if (f->callbacks == nullptr) return 0;
+  Ref list = Ref::steal(f->callbacks);
+  f->callbacks = nullptr;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list.get()); ++i) {
+    PyObject* pair = PyList_GET_ITEM(list.get(), i);
+    if (loop_call_soon_arg(st, f->loop, PyTuple_GET_ITEM(pair, 0), self,
+                           PyTuple_GET_ITEM(pair, 1)) < 0) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int future_set_result(FutureObject* f, PyObject* result) {
+  if (future_ensure_alive(f) < 0) return -1;
+  if (f->fut_state != kPending) {
+    invalid_state(f->state, "invalid state");
+    return -1;
+  }
+  f->result = Py_NewRef(result);
+  f->fut_state = kFinished;
+  return schedule_callbacks(f);
+}
+
+int future_set_exception(FutureObject* f, PyObject* exc) {
+  if (future_ensure_alive(f) < 0) return -1;
+  if (f->fut_state != kPending) {
+    invalid_state(f->state, "invalid state");
+    return -1;
+  }
+  Ref value;
+  if (PyExceptionClass_Check(exc)) {
+    value = Ref::steal(PyObject_CallNoArgs(exc));
+    if (!value) return -1;
+    if (f->fut_state != kPending) {  // the constructor ran Python code
+      invalid_state(f->state, "invalid state");
+      return -1;
+    }
+  } else {
+    value = Ref::borrow(exc);
+  }
+  if (!PyExceptionInstance_Check(value.get())) {
+    PyErr_SetString(PyExc_TypeError, "invalid exception object");
+    return -1;
+  }
+  if (PyErr_GivenExceptionMatches(value.get(), PyExc_StopIteration)) {
+#if PY_VERSION_HEX >= 0x030D0000
+    // 3.13 raises a RuntimeError from it into the awaiter instead.
+    Ref wrapped = Ref::steal(PyObject_CallFunction(
+        PyExc_RuntimeError, "s",
+        "StopIteration interacts badly with generators and cannot be raised into a Future"));
+    if (!wrapped) return -1;
+    PyException_SetCause(wrapped.get(), Py_NewRef(value.get()));
+    PyException_SetContext(wrapped.get(), Py_NewRef(value.get()));
+    value = std::move(wrapped);
+#else
+    if (Py_IS_TYPE(value.get(), reinterpret_cast<PyTypeObject*>(PyExc_StopIteration))) {
+      PyErr_SetString(PyExc_TypeError,
+                      "StopIteration interacts badly with generators and cannot be raised "
+                      "into a Future");
+      return -1;
+    }
+#endif
+  }
+  f->exception_tb = PyException_GetTraceback(value.get());
+  f->exception = value.release();
+  f->fut_state = kFinished;
+  if (schedule_callbacks(f) < 0) return -1;
+  f->log_traceback = true;
+  return 0;
+}
+
+int future_cancel(FutureObject* f, PyObject* msg) {
+  if (future_ensure_alive(f) < 0) return -1;
+  f->log_traceback = false;
+  if (f->fut_state != kPending) return 0;
+  f->fut_state = kCancelled;
+  Py_XSETREF(f->cancel_message, Py_XNewRef(msg));
+  return schedule_callbacks(f) < 0 ? -1 : 1;
+}
+
+int future_add_callback(FutureObject* f, PyObject* callback, PyObject* context) {
+  if (future_ensure_alive(f) < 0) return -1;
+  if (f->fut_state != kPending) {
+    return loop_call_soon_arg(f->state, f->loop, callback, as_object(f), context);
+  }
+  Ref ctx;
+  if (context == nullptr || context == Py_None) {
+    ctx = Ref::steal(PyContext_CopyCurrent());
+    if (!ctx) return -1;
+  } else {
+    ctx = Ref::borrow(context);
+  }
+  if (f->callback0 == nullptr && (f->callbacks == nullptr || PyList_GET_SIZE(f->callbacks) == 0)) {
+    f->callback0 = Py_NewRef(callback);
+    f->context0 = ctx.release();
+    return 0;
+  }
+  Ref pair = Ref::steal(PyTuple_Pack(2, callback, ctx.get()));
+  if (!pair) return -1;
+  if (f->callbacks == nullptr) {
+    f->callbacks = PyList_New(0);
+    if (f->callbacks == nullptr) return -1;
+  }
+  return PyList_Append(f->callbacks, pair.get());
+}
+
+Ref future_make_cancelled_error(FutureObject* f) {
+  if (f->cancelled_exc != nullptr) {
+    Ref exc = Ref::steal(f->cancelled_exc);
+    f->cancelled_exc = nullptr;
+    return exc;
+  }
+  PyObject* msg = f->cancel_message;
+  if (msg == nullptr || msg == Py_None) {
+    return Ref::steal(PyObject_CallNoArgs(f->state->cancelled_error));
+  }
+  return Ref::steal(PyObject_CallOneArg(f->state->cancelled_error, msg));
+}
+
+static void raise_exception(PyObject* exc) {
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+}
+
+Ref future_get_result(FutureObject* f) {
+  if (f->fut_state == kCancelled) {
+    Ref exc = future_make_cancelled_error(f);
+    if (exc) raise_exception(exc.get());
+    return Ref();
+  }
+  if (f->fut_state != kFinished) {
+    invalid_state(f->state, "Result is not ready.");
+    return Ref();
+  }
+  f->log_traceback = false;
+  if (f->exception != nullptr) {
+    PyException_SetTraceback(f->exception, f->exception_tb ? f->exception_tb : Py_None);
+    raise_exception(f->exception);
+    return Ref();
+  }
+  return Ref::borrow(f->result);
+}
+
+int future_finalize_log(FutureObject* f) {
+  if (!f->log_traceback || f->exception == nullptr || f->loop == nullptr) return 0;
+  f->log_traceback = false;
+  ModuleState* st = f->state;
+  Ref type_name = Ref::steal(PyType_GetName(Py_TYPE(f)));
+  if (!type_name) return -1;
+  Ref message =
+      Ref::steal(PyUnicode_FromFormat("%U exception was never retrieved", type_name.get()));
+  Ref context = Ref::steal(PyDict_New());
+  if (!message || !context) return -1;
+  if (PyDict_SetItem(context.get(), st->str_message, message.get()) < 0 ||
+      PyDict_SetItem(context.get(), st->str_exception, f->exception) < 0 ||
+      PyDict_SetItem(context.get(), st->str_future, as_object(f)) < 0) {
+    return -1;
+  }
+  if (f->source_traceback != nullptr &&
+      PyDict_SetItem(context.get(), st->str_source_traceback, f->source_traceback) < 0) {
+    return -1;
+  }
+  return call_method(f->loop, st->str_call_exception_handler, context.get()) ? 0 : -1;
+}
+
+namespace {
+
+// ---- Python methods ----
+
+FutureObject* as_fut(PyObject* self) { return as_future(self); }
+
+int Future_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"loop", nullptr};
+  PyObject* loop = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$O:Future", const_cast<char**>(kwlist),
+                                   &loop)) {
+    return -1;
+  }
+  return future_init(as_fut(self), loop);
+}
+
+// result(), exception(), done() and cancelled() work on a future whose
+// __init__ never ran (it is pending), as asyncio's C Future's do.
+PyObject* Future_result(PyObject* self, PyObject*) {
+  return future_get_result(as_fut(self)).release();
+}
+
+PyObject* Future_exception(PyObject* self, PyObject*) {
+  FutureObject* f = as_fut(self);
+  if (f->fut_state == kCancelled) {
+    Ref exc = future_make_cancelled_error(f);
+    if (exc) raise_exception(exc.get());
+    return nullptr;
+  }
+  if (f->fut_state != kFinished) return invalid_state(f->state, "Exception is not set.");
+  f->log_traceback = false;
+  return Py_NewRef(f->exception ? f->exception : Py_None);
+}
+
+PyObject* Future_set_result(PyObject* self, PyObject* result) {
+  if (future_set_result(as_fut(self), result) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* Future_set_exception(PyObject* self, PyObject* exc) {
+  if (future_set_exception(as_fut(self), exc) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                   PyObject* kwnames) {
+  static const char* const names[] = {"fn", "context"};
+  PyObject* values[2] = {nullptr, Py_None};
+  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, values)) return nullptr;
+  if (values[0] == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "add_done_callback() missing required argument 'fn'");
+    return nullptr;
+  }
+  if (future_add_callback(as_fut(self), values[0], values[1]) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* Future_remove_done_callback(PyObject* self, PyObject* fn) {
+  FutureObject* f = as_fut(self);
+  if (future_ensure_alive(f) < 0) return nullptr;
+  Py_ssize_t removed = 0;
+  if (f->callback0 != nullptr) {
+    Ref cb = Ref::borrow(f->callback0);
+    int eq = PyObject_RichCompareBool(cb.get(), fn, Py_EQ);
+    if (eq < 0) return nullptr;
+    if (eq == 1 && f->callback0 == cb.get()) {
+      Py_CLEAR(f->callback0);
+      Py_CLEAR(f->context0);
+      removed++;
+    }
+  }
+  if (f->callbacks == nullptr) return PyLong_FromSsize_t(removed);
+  Ref list = Ref::borrow(f->callbacks);
+  Ref kept = Ref::steal(PyList_New(0));
+  if (!kept) return nullptr;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list.get()); ++i) {
+    Ref pair = Ref::borrow(PyList_GET_ITEM(list.get(), i));
+    int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair.get(), 0), fn, Py_EQ);
+    if (eq < 0) return nullptr;
+    if (eq == 1) {
+      removed++;
+    } else if (PyList_Append(kept.get(), pair.get()) < 0) {
+      return nullptr;
+    }
+    if (PyList_GET_SIZE(list.get()) <= i + 1) break;  // a comparison shrank the list
+  }
+  if (f->callbacks == list.get()) {
+    Py_SETREF(f->callbacks, PyList_GET_SIZE(kept.get()) ? kept.release() : nullptr);
+  }
+  return PyLong_FromSsize_t(removed);
+}
+
+PyObject* Future_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
+  static const char* const names[] = {"msg"};
+  PyObject* msg = Py_None;
+  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, &msg)) return nullptr;
+  int rc = future_cancel(as_fut(self), msg);
+  if (rc < 0) return nullptr;
+  return PyBool_FromLong(rc);
+}
+
+PyObject* Future_cancelled(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_fut(self)->fut_state == kCancelled);
+}
+
+PyObject* Future_done(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_fut(self)->fut_state != kPending);
+}
+
+PyObject* Future_get_loop(PyObject* self, PyObject*) {
+  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
+  return Py_NewRef(as_fut(self)->loop);
+}
+
+PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
+  return future_make_cancelled_error(as_fut(self)).release();
+}
+
+PyObject* Future_repr(PyObject* self) {
+  return PyObject_CallOneArg(as_fut(self)->state->future_repr, self);
+}
+
+// ---- attributes asyncio's Future has ----
+
+PyObject* get_state(PyObject* self, void*) {
+  FutureObject* f = as_fut(self);
+  ModuleState* st = f->state;
+  PyObject* names[] = {st->str_PENDING, st->str_CANCELLED, st->str_FINISHED};
+  return Py_NewRef(names[f->fut_state]);
+}
+
+PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
+
+PyObject* get_result(PyObject* self, void*) { return get_or_none(as_fut(self)->result); }
+PyObject* get_exception(PyObject* self, void*) { return get_or_none(as_fut(self)->exception); }
+PyObject* get_exception_tb(PyObject* self, void*) {
+  return get_or_none(as_fut(self)->exception_tb);
+}
+PyObject* get_loop_attr(PyObject* self, void*) { return get_or_none(as_fut(self)->loop); }
+PyObject* get_source_traceback(PyObject* self, void*) {
+  return get_or_none(as_fut(self)->source_traceback);
+}
+PyObject* get_cancelled_exc(PyObject* self, void*) {
+  return get_or_none(as_fut(self)->cancelled_exc);
+}
+
+PyObject* get_callbacks(PyObject* self, void*) {
+  FutureObject* f = as_fut(self);
+  Py_ssize_t rest = f->callbacks ? PyList_GET_SIZE(f->callbacks) : 0;
+  if (f->callback0 == nullptr && rest == 0) Py_RETURN_NONE;
+  Ref list = Ref::steal(PyList_New(0));
+  if (!list) return nullptr;
+  if (f->callback0 != nullptr) {
+    Ref pair = Ref::steal(PyTuple_Pack(2, f->callback0, f->context0));
+    if (!pair || PyList_Append(list.get(), pair.get()) < 0) return nullptr;
+  }
+  for (Py_ssize_t i = 0; f->callbacks && i < PyList_GET_SIZE(f->callbacks); ++i) {
+    if (PyList_Append(list.get(), PyList_GET_ITEM(f->callbacks, i)) < 0) return nullptr;
+  }
+  return list.release();
+}
+
+PyObject* get_cancel_message(PyObject* self, void*) {
+  return get_or_none(as_fut(self)->cancel_message);
+}
+
+int set_cancel_message(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "cannot delete attribute");
+    return -1;
+  }
+  Py_XSETREF(as_fut(self)->cancel_message, Py_NewRef(value));
+  return 0;
+}
+
+PyObject* get_blocking(PyObject* self, void*) {
+  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
+  return PyBool_FromLong(as_fut(self)->blocking);
+}
+
+int set_blocking(PyObject* self, PyObject* value, void*) {
+  if (future_ensure_alive(as_fut(self)) < 0) return -1;
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "cannot delete attribute");
+    return -1;
+  }
+  int truth = PyObject_IsTrue(value);
+  if (truth < 0) return -1;
+  as_fut(self)->blocking = truth;
+  return 0;
+}
+
+PyObject* get_log_traceback(PyObject* self, void*) {
+  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
+  return PyBool_FromLong(as_fut(self)->log_traceback);
+}
+
+int set_log_traceback(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "cannot delete attribute");
+    return -1;
+  }
+  int truth = PyObject_IsTrue(value);
+  if (truth < 0) return -1;
+  if (truth) {
+    PyErr_SetString(PyExc_ValueError, "_log_traceback can only be set to False");
+    return -1;
+  }
+  as_fut(self)->log_traceback = false;
+  return 0;
+}
+
+// ---- lifetime ----
+
+PyObject* Future_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* mod = PyType_GetModuleByDef(type, &module_def);
+  if (mod == nullptr) return nullptr;
+  PyObject* self = type->tp_alloc(type, 0);
+  if (self == nullptr) return nullptr;
+  as_fut(self)->state = module_state(mod);
+  return self;
+}
+
+int Future_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  return future_traverse(as_fut(self), visit, arg);
+}
+
+int Future_clear(PyObject* self) {
+  FutureObject* f = as_fut(self);
+  future_reset(f);
+  Py_CLEAR(f->dict);
+  return 0;
+}
+
+void Future_finalize(PyObject* self) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (future_finalize_log(as_fut(self)) < 0) PyErr_WriteUnraisable(self);
+  PyErr_Restore(type, value, tb);
+}
+
+void Future_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  PyObject_GC_UnTrack(self);
+  if (as_fut(self)->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  Future_clear(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// ---- the iterator behind `await future` ----
+
+struct FutureIterObject {
+  PyObject_HEAD
+  PyObject* future;  // nullptr once exhausted
+};
+
+FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterObject*>(self); }
+
+PyObject* Future_await(PyObject* self) {
+  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
+  FutureIterObject* it = PyObject_GC_New(FutureIterObject, as_fut(self)->state->future_iter_type);
+  if (it == nullptr) return nullptr;
+  it->future = Py_NewRef(self);
+  PyObject_GC_Track(it);
+  return reinterpret_cast<PyObject*>(it);
+}
+
+// The step of `await future`: the future itself while it is pending (once),
+// then its result. PYGEN_RETURN / PYGEN_NEXT / PYGEN_ERROR as am_send.
+PySendResult iter_step(FutureIterObject* it, PyObject** out) {
+  *out = nullptr;
+  if (it->future == nullptr) {
+    *out = Py_NewRef(Py_None);
+    return PYGEN_RETURN;
+  }
+  FutureObject* f = as_future(it->future);
+  if (f->fut_state == kPending) {
+    if (!f->blocking) {
+      f->blocking = true;
+      *out = Py_NewRef(it->future);
+      return PYGEN_NEXT;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+    return PYGEN_ERROR;
+  }
+  Ref fut = Ref::steal(it->future);
+  it->future = nullptr;
+  Ref result = future_get_result(as_future(fut.get()));
+  if (!result) return PYGEN_ERROR;
+  *out = result.release();
+  return PYGEN_RETURN;
+}
+
+PySendResult FutureIter_am_send(PyObject* self, PyObject*, PyObject** out) {
+  return iter_step(as_iter(self), out);
+}
+
+PyObject* finish_as_iterator(PySendResult rc, PyObject* value) {
+  if (rc == PYGEN_NEXT) return value;
+  if (rc == PYGEN_RETURN) {
+    if (value == Py_None) {
+      Py_DECREF(value);
+      PyErr_SetNone(PyExc_StopIteration);
+    } else {
+      // StopIteration(value) keeps a tuple result from being unpacked.
+      Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_StopIteration, value));
+      Py_DECREF(value);
+      if (exc) PyErr_SetObject(PyExc_StopIteration, exc.get());
+    }
+  }
+  return nullptr;
+}
+
+PyObject* FutureIter_next(PyObject* self) {
+  PyObject* value;
+  PySendResult rc = iter_step(as_iter(self), &value);
+  if (rc == PYGEN_RETURN && as_iter(self)->future == nullptr && value == Py_None) {
+    Py_DECREF(value);
+    return nullptr;  // exhausted: StopIteration without an object
+  }
+  return finish_as_iterator(rc, value);
+}
+
+PyObject* FutureIter_send(PyObject* self, PyObject*) {
+  // Like asyncio's: the value sent in is ignored, the result is the future's.
+  PyObject* value;
+  PySendResult rc = iter_step(as_iter(self), &value);
+  return finish_as_iterator(rc, value);
+}
+
+PyObject* FutureIter_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 3) {
+    PyErr_Format(PyExc_TypeError, "throw expected at least 1 argument, got %zd", nargs);
+    return nullptr;
+  }
+#if PY_VERSION_HEX >= 0x030C0000
+  if (nargs > 1 &&
+      PyErr_WarnEx(PyExc_DeprecationWarning,
+                   "the (type, exc, tb) signature of throw() is deprecated, "
+                   "use the single-arg signature instead.",
+                   1) < 0) {
+    return nullptr;
+  }
+#endif
+  PyObject* type = args[0];
+  PyObject* value = nargs > 1 ? args[1] : Py_None;
+  PyObject* tb = nargs > 2 ? args[2] : Py_None;
+  if (tb != Py_None && !PyTraceBack_Check(tb)) {
+    PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback");
+    return nullptr;
+  }
+  Ref exc;
+  if (PyExceptionClass_Check(type)) {
+    if (value == Py_None) {
+      exc = Ref::steal(PyObject_CallNoArgs(type));
+    } else if (PyExceptionInstance_Check(value) &&
+               PyObject_IsInstance(value, type) == 1) {
+      exc = Ref::borrow(value);
+    } else {
+      exc = Ref::steal(PyTuple_Check(value) ? PyObject_Call(type, value, nullptr)
+                                            : PyObject_CallOneArg(type, value));
+    }
+    if (!exc) return nullptr;
+    if (!PyExceptionInstance_Check(exc.get())) {
+      PyErr_Format(PyExc_TypeError,
+                   "calling %R should have returned an instance of BaseException, not %s", type,
+                   Py_TYPE(exc.get())->tp_name);
+      return nullptr;
+    }
+  } else if (PyExceptionInstance_Check(type)) {
+    if (value != Py_None) {
+      PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+      return nullptr;
+    }
+    exc = Ref::borrow(type);
+  } else {
+    PyErr_Format(PyExc_TypeError,
+                 "exceptions must be classes deriving BaseException, not %s",
+                 Py_TYPE(type)->tp_name);
+    return nullptr;
+  }
+  if (tb != Py_None) PyException_SetTraceback(exc.get(), tb);
+  Py_CLEAR(as_iter(self)->future);
+  raise_exception(exc.get());
+  return nullptr;
+}
+
+PyObject* FutureIter_close(PyObject* self, PyObject*) {
+  Py_CLEAR(as_iter(self)->future);
+  Py_RETURN_NONE;
+}
+
+int FutureIter_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(as_iter(self)->future);
+  return 0;
+}
+
+int FutureIter_clear(PyObject* self) {
+  Py_CLEAR(as_iter(self)->future);
+  return 0;
+}
+
+void FutureIter_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  FutureIter_clear(self);
+  PyObject_GC_Del(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef future_iter_methods[] = {
+    {"send", FutureIter_send, METH_O, nullptr},
+    {"throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(FutureIter_throw)),
+     METH_FASTCALL, nullptr},
+    {"close", FutureIter_close, METH_NOARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyType_Slot future_iter_slots[] = {
+    {Py_tp_iter, reinterpret_cast<void*>(PyObject_SelfIter)},
+    {Py_tp_iternext, reinterpret_cast<void*>(FutureIter_next)},
+    {Py_am_send, reinterpret_cast<void*>(FutureIter_am_send)},
+    {Py_tp_methods, future_iter_methods},
+    {Py_tp_traverse, reinterpret_cast<void*>(FutureIter_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(FutureIter_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(FutureIter_dealloc)},
+    {0, nullptr},
+};
+
+#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
+
+PyMethodDef future_methods[] = {
+    {"result", Future_result, METH_NOARGS, "The future's result; raises if it has none."},
+    {"exception", Future_exception, METH_NOARGS, "The future's exception, or None."},
+    {"set_result", Future_set_result, METH_O, "Mark the future done with a result."},
+    {"set_exception", Future_set_exception, METH_O, "Mark the future done with an exception."},
+    {"add_done_callback", FASTCALL_KW(Future_add_done_callback), METH_FASTCALL | METH_KEYWORDS,
+     "Call fn(future) from the loop once the future is done."},
+    {"remove_done_callback", Future_remove_done_callback, METH_O,
+     "Remove every instance of fn from the done callbacks; return how many."},
+    {"cancel", FASTCALL_KW(Future_cancel), METH_FASTCALL | METH_KEYWORDS,
+     "Cancel the future; False if it is already done."},
+    {"cancelled", Future_cancelled, METH_NOARGS, "True if the future was cancelled."},
+    {"done", Future_done, METH_NOARGS, "True once the future has a result or is cancelled."},
+    {"get_loop", Future_get_loop, METH_NOARGS, "The event loop the future is bound to."},
+    {"_make_cancelled_error", Future_make_cancelled_error, METH_NOARGS,
+     "The CancelledError to raise for this cancelled future."},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+#undef FASTCALL_KW
+
+PyGetSetDef future_getset[] = {
+    {"_state", get_state, nullptr, nullptr, nullptr},
+    {"_result", get_result, nullptr, nullptr, nullptr},
+    {"_exception", get_exception, nullptr, nullptr, nullptr},
+    {"_exception_tb", get_exception_tb, nullptr, nullptr, nullptr},
+    {"_loop", get_loop_attr, nullptr, nullptr, nullptr},
+    {"_callbacks", get_callbacks, nullptr, nullptr, nullptr},
+    {"_source_traceback", get_source_traceback, nullptr, nullptr, nullptr},
+    {"_cancelled_exc", get_cancelled_exc, nullptr, nullptr, nullptr},
+    {"_cancel_message", get_cancel_message, set_cancel_message, nullptr, nullptr},
+    {"_asyncio_future_blocking", get_blocking, set_blocking, nullptr, nullptr},
+    {"_log_traceback", get_log_traceback, set_log_traceback, nullptr, nullptr},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMemberDef future_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObject, weakreflist), READONLY, nullptr},
+    {"__dictoffset__", T_PYSSIZET, offsetof(FutureObject, dict), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyType_Slot future_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(Future_new)},
+    {Py_tp_init, reinterpret_cast<void*>(Future_init)},
+    {Py_tp_repr, reinterpret_cast<void*>(Future_repr)},
+    {Py_tp_iter, reinterpret_cast<void*>(Future_await)},
+    {Py_am_await, reinterpret_cast<void*>(Future_await)},
+    {Py_tp_methods, future_methods},
+    {Py_tp_getset, future_getset},
+    {Py_tp_members, future_members},
+    {Py_tp_traverse, reinterpret_cast<void*>(Future_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Future_clear)},
+    {Py_tp_finalize, reinterpret_cast<void*>(Future_finalize)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(Future_dealloc)},
+    {Py_tp_doc, const_cast<char*>("asyncio.Future's API and behaviour, in C++.")},
+    {0, nullptr},
+};
+
+}  // namespace
+
+PyType_Spec native_future_spec = {
+    "aioev.Future",
+    sizeof(FutureObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    future_slots,
+};
+
+PyType_Spec future_iter_spec = {
+    "aioev._FutureIter",
+    sizeof(FutureIterObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    future_iter_slots,
+};
+
+}  // namespace aioev

@@ -1,0 +1,1099 @@
+// aioev.Task: a coroutine driven step by step, asyncio.Task's API and
+// behaviour in C++. On an aioev loop a step or a wake-up is the task object
+// itself on the ready queue (no Handle, no bound method); on any other loop
+// it goes through loop.call_soon() as asyncio's Task does.
+//
+// Lifetime support, as "asyncio - Extending" asks of a third-party task:
+// registered in asyncio's task WeakSet at creation (so all_tasks() sees it),
+// current in asyncio's current-task map during every step (current_task()),
+// unregistered when done. Up to 3.13 both live in Python objects that
+// _asyncio exports (`_scheduled_tasks` / `_all_tasks`, `_current_tasks`);
+// the C++ code updates them exactly as _register_task, _enter_task and
+// _leave_task do, and calls those functions where the objects are missing.
+#include "future.h"
+
+namespace aioev {
+
+namespace {
+
+struct TaskWakeupObject {
+  PyObject_HEAD
+  PyObject* task;
+  vectorcallfunc vectorcall;
+};
+
+struct TaskStepObject {
+  PyObject_HEAD
+  PyObject* task;
+  PyObject* exc;  // thrown into the coroutine, or nullptr
+  vectorcallfunc vectorcall;
+};
+
+ModuleState* state_of(TaskObject* t) { return t->fut.state; }
+
+PyObject* TaskWakeup_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
+PyObject* TaskStep_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
+
+int task_step(TaskObject* t, PyObject* exc);
+int task_wakeup(TaskObject* t, PyObject* fut);
+
+// ---- lifetime support ----
+
+int enter_task(ModuleState* st, PyObject* loop, PyObject* task) {
+  if (st->current_tasks == nullptr) {
+    PyObject* args[] = {loop, task};
+    return Ref::steal(PyObject_Vectorcall(st->enter_task, args, 2, nullptr)) ? 0 : -1;
+  }
+  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
+  if (current != nullptr) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "Cannot enter into task %R while another task %R is being executed.", task,
+                 current);
+    return -1;
+  }
+  if (PyErr_Occurred()) return -1;
+  return PyDict_SetItem(st->current_tasks, loop, task);
+}
+
+int leave_task(ModuleState* st, PyObject* loop, PyObject* task) {
+  if (st->current_tasks == nullptr) {
+    PyObject* args[] = {loop, task};
+    return Ref::steal(PyObject_Vectorcall(st->leave_task, args, 2, nullptr)) ? 0 : -1;
+  }
+  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
+  if (current != task) {
+    if (PyErr_Occurred()) return -1;
+    PyErr_Format(PyExc_RuntimeError, "Leaving task %R does not match the current task %R.",
+                 task, current ? current : Py_None);
+    return -1;
+  }
+  return PyDict_DelItem(st->current_tasks, loop);
+}
+
+// Makes `task` (None: no task) current and returns the one it replaces.
+Ref swap_current_task(ModuleState* st, PyObject* loop, PyObject* task) {
+  if (st->current_tasks == nullptr) {
+    PyObject* args[] = {loop, task};
+    return Ref::steal(PyObject_Vectorcall(st->swap_current_task, args, 2, nullptr));
+  }
+  Ref previous = Ref::borrow(PyDict_GetItemWithError(st->current_tasks, loop));
+  if (!previous) {
+    if (PyErr_Occurred()) return Ref();
+    previous = Ref::borrow(Py_None);
+  }
+  int rc;
+  if (task == Py_None) {
+    rc = previous.get() == Py_None ? 0 : PyDict_DelItem(st->current_tasks, loop);
+  } else {
+    rc = PyDict_SetItem(st->current_tasks, loop, task);
+  }
+  return rc < 0 ? Ref() : std::move(previous);
+}
+
+// WeakSet.add(task) without its Python frame: the set's `data` gets a weak
+// reference whose callback is the set's own `_remove`. While the WeakSet is
+// being iterated (pending removals), its add() method runs instead.
+int register_task(TaskObject* t) {
+  ModuleState* st = state_of(t);
+  PyObject* self = as_object(t);
+  if (st->all_tasks_data != nullptr && PyList_GET_SIZE(st->all_tasks_pending) == 0) {
+    Ref ref = Ref::steal(PyWeakref_NewRef(self, st->all_tasks_remove));
+    if (!ref || PySet_Add(st->all_tasks_data, ref.get()) < 0) return -1;
+    Py_XSETREF(t->registration, ref.release());
+    return 0;
+  }
+  return Ref::steal(PyObject_CallOneArg(st->register_task, self)) ? 0 : -1;
+}
+
+void unregister_task(TaskObject* t) {
+  ModuleState* st = state_of(t);
+  if (t->registration != nullptr) {
+    Ref ref = Ref::steal(t->registration);
+    t->registration = nullptr;
+    if (PySet_Discard(st->all_tasks_data, ref.get()) < 0) PyErr_Clear();
+  }
+}
+
+// ---- scheduling ----
+
+// call_soon(self.__step, exc, context=self._context).
+int schedule_step(TaskObject* t, PyObject* exc) {
+  ModuleState* st = state_of(t);
+  LoopObject* fast = t->fut.fast_loop;
+  if (fast != nullptr && !fast->debug && t->queued == kNotQueued) {
+    if (loop_check_closed(fast) < 0) return -1;
+    if (loop_push_ready(fast, as_object(t)) < 0) return -1;
+    t->queued = kQueuedStep;
+    Py_XSETREF(t->queued_arg, Py_XNewRef(exc));
+    return 0;
+  }
+  TaskStepObject* step = PyObject_GC_New(TaskStepObject, st->task_step_type);
+  if (step == nullptr) return -1;
+  step->task = Py_NewRef(as_object(t));
+  step->exc = Py_XNewRef(exc);
+  step->vectorcall = TaskStep_call;
+  PyObject_GC_Track(step);
+  Ref owned = Ref::steal(reinterpret_cast<PyObject*>(step));
+  PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->context};
+  Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
+                                                 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                 st->context_kwnames));
+  return res ? 0 : -1;
+}
+
+int schedule_step_error(TaskObject* t, PyObject* message) {
+  if (message == nullptr) return -1;
+  Ref owned = Ref::steal(message);
+  Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_RuntimeError, owned.get()));
+  if (!exc) return -1;
+  return schedule_step(t, exc.get());
+}
+
+PyObject* get_wakeup(TaskObject* t) {
+  if (t->wakeup == nullptr) {
+    TaskWakeupObject* w = PyObject_GC_New(TaskWakeupObject, state_of(t)->task_wakeup_type);
+    if (w == nullptr) return nullptr;
+    w->task = Py_NewRef(as_object(t));
+    w->vectorcall = TaskWakeup_call;
+    PyObject_GC_Track(w);
+    t->wakeup = reinterpret_cast<PyObject*>(w);
+  }
+  return t->wakeup;
+}
+
+// ---- the step ----
+
+// The Future.cancel(msg=...) of whatever the task waits for: 1, 0 or -1.
+int cancel_waiter(ModuleState* st, PyObject* waiter, PyObject* msg) {
+  if (Py_IS_TYPE(waiter, st->native_task_type)) return task_cancel(as_task(waiter), msg);
+  if (Py_IS_TYPE(waiter, st->native_future_type)) return future_cancel(as_future(waiter), msg);
+  PyObject* args[] = {waiter, msg};
+  Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_cancel, args,
+                                                 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                 st->msg_kwnames));
+  if (!res) return -1;
+  return PyObject_IsTrue(res.get());
+}
+
+// futures._get_loop(fut): get_loop() if it has one, else its _loop.
+Ref get_future_loop(ModuleState* st, PyObject* fut) {
+  Ref getter = Ref::steal(PyObject_GetAttr(fut, st->str_get_loop));
+  if (getter) return Ref::steal(PyObject_CallNoArgs(getter.get()));
+  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return Ref();
+  PyErr_Clear();
+  return Ref::steal(PyObject_GetAttr(fut, st->str_loop_attr));
+}
+
+// The task is done: it leaves asyncio's registry and drops what only a
+// pending task needs.
+void task_finished(TaskObject* t) {
+  unregister_task(t);
+  Py_CLEAR(t->wakeup);
+}
+
+// Handles what the coroutine yielded: a future to wait for, None (one
+// iteration's pause) or a mistake, which is thrown back in at the next step.
+int handle_yield(TaskObject* t, PyObject* result) {
+  ModuleState* st = state_of(t);
+  PyObject* self = as_object(t);
+  if (future_or_task_exact(st, result)) {
+    FutureObject* f = as_future(result);
+    if (f->loop != t->fut.loop) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
+                                  result));
+    }
+    if (!f->blocking) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R",
+                                  self, result));
+    }
+    if (result == self) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
+    }
+    f->blocking = false;
+    PyObject* wakeup = get_wakeup(t);
+    if (wakeup == nullptr || future_add_callback(f, wakeup, t->context) < 0) return -1;
+    Py_XSETREF(t->fut_waiter, Py_NewRef(result));
+    if (t->must_cancel) {
+      int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
+      if (r < 0) return -1;
+      if (r) t->must_cancel = false;
+    }
+    return 0;
+  }
+  if (result == Py_None) return schedule_step(t, nullptr);  // a bare yield
+
+  Ref blocking = Ref::steal(PyObject_GetAttr(result, st->str_asyncio_future_blocking));
+  if (!blocking) {
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+    PyErr_Clear();
+  }
+  if (blocking && blocking.get() != Py_None) {
+    Ref loop = get_future_loop(st, result);
+    if (!loop) return -1;
+    if (loop.get() != t->fut.loop) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
+                                  result));
+    }
+    int truth = PyObject_IsTrue(blocking.get());
+    if (truth < 0) return -1;
+    if (!truth) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R",
+                                  self, result));
+    }
+    if (result == self) {
+      return schedule_step_error(
+          t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
+    }
+    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
+    PyObject* wakeup = get_wakeup(t);
+    if (wakeup == nullptr) return -1;
+    PyObject* args[] = {result, wakeup, t->context};
+    Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
+                                                   2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                   st->context_kwnames));
+    if (!res) return -1;
+    Py_XSETREF(t->fut_waiter, Py_NewRef(result));
+    if (t->must_cancel) {
+      int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
+      if (r < 0) return -1;
+      if (r) t->must_cancel = false;
+    }
+    return 0;
+  }
+  if (PyGen_Check(result)) {
+    return schedule_step_error(
+        t, PyUnicode_FromFormat(
+               "yield was used instead of yield from for generator in task %R with %R", self,
+               result));
+  }
+  return schedule_step_error(t, PyUnicode_FromFormat("Task got bad yield: %R", result));
+}
+
+// Sends None (or throws exc) into the coroutine and acts on the outcome:
+// asyncio's Task.__step_run_and_handle_result.
+int step_run(TaskObject* t, PyObject* exc) {
+  ModuleState* st = state_of(t);
+  Ref coro = Ref::borrow(t->coro);
+  Ref self_ref = Ref::borrow(as_object(t));  // the coroutine may drop the last reference
+  PyObject* result = nullptr;
+  PySendResult rc;
+  if (exc == nullptr) {
+    rc = PyIter_Send(coro.get(), Py_None, &result);
+  } else {
+    result = call_method(coro.get(), st->str_throw, exc).release();
+    if (result != nullptr) {
+      rc = PYGEN_NEXT;
+    } else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+      Ref stop = fetch_exception();
+      result = stop ? PyObject_GetAttrString(stop.get(), "value") : nullptr;
+      if (result == nullptr) return -1;
+      rc = PYGEN_RETURN;
+    } else {
+      rc = PYGEN_ERROR;
+    }
+  }
+  Ref value = Ref::steal(result);
+
+  if (rc == PYGEN_RETURN) {
+    int r;
+    if (t->must_cancel) {
+      // Cancelled right before the coroutine returned.
+      t->must_cancel = false;
+      r = future_cancel(&t->fut, t->fut.cancel_message);
+    } else {
+      r = future_set_result(&t->fut, value.get());
+    }
+    task_finished(t);
+    return r < 0 ? -1 : 0;
+  }
+  if (rc == PYGEN_ERROR) {
+    if (PyErr_ExceptionMatches(st->cancelled_error)) {
+      // Kept so that the CancelledError re-raised later is this one.
+      Py_XSETREF(t->fut.cancelled_exc, fetch_exception().release());
+      int r = future_cancel(&t->fut, nullptr);
+      task_finished(t);
+      return r < 0 ? -1 : 0;
+    }
+    bool propagate = must_propagate();
+    Ref error = fetch_exception();
+    if (!error) return -1;
+    int r = future_set_exception(&t->fut, error.get());
+    task_finished(t);
+    if (r < 0) return -1;
+    if (propagate) {
+      // KeyboardInterrupt and SystemExit also leave the loop.
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.get())), error.get());
+      return -1;
+    }
+    return 0;
+  }
+  return handle_yield(t, value.get());
+}
+
+// asyncio's Task.__step: enter, run, leave.
+int task_step(TaskObject* t, PyObject* exc_in) {
+  ModuleState* st = state_of(t);
+  PyObject* self = as_object(t);
+  if (t->fut.fut_state != kPending) {
+    PyErr_Format(st->invalid_state_error, "_step(): already done: %R, %R", self,
+                 exc_in ? exc_in : Py_None);
+    return -1;
+  }
+  Ref exc = Ref::borrow(exc_in);
+  if (t->must_cancel) {
+    if (!exc || !PyObject_TypeCheck(exc.get(), reinterpret_cast<PyTypeObject*>(
+                                                   st->cancelled_error))) {
+      exc = future_make_cancelled_error(&t->fut);
+      if (!exc) return -1;
+    }
+    t->must_cancel = false;
+  }
+  Py_CLEAR(t->fut_waiter);
+
+  Ref loop = Ref::borrow(t->fut.loop);
+  Ref self_ref = Ref::borrow(self);
+  if (enter_task(st, loop.get(), self) < 0) return -1;
+  int rc = step_run(t, exc.get());
+  if (rc < 0) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (leave_task(st, loop.get(), self) < 0) PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return -1;
+  }
+  return leave_task(st, loop.get(), self);
+}
+
+// asyncio's Task.__wakeup: the awaited future is done; its outcome is
+// thrown in if it failed (the coroutine reads a result itself).
+int task_wakeup(TaskObject* t, PyObject* fut) {
+  ModuleState* st = state_of(t);
+  if (future_or_task_exact(st, fut) && as_future(fut)->fut_state != kPending) {
+    FutureObject* f = as_future(fut);
+    if (f->fut_state == kFinished && f->exception == nullptr) {
+      f->log_traceback = false;
+      return task_step(t, nullptr);
+    }
+    Ref result = future_get_result(f);  // raises: cancelled or failed
+    if (result) return task_step(t, nullptr);
+  } else {
+    Ref result = call_method(fut, st->str_result);
+    if (result) return task_step(t, nullptr);
+  }
+  Ref exc = fetch_exception();
+  if (!exc) return -1;
+  return task_step(t, exc.get());
+}
+
+// An exception out of a step run from the ready queue: what a Handle does.
+int report_step_error(TaskObject* t) {
+  if (must_propagate()) return -1;
+  ModuleState* st = state_of(t);
+  Ref exc = fetch_exception();
+  Ref type_name = Ref::steal(PyType_GetQualName(Py_TYPE(t)));
+  if (!type_name) return -1;
+  Ref message = Ref::steal(
+      PyUnicode_FromFormat("Exception in callback %U.__step()", type_name.get()));
+  Ref context = Ref::steal(PyDict_New());
+  if (!message || !context) return -1;
+  if (PyDict_SetItem(context.get(), st->str_message, message.get()) < 0 ||
+      PyDict_SetItem(context.get(), st->str_exception, exc.get()) < 0) {
+    return -1;
+  }
+  return call_method(t->fut.loop, st->str_call_exception_handler, context.get()) ? 0 : -1;
+}
+
+int run_in_context(TaskObject* t, bool wakeup, PyObject* arg) {
+  Ref context = Ref::borrow(t->context);
+  if (PyContext_Enter(context.get()) < 0) return report_step_error(t);
+  int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
+  PyContext_Exit(context.get());
+  return rc < 0 ? report_step_error(t) : 0;
+}
+
+// ---- eager start (3.12+) ----
+
+int eager_start(TaskObject* t) {
+  ModuleState* st = state_of(t);
+  PyObject* self = as_object(t);
+  Ref loop = Ref::borrow(t->fut.loop);
+  Ref previous = swap_current_task(st, loop.get(), self);
+  if (!previous) return -1;
+  int rc = 0;
+  if (st->eager_tasks != nullptr && PySet_Add(st->eager_tasks, self) < 0) rc = -1;
+  if (rc == 0) {
+    Ref context = Ref::borrow(t->context);
+    if (PyContext_Enter(context.get()) < 0) {
+      rc = -1;
+    } else {
+      rc = step_run(t, nullptr);
+      PyContext_Exit(context.get());
+    }
+    if (st->eager_tasks != nullptr) {
+      PyObject *type, *value, *tb;
+      PyErr_Fetch(&type, &value, &tb);
+      if (PySet_Discard(st->eager_tasks, self) < 0) PyErr_Clear();
+      PyErr_Restore(type, value, tb);
+    }
+  }
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  Ref current = swap_current_task(st, loop.get(), previous.get());
+  if (!current) {
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return -1;
+  }
+  PyErr_Restore(type, value, tb);
+  if (t->fut.fut_state != kPending) {
+    Py_CLEAR(t->coro);
+  } else if (register_task(t) < 0) {
+    return -1;
+  }
+  return rc;
+}
+
+}  // namespace
+
+// ---- called from the loop and from future.cpp ----
+
+int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback, PyObject* fut) {
+  if (!Py_IS_TYPE(callback, st->task_wakeup_type)) return 0;
+  TaskObject* t = as_task(reinterpret_cast<TaskWakeupObject*>(callback)->task);
+  if (t->fut.fast_loop != loop || t->queued != kNotQueued) return 0;
+  if (loop_push_ready(loop, as_object(t)) < 0) return -1;
+  t->queued = kQueuedWakeup;
+  Py_XSETREF(t->queued_arg, Py_NewRef(fut));
+  return 1;
+}
+
+int task_run_queued(PyObject* obj) {
+  TaskObject* t = as_task(obj);
+  TaskQueued kind = t->queued;
+  Ref arg = Ref::steal(t->queued_arg);
+  t->queued_arg = nullptr;
+  t->queued = kNotQueued;
+  if (kind == kNotQueued) return 0;
+  return run_in_context(t, kind == kQueuedWakeup, arg.get());
+}
+
+void task_drop_queued(PyObject* obj) {
+  TaskObject* t = as_task(obj);
+  t->queued = kNotQueued;
+  Py_CLEAR(t->queued_arg);
+}
+
+int task_cancel(TaskObject* t, PyObject* msg) {
+  if (future_ensure_alive(&t->fut) < 0) return -1;
+  t->fut.log_traceback = false;
+  if (t->fut.fut_state != kPending) return 0;
+  t->num_cancels_requested++;
+  if (t->fut_waiter != nullptr) {
+    Ref waiter = Ref::borrow(t->fut_waiter);
+    int r = cancel_waiter(state_of(t), waiter.get(), msg);
+    if (r < 0) return -1;
+    // The waiter stays: it may be a task that ignores the cancellation.
+    if (r) return 1;
+  }
+  t->must_cancel = true;
+  Py_XSETREF(t->fut.cancel_message, Py_NewRef(msg));
+  return 1;
+}
+
+namespace {
+
+// ---- Task: construction ----
+
+bool is_coroutine(ModuleState* st, PyObject* coro) {
+  if (PyCoro_CheckExact(coro)) return true;
+  Ref res = Ref::steal(PyObject_CallOneArg(st->iscoroutine, coro));
+  return res && PyObject_IsTrue(res.get()) == 1;
+}
+
+void task_reset(TaskObject* t) {
+  Py_CLEAR(t->coro);
+  Py_CLEAR(t->context);
+  Py_CLEAR(t->fut_waiter);
+  Py_CLEAR(t->name);
+  Py_CLEAR(t->wakeup);
+  if (t->queued == kNotQueued) Py_CLEAR(t->queued_arg);
+  Py_CLEAR(t->registration);
+  t->num_cancels_requested = 0;
+  t->must_cancel = false;
+}
+
+int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyObject* context,
+              bool eager) {
+  ModuleState* st = state_of(t);
+  if (future_init(&t->fut, loop) < 0) return -1;
+  task_reset(t);
+  t->log_destroy_pending = true;
+  if (!is_coroutine(st, coro)) {
+    if (PyErr_Occurred()) return -1;
+    // No "destroyed but pending" log for a task that never started.
+    t->log_destroy_pending = false;
+    PyErr_Format(PyExc_TypeError, "a coroutine was expected, got %R", coro);
+    return -1;
+  }
+  t->coro = Py_NewRef(coro);
+  if (context == nullptr || context == Py_None) {
+    t->context = PyContext_CopyCurrent();
+    if (t->context == nullptr) return -1;
+  } else {
+    t->context = Py_NewRef(context);
+  }
+  if (name == nullptr || name == Py_None) {
+    t->name_number = ++st->task_name_counter;
+  } else if (PyUnicode_CheckExact(name)) {
+    t->name = Py_NewRef(name);
+  } else {
+    t->name = PyObject_Str(name);
+    if (t->name == nullptr) return -1;
+  }
+  if (eager) {
+    bool running;
+    LoopObject* fast = t->fut.fast_loop;
+    if (fast != nullptr) {
+      running = fast->has_thread_id;
+    } else {
+      Ref res = Ref::steal(PyObject_CallMethodNoArgs(t->fut.loop, st->str_is_running));
+      if (!res) return -1;
+      int truth = PyObject_IsTrue(res.get());
+      if (truth < 0) return -1;
+      running = truth;
+    }
+    if (running) return eager_start(t);
+  }
+  if (schedule_step(t, nullptr) < 0) return -1;
+  return register_task(t);
+}
+
+int Task_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"coro", "loop", "name", "context", "eager_start", nullptr};
+  PyObject *coro, *loop = Py_None, *name = Py_None, *context = Py_None;
+  int eager = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOp:Task", const_cast<char**>(kwlist),
+                                   &coro, &loop, &name, &context, &eager)) {
+    return -1;
+  }
+  return task_init(as_task(self), coro, loop, name, context, eager);
+}
+
+// ---- Task: methods ----
+
+TaskObject* as_t(PyObject* self) { return as_task(self); }
+
+PyObject* Task_get_coro(PyObject* self, PyObject*) {
+  return Py_NewRef(as_t(self)->coro ? as_t(self)->coro : Py_None);
+}
+
+PyObject* Task_get_context(PyObject* self, PyObject*) {
+  return Py_NewRef(as_t(self)->context ? as_t(self)->context : Py_None);
+}
+
+PyObject* task_name(TaskObject* t) {
+  if (t->name == nullptr) {
+    t->name = PyUnicode_FromFormat("Task-%llu", t->name_number);
+    if (t->name == nullptr) return nullptr;
+  }
+  return t->name;
+}
+
+PyObject* Task_get_name(PyObject* self, PyObject*) {
+  PyObject* name = task_name(as_t(self));
+  return name ? Py_NewRef(name) : nullptr;
+}
+
+PyObject* Task_set_name(PyObject* self, PyObject* value) {
+  PyObject* name = PyUnicode_CheckExact(value) ? Py_NewRef(value) : PyObject_Str(value);
+  if (name == nullptr) return nullptr;
+  Py_XSETREF(as_t(self)->name, name);
+  Py_RETURN_NONE;
+}
+
+PyObject* Task_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames) {
+  PyObject* msg = Py_None;
+  if (nargs > 1) {
+    PyErr_Format(PyExc_TypeError, "cancel() takes at most 1 argument (%zd given)", nargs);
+    return nullptr;
+  }
+  if (nargs == 1) msg = args[0];
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    if (nargs == 0 && PyUnicode_CompareWithASCIIString(key, "msg") == 0) {
+      msg = args[nargs + i];
+    } else {
+      PyErr_Format(PyExc_TypeError, "cancel() got an unexpected keyword argument '%U'", key);
+      return nullptr;
+    }
+  }
+  int rc = task_cancel(as_t(self), msg);
+  if (rc < 0) return nullptr;
+  return PyBool_FromLong(rc);
+}
+
+PyObject* Task_cancelling(PyObject* self, PyObject*) {
+  return PyLong_FromLong(as_t(self)->num_cancels_requested);
+}
+
+PyObject* Task_uncancel(PyObject* self, PyObject*) {
+  TaskObject* t = as_t(self);
+  if (t->num_cancels_requested > 0) {
+    t->num_cancels_requested--;
+#if PY_VERSION_HEX >= 0x030D0000
+    // 3.13: the last uncancel() also withdraws a cancellation not yet delivered.
+    if (t->num_cancels_requested == 0) t->must_cancel = false;
+#endif
+  }
+  return PyLong_FromLong(t->num_cancels_requested);
+}
+
+PyObject* Task_set_result(PyObject*, PyObject*) {
+  PyErr_SetString(PyExc_RuntimeError, "Task does not support set_result operation");
+  return nullptr;
+}
+
+PyObject* Task_set_exception(PyObject*, PyObject*) {
+  PyErr_SetString(PyExc_RuntimeError, "Task does not support set_exception operation");
+  return nullptr;
+}
+
+bool parse_limit_file(const char* fname, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, bool with_file, PyObject** limit, PyObject** file) {
+  if (nargs > 0) {
+    PyErr_Format(PyExc_TypeError, "%s() takes no positional arguments", fname);
+    return false;
+  }
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    if (PyUnicode_CompareWithASCIIString(key, "limit") == 0) {
+      *limit = args[i];
+    } else if (with_file && PyUnicode_CompareWithASCIIString(key, "file") == 0) {
+      *file = args[i];
+    } else {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
+      return false;
+    }
+  }
+  return true;
+}
+
+PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames) {
+  PyObject* limit = Py_None;
+  if (!parse_limit_file("get_stack", args, nargs, kwnames, false, &limit, nullptr)) return nullptr;
+  PyObject* call_args[] = {self, limit};
+  return PyObject_Vectorcall(as_t(self)->fut.state->task_get_stack, call_args, 2, nullptr);
+}
+
+PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                           PyObject* kwnames) {
+  PyObject* limit = Py_None;
+  PyObject* file = Py_None;
+  if (!parse_limit_file("print_stack", args, nargs, kwnames, true, &limit, &file)) return nullptr;
+  PyObject* call_args[] = {self, limit, file};
+  return PyObject_Vectorcall(as_t(self)->fut.state->task_print_stack, call_args, 3, nullptr);
+}
+
+PyObject* Task_repr(PyObject* self) {
+  return PyObject_CallOneArg(as_t(self)->fut.state->task_repr, self);
+}
+
+PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
+
+PyObject* get_log_destroy_pending(PyObject* self, void*) {
+  return PyBool_FromLong(as_t(self)->log_destroy_pending);
+}
+
+int set_log_destroy_pending(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "can't delete attribute");
+    return -1;
+  }
+  int truth = PyObject_IsTrue(value);
+  if (truth < 0) return -1;
+  as_t(self)->log_destroy_pending = truth;
+  return 0;
+}
+
+PyObject* get_must_cancel(PyObject* self, void*) {
+  return PyBool_FromLong(as_t(self)->must_cancel);
+}
+PyObject* get_coro(PyObject* self, void*) { return get_or_none(as_t(self)->coro); }
+PyObject* get_fut_waiter(PyObject* self, void*) { return get_or_none(as_t(self)->fut_waiter); }
+PyObject* get_num_cancels(PyObject* self, void*) {
+  return PyLong_FromLong(as_t(self)->num_cancels_requested);
+}
+
+// ---- Task: lifetime ----
+
+PyObject* Task_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* mod = PyType_GetModuleByDef(type, &module_def);
+  if (mod == nullptr) return nullptr;
+  PyObject* self = type->tp_alloc(type, 0);
+  if (self == nullptr) return nullptr;
+  as_t(self)->fut.state = module_state(mod);
+  as_t(self)->log_destroy_pending = true;
+  return self;
+}
+
+int Task_traverse(PyObject* self, visitproc visit, void* arg) {
+  TaskObject* t = as_t(self);
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(t->coro);
+  Py_VISIT(t->context);
+  Py_VISIT(t->fut_waiter);
+  Py_VISIT(t->name);
+  Py_VISIT(t->wakeup);
+  Py_VISIT(t->queued_arg);
+  return future_traverse(&t->fut, visit, arg);
+}
+
+int Task_clear(PyObject* self) {
+  TaskObject* t = as_t(self);
+  task_reset(t);
+  Py_CLEAR(t->queued_arg);
+  future_reset(&t->fut);
+  Py_CLEAR(t->fut.dict);
+  return 0;
+}
+
+int task_finalize_log(TaskObject* t) {
+  if (t->fut.fut_state != kPending || !t->log_destroy_pending || t->fut.loop == nullptr) return 0;
+  ModuleState* st = state_of(t);
+  Ref message = Ref::steal(PyUnicode_FromString("Task was destroyed but it is pending!"));
+  Ref context = Ref::steal(PyDict_New());
+  if (!message || !context) return -1;
+  if (PyDict_SetItem(context.get(), st->str_task, as_object(t)) < 0 ||
+      PyDict_SetItem(context.get(), st->str_message, message.get()) < 0) {
+    return -1;
+  }
+  if (t->fut.source_traceback != nullptr &&
+      PyDict_SetItem(context.get(), st->str_source_traceback, t->fut.source_traceback) < 0) {
+    return -1;
+  }
+  return call_method(t->fut.loop, st->str_call_exception_handler, context.get()) ? 0 : -1;
+}
+
+void Task_finalize(PyObject* self) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (task_finalize_log(as_t(self)) < 0) PyErr_WriteUnraisable(self);
+  if (future_finalize_log(&as_t(self)->fut) < 0) PyErr_WriteUnraisable(self);
+  PyErr_Restore(type, value, tb);
+}
+
+void Task_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  PyObject_GC_UnTrack(self);
+  if (as_t(self)->fut.weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  Task_clear(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// ---- the wake-up and step callables (for loops other than aioev's) ----
+
+PyObject* TaskWakeup_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs != 1 || kwnames != nullptr) {
+    PyErr_SetString(PyExc_TypeError, "task wakeup takes exactly one argument (the future)");
+    return nullptr;
+  }
+  Ref task = Ref::borrow(reinterpret_cast<TaskWakeupObject*>(self)->task);
+  if (task_wakeup(as_task(task.get()), args[0]) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* TaskStep_call(PyObject* self, PyObject* const*, size_t nargsf, PyObject* kwnames) {
+  if (PyVectorcall_NARGS(nargsf) != 0 || kwnames != nullptr) {
+    PyErr_SetString(PyExc_TypeError, "task step takes no arguments");
+    return nullptr;
+  }
+  TaskStepObject* step = reinterpret_cast<TaskStepObject*>(self);
+  Ref task = Ref::borrow(step->task);
+  Ref exc = Ref::borrow(step->exc);
+  if (task_step(as_task(task.get()), exc.get()) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* TaskWakeup_repr(PyObject* self) {
+  return PyUnicode_FromFormat("<bound method __wakeup of %R>",
+                              reinterpret_cast<TaskWakeupObject*>(self)->task);
+}
+
+PyObject* TaskStep_repr(PyObject* self) {
+  return PyUnicode_FromFormat("<bound method __step of %R>",
+                              reinterpret_cast<TaskStepObject*>(self)->task);
+}
+
+int TaskWakeup_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(reinterpret_cast<TaskWakeupObject*>(self)->task);
+  return 0;
+}
+
+int TaskWakeup_clear(PyObject* self) {
+  Py_CLEAR(reinterpret_cast<TaskWakeupObject*>(self)->task);
+  return 0;
+}
+
+int TaskStep_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(reinterpret_cast<TaskStepObject*>(self)->task);
+  Py_VISIT(reinterpret_cast<TaskStepObject*>(self)->exc);
+  return 0;
+}
+
+int TaskStep_clear(PyObject* self) {
+  Py_CLEAR(reinterpret_cast<TaskStepObject*>(self)->task);
+  Py_CLEAR(reinterpret_cast<TaskStepObject*>(self)->exc);
+  return 0;
+}
+
+template <int (*Clear)(PyObject*)>
+void small_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  Clear(self);
+  PyObject_GC_Del(self);
+  Py_DECREF(type);
+}
+
+// `__self__` and `__qualname__` as a bound method of the task would have
+// them: asyncio's handle formatting and debug logs look for both.
+PyObject* callable_qualname(PyObject* task, const char* method) {
+  Ref type_name = Ref::steal(PyType_GetQualName(Py_TYPE(task)));
+  return type_name ? PyUnicode_FromFormat("%U.%s", type_name.get(), method) : nullptr;
+}
+
+PyObject* TaskWakeup_get_qualname(PyObject* self, void*) {
+  return callable_qualname(reinterpret_cast<TaskWakeupObject*>(self)->task, "__wakeup");
+}
+
+PyObject* TaskStep_get_qualname(PyObject* self, void*) {
+  return callable_qualname(reinterpret_cast<TaskStepObject*>(self)->task, "__step");
+}
+
+PyGetSetDef wakeup_getset[] = {
+    {"__qualname__", TaskWakeup_get_qualname, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyGetSetDef step_getset[] = {
+    {"__qualname__", TaskStep_get_qualname, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMemberDef wakeup_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(TaskWakeupObject, vectorcall), READONLY,
+     nullptr},
+    {"__self__", T_OBJECT, offsetof(TaskWakeupObject, task), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyMemberDef step_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(TaskStepObject, vectorcall), READONLY, nullptr},
+    {"__self__", T_OBJECT, offsetof(TaskStepObject, task), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyType_Slot task_wakeup_slots[] = {
+    {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
+    {Py_tp_members, wakeup_members},
+    {Py_tp_getset, wakeup_getset},
+    {Py_tp_repr, reinterpret_cast<void*>(TaskWakeup_repr)},
+    {Py_tp_traverse, reinterpret_cast<void*>(TaskWakeup_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(TaskWakeup_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(small_dealloc<TaskWakeup_clear>)},
+    {0, nullptr},
+};
+
+PyType_Slot task_step_slots[] = {
+    {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
+    {Py_tp_members, step_members},
+    {Py_tp_getset, step_getset},
+    {Py_tp_repr, reinterpret_cast<void*>(TaskStep_repr)},
+    {Py_tp_traverse, reinterpret_cast<void*>(TaskStep_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(TaskStep_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(small_dealloc<TaskStep_clear>)},
+    {0, nullptr},
+};
+
+#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
+
+PyMethodDef task_methods[] = {
+    {"get_coro", Task_get_coro, METH_NOARGS, "The task's coroutine."},
+    {"get_context", Task_get_context, METH_NOARGS, "The contextvars.Context the task runs in."},
+    {"get_name", Task_get_name, METH_NOARGS, "The task's name."},
+    {"set_name", Task_set_name, METH_O, "Rename the task (to str(value))."},
+    {"cancel", FASTCALL_KW(Task_cancel), METH_FASTCALL | METH_KEYWORDS,
+     "Request that the task be cancelled at its next step."},
+    {"cancelling", Task_cancelling, METH_NOARGS, "The number of pending cancellation requests."},
+    {"uncancel", Task_uncancel, METH_NOARGS, "Withdraw one cancellation request."},
+    {"set_result", Task_set_result, METH_O, "Not supported by tasks."},
+    {"set_exception", Task_set_exception, METH_O, "Not supported by tasks."},
+    {"get_stack", FASTCALL_KW(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
+     "The frames of the task's coroutine."},
+    {"print_stack", FASTCALL_KW(Task_print_stack), METH_FASTCALL | METH_KEYWORDS,
+     "Print the stack or traceback of the task's coroutine."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+#undef FASTCALL_KW
+
+PyGetSetDef task_getset[] = {
+    {"_log_destroy_pending", get_log_destroy_pending, set_log_destroy_pending, nullptr, nullptr},
+    {"_must_cancel", get_must_cancel, nullptr, nullptr, nullptr},
+    {"_coro", get_coro, nullptr, nullptr, nullptr},
+    {"_fut_waiter", get_fut_waiter, nullptr, nullptr, nullptr},
+    {"_num_cancels_requested", get_num_cancels, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyType_Slot task_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(Task_new)},
+    {Py_tp_init, reinterpret_cast<void*>(Task_init)},
+    {Py_tp_repr, reinterpret_cast<void*>(Task_repr)},
+    {Py_tp_methods, task_methods},
+    {Py_tp_getset, task_getset},
+    {Py_tp_traverse, reinterpret_cast<void*>(Task_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(Task_clear)},
+    {Py_tp_finalize, reinterpret_cast<void*>(Task_finalize)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(Task_dealloc)},
+    {Py_tp_doc, const_cast<char*>("asyncio.Task's API and behaviour, in C++.")},
+    {0, nullptr},
+};
+
+}  // namespace
+
+PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
+                   PyObject* context) {
+  PyTypeObject* type = st->native_task_type;
+  Ref self = Ref::steal(type->tp_alloc(type, 0));
+  if (!self) return nullptr;
+  TaskObject* t = as_task(self.get());
+  t->fut.state = st;
+  t->log_destroy_pending = true;
+  if (task_init(t, coro, loop, name, context, false) < 0) return nullptr;
+  return self.release();
+}
+
+namespace {
+
+PyObject* optional_attr(PyObject* obj, const char* name) {
+  PyObject* value = PyObject_GetAttrString(obj, name);
+  if (value == nullptr && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
+  return value;
+}
+
+PyTypeObject* new_type(PyObject* module, PyType_Spec* spec, PyObject* base, const char* export_as) {
+  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
+  if (type == nullptr) return nullptr;
+  if (export_as != nullptr && PyModule_AddObjectRef(module, export_as, type) < 0) {
+    Py_DECREF(type);
+    return nullptr;
+  }
+  return reinterpret_cast<PyTypeObject*>(type);
+}
+
+}  // namespace
+
+int task_module_init(PyObject* module, ModuleState* st) {
+  st->native_future_type = new_type(module, &native_future_spec, nullptr, "Future");
+  if (st->native_future_type == nullptr) return -1;
+  st->native_task_type = new_type(
+      module, &native_task_spec, reinterpret_cast<PyObject*>(st->native_future_type), "Task");
+  st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr);
+  st->task_wakeup_type = new_type(module, &task_wakeup_spec, nullptr, nullptr);
+  st->task_step_type = new_type(module, &task_step_spec, nullptr, nullptr);
+  if (!st->native_task_type || !st->future_iter_type || !st->task_wakeup_type ||
+      !st->task_step_type) {
+    return -1;
+  }
+
+  Ref exceptions = Ref::steal(PyImport_ImportModule("asyncio.exceptions"));
+  Ref tasks = Ref::steal(PyImport_ImportModule("asyncio.tasks"));
+  Ref base_tasks = Ref::steal(PyImport_ImportModule("asyncio.base_tasks"));
+  Ref base_futures = Ref::steal(PyImport_ImportModule("asyncio.base_futures"));
+  Ref compat = Ref::steal(PyImport_ImportModule("aioev._compat"));
+  if (!exceptions || !tasks || !base_tasks || !base_futures || !compat) return -1;
+  st->cancelled_error = PyObject_GetAttrString(exceptions.get(), "CancelledError");
+  st->invalid_state_error = PyObject_GetAttrString(exceptions.get(), "InvalidStateError");
+  st->task_repr = PyObject_GetAttrString(base_tasks.get(), "_task_repr");
+  st->task_get_stack = PyObject_GetAttrString(base_tasks.get(), "_task_get_stack");
+  st->task_print_stack = PyObject_GetAttrString(base_tasks.get(), "_task_print_stack");
+  st->future_repr = PyObject_GetAttrString(base_futures.get(), "_future_repr");
+  st->get_event_loop = PyObject_GetAttrString(compat.get(), "get_event_loop");
+  st->enter_task = PyObject_GetAttrString(tasks.get(), "_enter_task");
+  st->leave_task = PyObject_GetAttrString(tasks.get(), "_leave_task");
+  st->register_task = PyObject_GetAttrString(tasks.get(), "_register_task");
+  if (!st->cancelled_error || !st->invalid_state_error || !st->task_repr || !st->task_get_stack ||
+      !st->task_print_stack || !st->future_repr || !st->get_event_loop || !st->enter_task ||
+      !st->leave_task || !st->register_task) {
+    return -1;
+  }
+  // Missing before 3.12 (no eager tasks), or replaced in later versions:
+  // then the functions above are called instead.
+  st->swap_current_task = optional_attr(tasks.get(), "_swap_current_task");
+  st->eager_tasks = optional_attr(tasks.get(), "_eager_tasks");
+  if (st->eager_tasks != nullptr && !PySet_Check(st->eager_tasks)) Py_CLEAR(st->eager_tasks);
+  st->current_tasks = optional_attr(tasks.get(), "_current_tasks");
+  if (st->current_tasks != nullptr && !PyDict_CheckExact(st->current_tasks)) {
+    Py_CLEAR(st->current_tasks);
+  }
+  if (st->current_tasks == nullptr && st->swap_current_task == nullptr) {
+    PyErr_SetString(PyExc_ImportError, "asyncio has neither _current_tasks nor _swap_current_task");
+    return -1;
+  }
+  Ref weakset = Ref::steal(optional_attr(tasks.get(), "_scheduled_tasks"));
+  if (!weakset) weakset = Ref::steal(optional_attr(tasks.get(), "_all_tasks"));
+  if (weakset) {
+    st->all_tasks_data = optional_attr(weakset.get(), "data");
+    st->all_tasks_remove = optional_attr(weakset.get(), "_remove");
+    st->all_tasks_pending = optional_attr(weakset.get(), "_pending_removals");
+  }
+  if (!st->all_tasks_data || !PySet_CheckExact(st->all_tasks_data) || !st->all_tasks_remove ||
+      !st->all_tasks_pending || !PyList_CheckExact(st->all_tasks_pending)) {
+    Py_CLEAR(st->all_tasks_data);
+    Py_CLEAR(st->all_tasks_remove);
+    Py_CLEAR(st->all_tasks_pending);
+  }
+  return PyErr_Occurred() ? -1 : 0;
+}
+
+PyType_Spec native_task_spec = {
+    "aioev.Task",
+    sizeof(TaskObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    task_slots,
+};
+
+PyType_Spec task_wakeup_spec = {
+    "aioev._TaskWakeup",
+    sizeof(TaskWakeupObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    task_wakeup_slots,
+};
+
+PyType_Spec task_step_spec = {
+    "aioev._TaskStep",
+    sizeof(TaskStepObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    task_step_slots,
+};
+
+}  // namespace aioev
