@@ -10,6 +10,12 @@ not allowed.
 Set AIOEV_CONFORMANCE_LOOP=standin to run the long test against a trivial
 SelectorEventLoop subclass instead of aioev; AIOEV_SKIP_CONFORMANCE=1 skips
 it (the runner's own tests still run).
+
+The task tests run task mode: the Task and Future test classes of
+test_tasks, test_futures and test_eager_task_factory rebuilt with aioev.Task
+and aioev.Future, each test compared with the same test of the module's
+class for asyncio's C Task and C Future (task_exclusions.toml lists the
+allowed differences).  They skip while aioev has no Task.
 """
 
 import importlib.util
@@ -68,6 +74,39 @@ class StdlibConformanceTests(unittest.TestCase):
     def test_stdlib_asyncio_tests_pass_on_aioev_in_debug_mode(self):
         # PYTHONASYNCIODEBUG=1 and -X dev for both the stdlib and the aioev
         # runs: slow-callback and thread checks, source tracebacks.
+        self.check(debug=True)
+
+
+@unittest.skipIf(os.environ.get('AIOEV_SKIP_CONFORMANCE'),
+                 'AIOEV_SKIP_CONFORMANCE is set')
+class TaskConformanceTests(unittest.TestCase):
+    """Task mode: test_tasks, test_futures and test_eager_task_factory's
+    Task and Future classes rebuilt with aioev.Task and aioev.Future."""
+
+    def check(self, debug):
+        loop = os.environ.get('AIOEV_CONFORMANCE_LOOP', 'aioev')
+        report = run.check_tasks(sys.executable, loop=loop, debug=debug,
+                                 log=print)
+        print(run.format_task_summary(report))
+        if report.skipped:
+            self.skipTest(report.skipped)
+        for test_id in report.stale:
+            warnings.warn(f'excluded from the task conformance run but '
+                          f'passes: {test_id}; remove it from '
+                          f'Tests/conformance/task_exclusions.toml')
+        # test_tasks alone has over 300 on every supported version.
+        self.assertGreater(report.compared, 300)
+        if report.regressions:
+            lines = [f'{len(report.regressions)} stdlib task tests pass '
+                     f'with asyncio\'s C Task but not with {report.types}:']
+            for test_id, got, detail in report.regressions:
+                lines.append(f'{test_id}: {got}: {run.error_line(detail)}')
+            self.fail('\n'.join(lines))
+
+    def test_stdlib_task_tests_pass_with_aioev_task(self):
+        self.check(debug=False)
+
+    def test_stdlib_task_tests_pass_with_aioev_task_in_debug_mode(self):
         self.check(debug=True)
 
 
@@ -151,6 +190,77 @@ class ConformanceRunnerTests(unittest.TestCase):
             try:
                 with self.assertRaisesRegex(ValueError, 'not allowed'):
                     run.load_exclusions(f.name)
+            finally:
+                os.unlink(f.name)
+
+    # Task mode: 'broken' is asyncio's C Task with context= dropped.
+    TASK_CONTEXT_TESTS = ['*.AioevTask_AioevFuture_Tests.test_context_[14]',
+                          '*.AioevTask_AioevFuture_Tests.test_cancel']
+
+    def test_broken_task_is_reported(self):
+        with tempfile.TemporaryDirectory() as workdir:
+            report = run.check_tasks(
+                sys.executable, loop='broken', modules=['test_tasks'],
+                match=self.TASK_CONTEXT_TESTS, workdir=workdir,
+                exclusions=[], log=_quiet)
+        self.assertIsNone(report.skipped)
+        self.assertEqual(report.compared, 3)
+        prefix = 'test.test_asyncio.test_tasks.AioevTask_AioevFuture_Tests.'
+        self.assertEqual(sorted(t for t, _, _ in report.regressions),
+                         [prefix + 'test_context_1',
+                          prefix + 'test_context_4'])
+        self.assertEqual(report.passed, 1)
+        self.assertFalse(report.ok)
+
+    def test_task_exclusion_hides_a_regression(self):
+        exclusion = run.Exclusion(
+            'test_tasks.AioevTask_*.test_context_*', None,
+            "tests asyncio's Python-only internals")
+        with tempfile.TemporaryDirectory() as workdir:
+            report = run.check_tasks(
+                sys.executable, loop='broken', modules=['test_tasks'],
+                match=self.TASK_CONTEXT_TESTS, workdir=workdir,
+                exclusions=[exclusion], log=_quiet)
+        self.assertEqual(report.regressions, [])
+        self.assertEqual(len(report.excluded), 2)
+        self.assertTrue(report.ok)
+
+    def test_standin_task_matches_its_baseline(self):
+        # 'standin' rebuilds the classes with asyncio's own C Task and C
+        # Future: every class finds its baseline and nothing regresses.
+        with tempfile.TemporaryDirectory() as workdir:
+            report = run.check_tasks(
+                sys.executable, loop='standin', modules=['test_futures'],
+                workdir=workdir, log=_quiet)
+        self.assertEqual(report.regressions, [])
+        self.assertEqual(report.problems, [])
+        self.assertEqual(len(report.classes), 5)
+        for module, cls, baseline, compared, passed in report.classes:
+            self.assertGreater(compared, 0, cls)
+            self.assertEqual(passed, compared, cls)
+        self.assertGreater(report.compared, 90)
+        self.assertTrue(report.ok)
+
+    def test_task_mode_skips_without_a_task(self):
+        # The stdlib kind has no Task under test, as aioev has none before
+        # aioev.Task is built.
+        report = run.check_tasks(sys.executable, loop='stdlib',
+                                 log=_quiet)
+        self.assertIn('task mode skipped', report.skipped)
+        self.assertEqual(report.compared, 0)
+        self.assertTrue(report.ok)
+
+    def test_task_exclusion_reasons_are_checked(self):
+        self.assertIsInstance(run.load_task_exclusions(), list)
+        for reason in ('flaky', 'tests selector internals',
+                       "tests asyncio's Python-only internals, mostly"):
+            with tempfile.NamedTemporaryFile('w', suffix='.toml',
+                                             delete=False) as f:
+                f.write(f'[[exclude]]\nreason = "{reason}"\n'
+                        f'tests = ["test_tasks.*"]\n')
+            try:
+                with self.assertRaisesRegex(ValueError, 'not allowed'):
+                    run.load_task_exclusions(f.name)
             finally:
                 os.unlink(f.name)
 

@@ -12,13 +12,20 @@ PyObject* invalid_state(ModuleState* st, const char* message) {
 }
 
 // Takes (positional-or-keyword..., keyword-only...) arguments by name from a
-// vectorcall. `names` lists every parameter; the first `max_positional` may
-// be given by position. Unset ones keep what `out` held.
+// vectorcall, with Argument Clinic's messages. `names` lists every parameter;
+// the first `max_positional` may be given by position, the first `required`
+// must be given. Unset ones keep what `out` held.
 bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                const char* const* names, int count, int max_positional, PyObject** out) {
+                const char* const* names, int count, int max_positional, int required,
+                PyObject** out) {
   if (nargs > max_positional) {
-    PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
-                 fname, max_positional, max_positional == 1 ? "" : "s", nargs);
+    if (required == max_positional) {
+      PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
+                   fname, max_positional, max_positional == 1 ? "" : "s", nargs);
+    } else {
+      PyErr_Format(PyExc_TypeError, "%s() takes at most %d argument%s (%zd given)", fname,
+                   max_positional, max_positional == 1 ? "" : "s", nargs);
+    }
     return false;
   }
   for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
@@ -42,6 +49,13 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
       return false;
     }
     out[found] = args[nargs + k];
+  }
+  for (int i = 0; i < required; ++i) {
+    if (out[i] == nullptr) {
+      PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
+                   fname, required, required == 1 ? "" : "s", nargs);
+      return false;
+    }
   }
   return true;
 }
@@ -305,7 +319,7 @@ Ref future_get_result(FutureObject* f) {
     return Ref();
   }
   if (f->fut_state != kFinished) {
-    invalid_state(f->state, "Result is not ready.");
+    invalid_state(f->state, "Result is not set.");
     return Ref();
   }
   f->log_traceback = false;
@@ -387,9 +401,7 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssi
                                    PyObject* kwnames) {
   static const char* const names[] = {"fn", "context"};
   PyObject* values[2] = {nullptr, Py_None};
-  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, values)) return nullptr;
-  if (values[0] == nullptr) {
-    PyErr_SetString(PyExc_TypeError, "add_done_callback() missing required argument 'fn'");
+  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, 1, values)) {
     return nullptr;
   }
   if (future_add_callback(as_fut(self), values[0], values[1]) < 0) return nullptr;
@@ -435,7 +447,7 @@ PyObject* Future_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
   static const char* const names[] = {"msg"};
   PyObject* msg = Py_None;
-  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, &msg)) return nullptr;
+  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, 0, &msg)) return nullptr;
   int rc = future_cancel(as_fut(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);

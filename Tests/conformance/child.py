@@ -13,6 +13,11 @@ mixins (see MIXIN_MODULES) get one extra class whose ``create_event_loop``
 (or ``new_loop``) uses the same factory; it replaces the module's
 per-selector classes.
 
+With --tasks (task mode) only the Task and Future test classes of
+TASK_CLASSES run: the module's own ones for asyncio's C types with the stdlib
+loop, classes rebuilt with the types under test (aioev.Task, aioev.Future)
+with the other kinds.
+
 Results go to --out as JSON lines, flushed one by one, so that the parent
 still knows what ran when a test crashes the process or hangs and is killed
 by faulthandler's watchdog.
@@ -162,6 +167,194 @@ def add_mixin_class(module, factory):
             delattr(module, name)
 
 
+# ------------------------------------------------------------------ task mode
+#
+# With --tasks the child runs, instead of the whole module, the test classes
+# of TASK_CLASSES: in the stdlib run the module's own classes for asyncio's C
+# Task and C Future (the baseline), in the other runs classes built from the
+# same bases with the Task and Future under test.  A built class's test
+# test_x is compared with test_x of its baseline class.
+#
+# Not rebuilt: test_tasks' introspection tests (they take asyncio's
+# _register_task/_enter_task functions, which aioev.Task calls rather than
+# replaces), and the tests written for one of the module's classes only
+# that check _asyncio itself (test_issue105987 calls
+# _asyncio._swap_current_task, test_future_iter_get_referents_segfault
+# walks _asyncio's referents).
+
+
+class TaskTypesMissing(Exception):
+    """The loop kind has no Task type to test (aioev.Task not built yet)."""
+
+
+class TaskTypes:
+    """The Task, Future and eager task factory under test."""
+
+    def __init__(self, name, Task, Future, eager_task_factory):
+        self.name = name
+        self.Task = Task
+        self.Future = Future
+        self.eager_task_factory = eager_task_factory
+
+
+def task_types(kind):
+    from asyncio import futures, tasks
+    if kind == 'aioev':
+        aioev = _import_aioev()
+        Task = getattr(aioev, 'Task', None)
+        Future = getattr(aioev, 'Future', None)
+        if Task is None or Future is None:
+            missing = 'aioev.Task' if Task is None else 'aioev.Future'
+            raise TaskTypesMissing(f'{missing} does not exist in the aioev '
+                                   f'build at {aioev.__file__}')
+        # None when missing: the eager-factory tests then fail, they are not
+        # skipped (the factory belongs to the Task's API on 3.12+).
+        factory = getattr(aioev, 'eager_task_factory', None)
+        return TaskTypes('aioev', Task, Future, factory)
+    if kind == 'standin':
+        # asyncio's own C types: every test gives the baseline's outcome.
+        return TaskTypes('standin', tasks._CTask, futures._CFuture,
+                         getattr(asyncio, 'eager_task_factory', None))
+    if kind == 'broken':
+        # A Task that drops context=: proves that the comparison reports a
+        # Task that is wrong.
+        class BrokenTask(tasks._CTask):
+            def __init__(self, coro, *, context=None, **kwargs):
+                super().__init__(coro, **kwargs)
+        factory = None
+        if hasattr(asyncio, 'create_eager_task_factory'):
+            factory = asyncio.create_eager_task_factory(BrokenTask)
+        return TaskTypes('broken', BrokenTask, futures._CFuture, factory)
+    raise TaskTypesMissing(f'no Task type for the loop kind {kind!r}')
+
+
+def _derive(module, baseline, name, attrs, carry=(), bases=None):
+    """A class with the baseline's bases (or the given ones) and attrs.
+
+    carry names tests written in the baseline class's own body that check
+    behaviour any Task or Future must have; they are copied over.
+    """
+    template = getattr(module, baseline)
+    namespace = {'__module__': module.__name__, '__qualname__': name}
+    for test in carry:
+        if test in vars(template):
+            namespace[test] = vars(template)[test]
+    namespace.update(attrs)
+    return type(name, bases or template.__bases__, namespace)
+
+
+def _tasks_classes(module, types):
+    from asyncio import futures, tasks
+    Task, Future = types.Task, types.Future
+    carry = ('test_del__log_destroy_pending_segfault',
+             'test_refleaks_in_task___init__')
+    yield _derive(module, 'CTask_CFuture_Tests',
+                  'AioevTask_AioevFuture_Tests',
+                  {'Task': Task, 'Future': Future}, carry)
+    # No SetMethodsTest: _asyncio.Future.set_result() accepts only its own
+    # instances, so it cannot be called on a foreign Task.
+    yield _derive(module, 'CTask_CFuture_Tests', 'AioevTask_CFuture_Tests',
+                  {'Task': Task, 'Future': futures._CFuture},
+                  bases=(module.BaseTaskTests, module.test_utils.TestCase))
+    cls = _derive(module, 'CTask_CFuture_SubclassTests',
+                  'AioevTask_AioevFuture_SubclassTests',
+                  {'Task': Task, 'Future': Future})
+    yield module.add_subclass_tests(cls)
+
+    def new_task(self, coro):
+        return Task(coro, loop=self.loop)
+    yield _derive(module, 'CCurrentLoopTests', 'AioevCurrentLoopTests',
+                  {'current_task': staticmethod(tasks.current_task),
+                   'new_task': new_task})
+
+
+def _eager_classes(module, types):
+    Task = types.Task
+    carry = ('test_issue122332',)
+    yield _derive(module, 'CEagerTaskFactoryLoopTests',
+                  'AioevEagerTaskFactoryLoopTests', {'Task': Task}, carry)
+
+    def setUp(self):
+        # The base class installs asyncio.create_eager_task_factory(Task);
+        # this one tests the factory aioev ships instead.
+        super(cls, self).setUp()
+        if types.eager_task_factory is None:
+            raise AttributeError(f'{types.name} has no eager_task_factory')
+        self.eager_task_factory = types.eager_task_factory
+        self.loop.set_task_factory(self.eager_task_factory)
+    cls = _derive(module, 'CEagerTaskFactoryLoopTests',
+                  'AioevEagerTaskFactoryFunctionTests',
+                  {'Task': Task, 'setUp': setUp}, carry)
+    yield cls
+    yield _derive(module, 'NonEagerCTaskTests', 'NonEagerAioevTaskTests',
+                  {'Task': Task})
+    yield _derive(module, 'EagerCTaskTests', 'EagerAioevTaskTests',
+                  {'Task': Task})
+
+
+def _futures_classes(module, types):
+    Future = types.Future
+    sub_future = type('AioevSubFuture', (Future,), {})
+    yield _derive(module, 'CFutureTests', 'AioevFutureTests',
+                  {'cls': Future}, ('test_future_del_segfault',))
+    yield _derive(module, 'CSubFutureTests', 'AioevSubFutureTests',
+                  {'cls': sub_future})
+    yield _derive(module, 'CFutureDoneCallbackTests',
+                  'AioevFutureDoneCallbackTests',
+                  {'_new_future': lambda self: Future(loop=self.loop)})
+    yield _derive(module, 'CSubFutureDoneCallbackTests',
+                  'AioevSubFutureDoneCallbackTests',
+                  {'_new_future': lambda self: sub_future(loop=self.loop)})
+    yield _derive(module, 'CFutureInheritanceTests',
+                  'AioevFutureInheritanceTests',
+                  {'_get_future_cls': lambda self: Future})
+
+
+# module -> (builder, {built class: its baseline class}).  A pair whose
+# baseline class the interpreter's module lacks is left out.
+TASK_CLASSES = {
+    'test_tasks': (_tasks_classes, {
+        'AioevTask_AioevFuture_Tests': 'CTask_CFuture_Tests',
+        'AioevTask_CFuture_Tests': 'CTask_CFuture_Tests',
+        'AioevTask_AioevFuture_SubclassTests': 'CTask_CFuture_SubclassTests',
+        'AioevCurrentLoopTests': 'CCurrentLoopTests',
+    }),
+    'test_eager_task_factory': (_eager_classes, {
+        'AioevEagerTaskFactoryLoopTests': 'CEagerTaskFactoryLoopTests',
+        'AioevEagerTaskFactoryFunctionTests': 'CEagerTaskFactoryLoopTests',
+        'NonEagerAioevTaskTests': 'NonEagerCTaskTests',
+        'EagerAioevTaskTests': 'EagerCTaskTests',
+    }),
+    'test_futures': (_futures_classes, {
+        'AioevFutureTests': 'CFutureTests',
+        'AioevSubFutureTests': 'CSubFutureTests',
+        'AioevFutureDoneCallbackTests': 'CFutureDoneCallbackTests',
+        'AioevSubFutureDoneCallbackTests': 'CSubFutureDoneCallbackTests',
+        'AioevFutureInheritanceTests': 'CFutureInheritanceTests',
+    }),
+}
+
+
+def task_pairs(module):
+    """{built class: baseline class} for the baseline classes module has."""
+    short = module.__name__.rpartition('.')[2]
+    _, pairs = TASK_CLASSES[short]
+    return {new: old for new, old in pairs.items() if hasattr(module, old)}
+
+
+def add_task_classes(module, types):
+    short = module.__name__.rpartition('.')[2]
+    builder, _ = TASK_CLASSES[short]
+    wanted = task_pairs(module)
+    for cls in builder(module, types):
+        if cls.__name__ in wanted:
+            setattr(module, cls.__name__, cls)
+
+
+def _class_of(test_id):
+    return test_id.rsplit('.', 2)[-2]
+
+
 class JsonResult(unittest.TestResult):
     """Writes one JSON line per test event and keeps a watchdog armed."""
 
@@ -290,7 +483,21 @@ def main():
                              'pattern (repeatable)')
     parser.add_argument('--timeout', type=float, default=60.0,
                         help='seconds one test (or fixture) may take')
+    parser.add_argument('--tasks', action='store_true',
+                        help='task mode: run the Task/Future classes of '
+                             'TASK_CLASSES only')
     args = parser.parse_args()
+    if args.probe and args.tasks:
+        # Exit status 3 (and the reason on stdout) when there is no Task
+        # type to test: the runner then skips task mode.
+        try:
+            types = task_types(args.loop)
+        except TaskTypesMissing as exc:
+            print(exc)
+            sys.exit(3)
+        for t in (types.Task, types.Future):
+            print(t.__module__ + '.' + t.__qualname__)
+        return
     if args.probe:
         loop = make_factory(args.loop)()
         loop.run_until_complete(asyncio.sleep(0.001))
@@ -316,16 +523,35 @@ def main():
         add_mixin_class(module, factory)
     if args.module in MODULE_ADAPTERS:
         MODULE_ADAPTERS[args.module](module, factory)
+    pairs = {}
+    if args.tasks:
+        pairs = task_pairs(module)
+        if args.loop != 'stdlib':
+            add_task_classes(module, task_types(args.loop))
 
     loader = unittest.TestLoader()
     tests = list(iter_tests(loader.loadTestsFromModule(module)))
     skip = read_ids(args.skip) or set()
     only = read_ids(args.only)
+    if args.tasks:
+        run_classes = set(pairs.values() if args.loop == 'stdlib' else pairs)
+        tests = [t for t in tests if _class_of(t.id()) in run_classes]
+
+    def names(test_id):
+        # A baseline test also matches -k by the ids of its built classes.
+        yield test_id
+        if args.tasks and args.loop == 'stdlib':
+            head, cls, method = test_id.rsplit('.', 2)
+            for new, old in pairs.items():
+                if old == cls:
+                    yield f'{head}.{new}.{method}'
+
     tests = [t for t in tests
              if t.id() not in skip and (only is None or t.id() in only)
-             and (not args.match or any(fnmatch.fnmatchcase(t.id(), p)
-                                        for p in args.match))]
-    result.emit(event='loaded', ids=[t.id() for t in tests])
+             and (not args.match or any(fnmatch.fnmatchcase(n, p)
+                                        for p in args.match
+                                        for n in names(t.id())))]
+    result.emit(event='loaded', ids=[t.id() for t in tests], pairs=pairs)
 
     suite = unittest.TestSuite(tests)
     suite.run(result)

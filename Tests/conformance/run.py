@@ -19,7 +19,19 @@ tests use a mock or fake-time loop only), the excluded ones, regressions,
 flaky ones (failed, then passed when rerun alone) and stale exclusions.
 Logs and report.json go to --workdir (default: a new directory in /tmp).
 
-Exit status 0 when no interpreter has a regression, 1 otherwise.
+Task mode (run after the module comparison; --tasks runs only it,
+--no-tasks skips it) rebuilds the Task and Future test classes of
+test_tasks, test_futures and test_eager_task_factory with aioev.Task and
+aioev.Future (child.TASK_CLASSES) and compares each test with the same test
+of the module's class for asyncio's C Task and C Future on the stdlib loop.
+task_exclusions.toml lists the allowed differences.  Task mode is skipped,
+with a message, while aioev has no Task.
+
+    python -m Tests.conformance --tasks --all
+    python -m Tests.conformance --tasks -m test_tasks -k '*.test_cancel*'
+
+Exit status 0 when no interpreter has a regression (in either mode), 1
+otherwise.
 """
 
 import argparse
@@ -89,6 +101,20 @@ REASON_RE = re.compile(
     r'^(tests selector internals|needs (%s) from a later issue)$'
     % '|'.join(FEATURES))
 
+# Task mode: the modules whose Task and Future test classes are rebuilt
+# with aioev.Task and aioev.Future (child.TASK_CLASSES), and the reasons
+# task_exclusions.toml may give.
+TASK_MODULES = ('test_tasks', 'test_futures', 'test_eager_task_factory')
+TASK_EXCLUSIONS = os.path.join(HERE, 'task_exclusions.toml')
+TASK_REASONS = (
+    "tests asyncio's Python-only internals",
+    "tests the _asyncio C module's internals",
+)
+TASK_REASON_RE = re.compile(
+    '^(%s)$' % '|'.join(re.escape(r) for r in TASK_REASONS))
+TASK_REASONS_HINT = 'use one of ' + ', '.join(
+    repr(r) for r in TASK_REASONS)
+
 PASSED = ('pass',)
 DEFAULT_PYTHONS = ('3.11', '3.12', '3.13')
 
@@ -111,8 +137,14 @@ class Exclusion:
         return fnmatch.fnmatchcase(short, self.pattern)
 
 
-def load_exclusions(path=EXCLUSIONS):
-    """Read and check the exclusion file; raise ValueError if it is wrong."""
+LOOP_REASONS_HINT = ('use "tests selector internals" or "needs <feature> '
+                     'from a later issue" with a feature among '
+                     + ', '.join(FEATURES))
+
+
+def load_exclusions(path=EXCLUSIONS, reason_re=REASON_RE,
+                    hint=LOOP_REASONS_HINT):
+    """Read and check an exclusion file; raise ValueError if it is wrong."""
     if not os.path.exists(path):
         return []
     with open(path, 'rb') as f:
@@ -120,11 +152,10 @@ def load_exclusions(path=EXCLUSIONS):
     exclusions = []
     for i, group in enumerate(data.get('exclude', ())):
         reason = group.get('reason', '')
-        if not REASON_RE.match(reason):
+        if not reason_re.match(reason):
             raise ValueError(
-                f'{path}: group {i}: reason {reason!r} is not allowed; use '
-                f'"tests selector internals" or "needs <feature> from a '
-                f'later issue" with a feature among {", ".join(FEATURES)}')
+                f'{path}: group {i}: reason {reason!r} is not allowed; '
+                f'{hint}')
         versions = group.get('versions')
         if versions is not None:
             versions = frozenset(str(v) for v in versions)
@@ -192,6 +223,8 @@ class ModuleRun:
         self.problems = []      # crashes and timeouts, as text
         self.seconds = 0.0
         self.completed = False
+        self.loaded = []        # ids the first child loaded
+        self.pairs = {}         # task mode: built class -> baseline class
 
 
 def _parse(path):
@@ -208,7 +241,7 @@ def _parse(path):
 
 def run_module(python, module, loop, workdir, *, test_timeout,
                module_timeout, only=None, match=(), tag='',
-               debug=False, max_restarts=25):
+               debug=False, tasks=False, max_restarts=25):
     """Run one module in subprocesses until every test has an outcome.
 
     A test that crashes the child or hangs (faulthandler's watchdog exits
@@ -247,6 +280,8 @@ def run_module(python, module, loop, workdir, *, test_timeout,
                '--timeout', str(test_timeout)]
         if only_path:
             cmd += ['--only', only_path]
+        if tasks:
+            cmd.append('--tasks')
         for pattern in match:
             cmd += ['--match', pattern]
         killed = False
@@ -265,7 +300,10 @@ def run_module(python, module, loop, workdir, *, test_timeout,
         running = None
         done = False
         for r in records:
-            if r['event'] == 'start':
+            if r['event'] == 'loaded' and attempt == 0:
+                run.loaded = r['ids']
+                run.pairs = r.get('pairs') or {}
+            elif r['event'] == 'start':
                 running = r['id']
             elif r['event'] == 'end':
                 run.results[r['id']] = (r['outcome'], r.get('detail'))
@@ -481,6 +519,228 @@ def probe(python, loop):
     return proc.stdout.strip()
 
 
+# ---------------------------------------------------------------- task mode
+
+class TaskReport:
+    """Task mode on one interpreter: aioev's Task and Future against
+    asyncio's C Task and C Future, test by test."""
+
+    def __init__(self, python, version, full_version, loop):
+        self.python = python
+        self.version = version
+        self.full_version = full_version
+        self.loop = loop
+        self.skipped = None         # why task mode did not run, or None
+        self.types = ''             # the Task and Future tested
+        self.modules = []           # (module, baseline run, task run)
+        self.classes = []           # (module, class, baseline class,
+                                    #  compared, passed)
+        self.compared = 0           # tests whose baseline test passed
+        self.passed = 0             # ... and that passed with the types
+        self.excluded = []
+        self.regressions = []
+        self.flaky = []
+        self.stale = []
+        self.problems = []
+        self.seconds = 0.0
+
+    @property
+    def ok(self):
+        return self.skipped is not None or (
+            not self.regressions and self.compared > 0)
+
+    def to_json(self):
+        return {
+            'python': self.python, 'version': self.full_version,
+            'loop': self.loop, 'ok': self.ok, 'skipped': self.skipped,
+            'types': self.types, 'compared': self.compared,
+            'passed': self.passed, 'excluded': self.excluded,
+            'regressions': self.regressions, 'flaky': self.flaky,
+            'stale_exclusions': self.stale, 'problems': self.problems,
+            'classes': [
+                {'module': m, 'class': c, 'baseline': b, 'compared': n,
+                 'passed': p} for m, c, b, n, p in self.classes],
+        }
+
+
+def load_task_exclusions(path=TASK_EXCLUSIONS):
+    return load_exclusions(path, TASK_REASON_RE, TASK_REASONS_HINT)
+
+
+def probe_tasks(python, loop):
+    """(True, 'Task, Future') or (False, why there is no Task to test)."""
+    proc = subprocess.run([python, CHILD, '--loop', loop, '--probe',
+                           '--tasks'], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode == 3:
+        return False, proc.stdout.strip()
+    if proc.returncode != 0:
+        raise RuntimeError(f'{python}: cannot load the {loop!r} Task:\n'
+                           f'{proc.stdout}{proc.stderr}')
+    return True, ', '.join(proc.stdout.split())
+
+
+def baseline_id(test_id, pairs):
+    """The id of the baseline test of a built class's test, or None."""
+    head, cls, method = test_id.rsplit('.', 2)
+    if cls not in pairs:
+        return None
+    return f'{head}.{pairs[cls]}.{method}'
+
+
+def compare_tasks(report, exclusions, rerun, filtered=False):
+    compared = collections.Counter()    # (module, class) -> tests
+    passed = collections.Counter()
+    candidates = collections.defaultdict(list)
+    for module, base, other in report.modules:
+        for problem in base.problems:
+            report.problems.append(f'{module} (baseline): {problem}')
+        for problem in other.problems:
+            report.problems.append(f'{module} ({other.loop} Task): '
+                                   f'{problem}')
+        ids = list(other.loaded) + sorted(set(other.results)
+                                          - set(other.loaded))
+        for test_id in ids:
+            base_id = baseline_id(test_id, other.pairs)
+            if base_id is None:
+                continue        # a crash outside a test: in problems
+            if base.results.get(base_id, ('missing',))[0] not in PASSED:
+                continue
+            key = (module, test_id.rsplit('.', 2)[-2])
+            compared[key] += 1
+            got, detail = other.results.get(
+                test_id, ('missing', 'the test did not run'))
+            exc = find_exclusion(exclusions, report.version, test_id)
+            if exc is not None:
+                exc.used = True
+                report.excluded.append((test_id, exc.reason))
+                if got in PASSED:
+                    report.stale.append(test_id)
+            elif got in PASSED:
+                passed[key] += 1
+            else:
+                candidates[module].append((test_id, got, detail))
+    for module, items in candidates.items():
+        again = rerun(module, {t for t, got, _ in items if got != 'timeout'})
+        for test_id, got, detail in items:
+            if again.get(test_id, ('missing',))[0] in PASSED:
+                report.flaky.append(test_id)
+                passed[module, test_id.rsplit('.', 2)[-2]] += 1
+            else:
+                report.regressions.append((test_id, got, detail))
+    for module, base, other in report.modules:
+        for cls, old in other.pairs.items():
+            n = compared[module, cls]
+            report.classes.append((module, cls, old, n, passed[module, cls]))
+            if other.completed and not n and not filtered:
+                report.problems.append(f'{module}.{cls}: no test to compare '
+                                       f'with {old}')
+    report.compared = sum(compared.values())
+    report.passed = sum(passed.values())
+
+
+def check_tasks(python, *, loop, modules=None, match=(), jobs=2,
+                test_timeout=45, module_timeout=900, workdir=None,
+                exclusions=None, debug=False, log=print):
+    """Task mode on one interpreter; return a TaskReport.
+
+    The module's C Task/C Future classes run on the stdlib loop (the
+    baseline), classes rebuilt from the same bases with the loop kind's
+    Task and Future (aioev.Task, aioev.Future) run with that kind's loops.
+    Skipped (report.skipped says why) when the kind has no Task yet.
+    """
+    version, full = describe_python(python)
+    if exclusions is None:
+        exclusions = load_task_exclusions()
+    report = TaskReport(python, version, full, loop)
+    start = time.monotonic()
+    found, what = probe_tasks(python, loop)
+    if not found:
+        report.skipped = f'task mode skipped: {what}'
+        log(f'[{version}] {report.skipped}')
+        return report
+    report.types = what
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix=f'aioev-tasks-{version}-')
+    os.makedirs(workdir, exist_ok=True)
+    selected = [m for m in TASK_MODULES
+                if (modules is None or m in modules)
+                and module_exists(python, m)]
+    log(f'[{version}] task mode: {what} on {loop!r} loops against '
+        f'asyncio\'s C Task and Future, logs in {workdir}')
+
+    runs = {}
+    lock = threading.Lock()
+
+    def job(module, kind):
+        r = run_module(python, module, kind, workdir, match=match,
+                       debug=debug, tasks=True, tag='.tasks',
+                       test_timeout=test_timeout,
+                       module_timeout=module_timeout)
+        with lock:
+            runs[module, kind] = r
+            label = 'C Task' if kind == 'stdlib' else f'{kind} Task'
+            log(f'[{version}] {module:<24} {label:<12} {_count(r):4d} '
+                f'passed of {len(r.results):4d} in {r.seconds:6.1f}s'
+                + (f'  ({len(r.problems)} crash/timeout)'
+                   if r.problems else ''))
+        return r
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = [pool.submit(job, m, kind)
+                   for m in selected for kind in ('stdlib', loop)]
+        for f in futures:
+            f.result()
+    report.modules = [(m, runs[m, 'stdlib'], runs[m, loop])
+                      for m in selected]
+
+    def rerun(module, ids):
+        return run_module(python, module, loop, workdir, tag='.tasks.rerun',
+                          debug=debug, tasks=True, only=ids,
+                          test_timeout=test_timeout,
+                          module_timeout=module_timeout).results
+
+    compare_tasks(report, exclusions, rerun, filtered=bool(match))
+    if modules is None and not match:
+        for exc in exclusions:
+            if exc.applies(version) and not any(
+                    exc.matches(t) for _, _, a in report.modules
+                    for t in a.loaded):
+                report.problems.append(f'task exclusion {exc.pattern!r} '
+                                       f'matches no test on {version}')
+    report.seconds = time.monotonic() - start
+    with open(os.path.join(workdir, 'report-tasks.json'), 'w') as f:
+        json.dump(report.to_json(), f, indent=1)
+    return report
+
+
+def format_task_summary(report):
+    out = []
+    w = out.append
+    if report.skipped:
+        w(f'== CPython {report.full_version} ({report.python}), '
+          f'{report.skipped}')
+        return '\n'.join(out)
+    w(f'== CPython {report.full_version} ({report.python}), task mode: '
+      f'{report.types} on {report.loop!r} loops, {report.seconds:.0f}s')
+    for module, cls, old, n, passed in report.classes:
+        w(f'   {passed:4d} of {n:4d}  {module}.{cls} (baseline {old})')
+    w('   ("of": tests of the baseline class that pass with the C Task/C '
+      'Future on the stdlib loop)')
+    w(f'   compared: {report.compared}   passed: {report.passed}   '
+      f'excluded: {len(report.excluded)}   regressions: '
+      f'{len(report.regressions)}   flaky: {len(report.flaky)}')
+    for test_id, got, detail in report.regressions:
+        w(f'   REGRESSION {test_id}: {got}: {error_line(detail)}')
+    for test_id in report.flaky:
+        w(f'   flaky (failed, then passed alone): {test_id}')
+    for test_id in report.stale:
+        w(f'   warning: excluded but passes: {test_id}')
+    for problem in report.problems:
+        w(f'   note: {problem.splitlines()[0]}')
+    return '\n'.join(out)
+
+
 def error_line(detail):
     """The exception line of a traceback ('ValueError: bad thing')."""
     if not detail:
@@ -549,30 +809,46 @@ def format_summary(report):
     return '\n'.join(out)
 
 
+def _markdown_regressions(out, regressions):
+    groups = collections.defaultdict(list)
+    for test_id, got, detail in regressions:
+        last = error_line(detail) or got
+        groups[last].append((test_id, got, detail))
+    for last, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        out.append(f'### {last}  ({len(items)} tests)')
+        for test_id, got, _ in items:
+            out.append(f'- `{test_id[len(PREFIX):]}` ({got})')
+        out.append('')
+        out.append('```')
+        out.append(essential(items[0][2], 12))
+        out.append('```')
+        out.append('')
+
+
 def format_markdown(reports):
     """Regressions grouped by their final exception line."""
     out = ['# aioev stdlib conformance: regressions', '']
     for report in reports:
-        out.append(f'## CPython {report.full_version}: '
-                   f'{report.loop_passed} passed on {report.loop}, '
-                   f'{report.baseline_passed} on stdlib, '
-                   f'{len(report.excluded)} excluded, '
-                   f'{len(report.regressions)} regressions, '
-                   f'{len(report.flaky)} flaky')
+        if isinstance(report, TaskReport):
+            if report.skipped:
+                out += [f'## CPython {report.full_version}: '
+                        f'{report.skipped}', '']
+                continue
+            out.append(f'## CPython {report.full_version}, task mode '
+                       f'({report.types}): {report.passed} of '
+                       f'{report.compared} passed, '
+                       f'{len(report.excluded)} excluded, '
+                       f'{len(report.regressions)} regressions, '
+                       f'{len(report.flaky)} flaky')
+        else:
+            out.append(f'## CPython {report.full_version}: '
+                       f'{report.loop_passed} passed on {report.loop}, '
+                       f'{report.baseline_passed} on stdlib, '
+                       f'{len(report.excluded)} excluded, '
+                       f'{len(report.regressions)} regressions, '
+                       f'{len(report.flaky)} flaky')
         out.append('')
-        groups = collections.defaultdict(list)
-        for test_id, got, detail in report.regressions:
-            last = error_line(detail) or got
-            groups[last].append((test_id, got, detail))
-        for last, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            out.append(f'### {last}  ({len(items)} tests)')
-            for test_id, got, _ in items:
-                out.append(f'- `{test_id[len(PREFIX):]}` ({got})')
-            out.append('')
-            out.append('```')
-            out.append(essential(items[0][2], 12))
-            out.append('```')
-            out.append('')
+        _markdown_regressions(out, report.regressions)
         if report.flaky:
             out.append('Flaky (failed once, passed alone): '
                        + ', '.join(f'`{t[len(PREFIX):]}`'
@@ -595,13 +871,22 @@ def main(argv=None):
         'AIOEV_CONFORMANCE_LOOP', 'aioev'),
         choices=('aioev', 'standin', 'broken'),
         help='loop under test (default: $AIOEV_CONFORMANCE_LOOP or aioev); '
-             '"standin" is a trivial SelectorEventLoop subclass, "broken" '
-             'one whose timers fire late')
+             '"standin" is a trivial SelectorEventLoop subclass (and, in '
+             'task mode, asyncio\'s C Task), "broken" a loop that drops '
+             'call_soon\'s context (and a Task that drops context=)')
     parser.add_argument('-m', '--module', action='append', default=[],
                         help='module of test.test_asyncio (repeatable)')
     parser.add_argument('--later', action='store_true',
                         help='run the modules of later issues instead: '
                              + ', '.join(LATER_MODULES))
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--tasks', action='store_true',
+                      help='task mode only: the Task and Future test '
+                           'classes of ' + ', '.join(TASK_MODULES)
+                           + ' rebuilt with aioev.Task and aioev.Future, '
+                           'against asyncio\'s C Task and C Future')
+    mode.add_argument('--no-tasks', action='store_true',
+                      help='skip task mode')
     parser.add_argument('-k', '--match', action='append', default=[],
                         help='only test ids matching this fnmatch pattern, '
                              'e.g. "*.test_events.*.test_run_*" '
@@ -625,27 +910,55 @@ def main(argv=None):
         pythons = [sys.executable]
     pythons = [p if os.sep in p else find_python(p) for p in pythons]
     exclusions = load_exclusions()
+    task_exclusions = load_task_exclusions()
+    modules = args.module or (LATER_MODULES if args.later else None)
+    task_modules = None
+    if modules is not None:
+        task_modules = [m for m in modules if m in TASK_MODULES]
+        if args.tasks and not task_modules:
+            parser.error('--tasks: no module of task mode among -m ('
+                         + ', '.join(TASK_MODULES) + ')')
 
     reports = []
     for python in pythons:
         workdir = None
         if args.workdir:
             workdir = os.path.join(args.workdir, describe_python(python)[0])
-        report = check_interpreter(
-            python, loop=args.loop,
-            modules=args.module or (LATER_MODULES if args.later else None),
-            match=args.match, debug=args.debug,
-            jobs=args.jobs, test_timeout=args.test_timeout,
-            module_timeout=args.module_timeout, workdir=workdir,
-            exclusions=[Exclusion(e.pattern, e.versions, e.reason)
-                        for e in exclusions])
-        reports.append(report)
-        print(format_summary(report), flush=True)
+        if not args.tasks:
+            report = check_interpreter(
+                python, loop=args.loop, modules=modules,
+                match=args.match, debug=args.debug,
+                jobs=args.jobs, test_timeout=args.test_timeout,
+                module_timeout=args.module_timeout, workdir=workdir,
+                exclusions=[Exclusion(e.pattern, e.versions, e.reason)
+                            for e in exclusions])
+            reports.append(report)
+            print(format_summary(report), flush=True)
+        if not args.no_tasks and task_modules != []:
+            report = check_tasks(
+                python, loop=args.loop, modules=task_modules,
+                match=args.match, debug=args.debug,
+                jobs=args.jobs, test_timeout=args.test_timeout,
+                module_timeout=args.module_timeout,
+                workdir=workdir and os.path.join(workdir, 'tasks'),
+                exclusions=[Exclusion(e.pattern, e.versions, e.reason)
+                            for e in task_exclusions])
+            reports.append(report)
+            print(format_task_summary(report), flush=True)
         if args.markdown:
             with open(args.markdown, 'w') as f:
                 f.write(format_markdown(reports))
     print()
     for r in reports:
+        if isinstance(r, TaskReport):
+            if r.skipped:
+                print(f'CPython {r.full_version}: {r.skipped}')
+                continue
+            print(f'CPython {r.full_version}, task mode ({r.types}): '
+                  f'{r.passed} of {r.compared} passed, {len(r.excluded)} '
+                  f'excluded, {len(r.regressions)} regressions -> '
+                  f'{"OK" if r.ok else "FAIL"}')
+            continue
         print(f'CPython {r.full_version}: {r.loop_passed} passed on '
               f'{r.loop} ({r.loop_passed_on_loop} in tests that made a '
               f'{r.loop} loop), {r.baseline_passed} on stdlib, '
