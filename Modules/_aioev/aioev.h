@@ -142,6 +142,10 @@ struct ModuleState {
   static constexpr int kHandlePoolSize = 256;
   HandleObject* handle_pool[kHandlePoolSize];
   int handle_pool_count;
+  // Freed iterators of `await future` (future.cpp), reused likewise.
+  static constexpr int kFutureIterPoolSize = 64;
+  PyObject* future_iter_pool[kFutureIterPoolSize];
+  int future_iter_pool_count;
 };
 
 extern PyModuleDef module_def;

@@ -6,6 +6,12 @@ namespace aioev {
 
 namespace {
 
+#ifdef AIOEV_NO_RECYCLING
+constexpr bool kRecycle = false;  // sanitizer builds: every object its own allocation
+#else
+constexpr bool kRecycle = true;
+#endif
+
 PyObject* invalid_state(ModuleState* st, const char* message) {
   PyErr_SetString(st->invalid_state_error, message);
   return nullptr;
@@ -63,6 +69,12 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
 }  // namespace
 
 // ---- the future's core, shared with task.cpp ----
+
+void future_iter_pool_clear(ModuleState* st) {
+  while (st->future_iter_pool_count > 0) {
+    PyObject_GC_Del(st->future_iter_pool[--st->future_iter_pool_count]);
+  }
+}
 
 int future_ensure_alive(FutureObject* f) {
   if (AIOEV_UNLIKELY(f->loop == nullptr)) {
@@ -609,14 +621,24 @@ void Future_dealloc(PyObject* self) {
 struct FutureIterObject {
   PyObject_HEAD
   PyObject* future;  // nullptr once exhausted
+  ModuleState* state;
 };
 
 FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterObject*>(self); }
 
 PyObject* Future_await(PyObject* self) {
   if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  FutureIterObject* it = PyObject_GC_New(FutureIterObject, as_fut(self)->state->future_iter_type);
-  if (it == nullptr) return nullptr;
+  ModuleState* st = as_fut(self)->state;
+  FutureIterObject* it;
+  if (kRecycle && st->future_iter_pool_count > 0) {
+    // One iterator per `await`: freed ones are reused.
+    it = reinterpret_cast<FutureIterObject*>(st->future_iter_pool[--st->future_iter_pool_count]);
+    PyObject_Init(reinterpret_cast<PyObject*>(it), st->future_iter_type);
+  } else {
+    it = PyObject_GC_New(FutureIterObject, st->future_iter_type);
+    if (it == nullptr) return nullptr;
+  }
+  it->state = st;
   it->future = Py_NewRef(self);
   PyObject_GC_Track(it);
   return reinterpret_cast<PyObject*>(it);
@@ -762,7 +784,12 @@ void FutureIter_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
   FutureIter_clear(self);
-  PyObject_GC_Del(self);
+  ModuleState* st = as_iter(self)->state;
+  if (kRecycle && st->future_iter_pool_count < ModuleState::kFutureIterPoolSize) {
+    st->future_iter_pool[st->future_iter_pool_count++] = self;  // PyObject_Init revives it
+  } else {
+    PyObject_GC_Del(self);
+  }
   Py_DECREF(type);
 }
 

@@ -75,6 +75,7 @@ int future_init(FutureObject* f, PyObject* loop);
 // loop.create_future() on an aioev loop: an aioev.Future (new reference).
 PyObject* future_new(ModuleState* st, PyObject* loop);
 void future_reset(FutureObject* f);
+void future_iter_pool_clear(ModuleState* st);
 int future_traverse(FutureObject* f, visitproc visit, void* arg);
 // Completes the future and schedules its callbacks; -1 with an exception set.
 int future_set_result(FutureObject* f, PyObject* result);

@@ -165,6 +165,7 @@ int module_clear(PyObject* module) {
 void module_free(void* module) {
   module_clear(static_cast<PyObject*>(module));
   handle_pool_clear(module_state(static_cast<PyObject*>(module)));
+  future_iter_pool_clear(module_state(static_cast<PyObject*>(module)));
 }
 
 PyObject* import_attr(const char* module_name, const char* attr) {
