@@ -18,6 +18,7 @@ the server's CPU time per request.
 import argparse
 import asyncio
 import dataclasses
+import functools
 import gc
 import hashlib
 import importlib.metadata
@@ -46,6 +47,8 @@ FULL_TARGET = 0.2
 TIMEOUT = 20  # seconds after which a measurement counts as hung
 BATCH = 1000  # callbacks or timers that one callback schedules at a time
 TASK_BATCH = 100  # tasks created before they are awaited
+GATHER_SIZE = 10_000  # tasks in one asyncio.gather()
+FIB_N = 15  # async_fib computes fib(FIB_N) as a tree of tasks
 
 # Timers fire after random delays under TIMER_SPREAD seconds: short enough
 # that a batch has expired by the time the loop polls, so the benchmark
@@ -169,6 +172,40 @@ def sleep0(loop, ops):
     async def main():
         for _ in range(ops):
             await asyncio.sleep(0)
+
+    return timed(loop.run_until_complete, main())
+
+
+def gather_10k(loop, ops):
+    """One op: a task of a coroutine that returns at once, one of
+    GATHER_SIZE created together and awaited with asyncio.gather()."""
+
+    async def trivial():
+        pass
+
+    async def main():
+        for _ in range(ops // GATHER_SIZE):
+            await asyncio.gather(*[loop.create_task(trivial()) for _ in range(GATHER_SIZE)])
+
+    return timed(loop.run_until_complete, main())
+
+
+def async_fib(loop, ops):
+    """One op: a task in a recursive fib(FIB_N) where each call above
+    fib(1) creates a task for each of its two halves and awaits them."""
+
+    async def fib(n):
+        if n < 2:
+            return n
+        left = asyncio.create_task(fib(n - 1))
+        right = asyncio.create_task(fib(n - 2))
+        return await left + await right
+
+    async def main():
+        for _ in range(ops // FIB_TASKS):
+            result = await fib(FIB_N)
+            if result != FIB_VALUE:
+                raise AssertionError(f"fib({FIB_N}) gave {result}, not {FIB_VALUE}")
 
     return timed(loop.run_until_complete, main())
 
@@ -322,6 +359,19 @@ def timer_batches(loop, ops, fire):
     return timed(loop.run_forever)
 
 
+def fib_tasks(n):
+    """(the tasks that async_fib's fib(n) creates, fib(n))."""
+    tasks = {0: 0, 1: 0}  # fib(n) makes two tasks, then fib(n-1)'s and fib(n-2)'s
+    values = {0: 0, 1: 1}
+    for k in range(2, n + 1):
+        tasks[k] = 2 + tasks[k - 1] + tasks[k - 2]
+        values[k] = values[k - 1] + values[k - 2]
+    return tasks[n], values[n]
+
+
+FIB_TASKS, FIB_VALUE = fib_tasks(FIB_N)
+
+
 class Mailbox:
     """Holds one value at a time; get() waits until put() delivers it."""
 
@@ -343,6 +393,10 @@ class Benchmark:
     name: str
     function: object
     batch: int  # the op count is a multiple of this
+    tasks: bool = False  # a task benchmark: it runs on the tasks-only loop kinds too
+    # The part of the target time that one measurement takes: less than 1
+    # for some task benchmarks, which run on four loops, to keep the run short.
+    share: float = 1.0
 
 
 BENCHMARKS = [
@@ -352,9 +406,11 @@ BENCHMARKS = [
     Benchmark("timers_cancel", timers_cancel, BATCH),
     Benchmark("threadsafe_chain", threadsafe_chain, 1),
     Benchmark("threadsafe_thread", threadsafe_thread, 1),
-    Benchmark("create_task", create_task, TASK_BATCH),
-    Benchmark("future_ping_pong", future_ping_pong, 1),
-    Benchmark("sleep0", sleep0, 1),
+    Benchmark("create_task", create_task, TASK_BATCH, tasks=True),
+    Benchmark("future_ping_pong", future_ping_pong, 1, tasks=True),
+    Benchmark("sleep0", sleep0, 1, tasks=True),
+    Benchmark("gather_10k", gather_10k, GATHER_SIZE, tasks=True, share=0.5),
+    Benchmark("async_fib", async_fib, FIB_TASKS, tasks=True, share=0.5),
     Benchmark("sock_ping_pong", sock_ping_pong, 1),
     Benchmark("udp_ping_pong", udp_ping_pong, 1),
     Benchmark("subprocess_spawn", subprocess_spawn, 1),
@@ -364,30 +420,90 @@ BENCHMARKS = [
 # --- The loops ----------------------------------------------------------
 
 
+# The loop kind that runs the task benchmarks on aioev with asyncio's Task.
+AIOEV_ASYNCIO_TASK = "aioev (asyncio Task)"
+
+
 @dataclasses.dataclass
 class LoopKind:
     name: str
     factory: object  # makes a new loop; None if the module did not import
     version: str
     error: str | None = None  # why the module did not import
+    tasks_only: bool = False  # runs the task benchmarks only
+    skipped: str | None = None  # why it is left out of the run
+    task_type: str | None = None  # what its loops' create_task makes
 
 
 def find_loops():
-    """aioev, asyncio's selector loop, and uvloop when it is installed."""
-    loops = [aioev_loop(), LoopKind("asyncio", asyncio.SelectorEventLoop, "stdlib")]
+    """aioev (with its default Task and with asyncio's), asyncio's selector
+    loop, and uvloop when it is installed."""
+    loops = aioev_loops() + [LoopKind("asyncio", asyncio.SelectorEventLoop, "stdlib")]
     try:
         import uvloop
     except ImportError:
-        return loops
-    return loops + [LoopKind("uvloop", uvloop.new_event_loop, version_of(uvloop))]
+        pass
+    else:
+        loops.append(LoopKind("uvloop", uvloop.new_event_loop, version_of(uvloop)))
+    for loop_kind in loops:
+        probe_tasks(loop_kind)
+    return loops
 
 
-def aioev_loop():
+def aioev_loops():
     try:
         import aioev
     except ImportError as exc:
-        return LoopKind("aioev", None, "-", f"aioev did not import: {describe(exc)}")
-    return LoopKind("aioev", aioev.new_event_loop, version_of(aioev))
+        error = f"aioev did not import: {describe(exc)}"
+        return [LoopKind("aioev", None, "-", error),
+                LoopKind(AIOEV_ASYNCIO_TASK, None, "-", error, tasks_only=True)]
+    version = version_of(aioev)
+    return [LoopKind("aioev", aioev.new_event_loop, version),
+            LoopKind(AIOEV_ASYNCIO_TASK,
+                     functools.partial(aioev.new_event_loop, native_task=False),
+                     version, tasks_only=True)]
+
+
+def probe_tasks(loop_kind):
+    """Fill in which class loop_kind's create_task makes.  A kind whose
+    factory does not take native_task= yet is skipped."""
+    if loop_kind.error:
+        return
+
+    async def nothing():
+        pass
+
+    try:
+        loop = loop_kind.factory()
+    except Exception as exc:
+        if isinstance(exc, TypeError) and "native_task" in str(exc):
+            loop_kind.skipped = ("aioev.new_event_loop() takes no native_task keyword"
+                                 " in this build")
+        else:
+            loop_kind.error = f"{loop_kind.name} did not make a loop: {describe(exc)}"
+        return
+    try:
+        task = loop.create_task(nothing())
+        loop.run_until_complete(task)
+        loop_kind.task_type = type_name(type(task))
+    except Exception as exc:
+        loop_kind.task_type = f"unknown ({describe(exc)})"
+    finally:
+        loop.close()
+
+
+def type_name(cls):
+    if cls is asyncio.Task:
+        return "asyncio.Task"
+    module = cls.__module__
+    if module.startswith("aioev."):
+        module = "aioev"  # where the public name is
+    return f"{module}.{cls.__qualname__}"
+
+
+def loops_of(benchmark, loops):
+    """The loop kinds that run benchmark."""
+    return [kind for kind in loops if benchmark.tasks or not kind.tasks_only]
 
 
 def version_of(module):
@@ -506,17 +622,19 @@ def attempt(cell, function, *args):
 def calibrate_all(benchmarks, loops, target):
     cells = {}
     for benchmark in benchmarks:
-        for loop_kind in loops:
+        for loop_kind in loops_of(benchmark, loops):
             cell = cells[benchmark.name, loop_kind.name] = Cell()
             cell.error = loop_kind.error
-            cell.ops = attempt(cell, calibrate, benchmark, loop_kind, target)
+            cell.ops = attempt(cell, calibrate, benchmark, loop_kind,
+                               target * benchmark.share)
     return cells
 
 
 def run_round(round_index, benchmarks, loops, cells):
     for bench_index, benchmark in enumerate(benchmarks):
-        turn = (round_index + bench_index) % len(loops)
-        for loop_kind in loops[turn:] + loops[:turn]:
+        kinds = loops_of(benchmark, loops)
+        turn = (round_index + bench_index) % len(kinds)
+        for loop_kind in kinds[turn:] + kinds[:turn]:
             cell = cells[benchmark.name, loop_kind.name]
             elapsed = attempt(cell, measure, benchmark, loop_kind, cell.ops)
             if elapsed is not None:
@@ -552,19 +670,38 @@ def ratio(cells, benchmark, numerator, denominator):
 
 def ratio_columns(loops):
     names = [loop_kind.name for loop_kind in loops]
-    return [("aioev", other) for other in ("asyncio", "uvloop") if other in names]
+    pairs = [("aioev", other) for other in ("asyncio", "uvloop") if other in names]
+    if AIOEV_ASYNCIO_TASK in names and "uvloop" in names:
+        pairs.append((AIOEV_ASYNCIO_TASK, "uvloop"))
+    return pairs
 
 
-def print_header(loops, rounds, target):
+def print_header(loops, benchmarks, rounds, target):
+    """rounds: None when no loop benchmark runs."""
     print(f"Python {platform.python_version()} ({platform.python_implementation()})"
           f" on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs")
     for kind in loops:
-        print(kind.error or f"{kind.name}: {kind.version}")
+        if kind.error:
+            named = kind.error.startswith(kind.name + " ")
+            print(kind.error if named else f"{kind.name}: {kind.error}")
+        elif kind.skipped:
+            print(f"{kind.name}: skipped, {kind.skipped}")
+        elif kind.task_type and rounds is not None:
+            print(f"{kind.name}: {kind.version}; create_task makes {kind.task_type}")
+        else:
+            print(f"{kind.name}: {kind.version}")
     if "uvloop" not in [kind.name for kind in loops]:
         print("uvloop: not installed")
     if rounds is not None:
-        print(f"{rounds} rounds of about {target} s per measurement;"
-              " medians in ops/s, higher is better")
+        shorter = {}  # seconds -> the benchmarks measured for that long
+        for benchmark in benchmarks:
+            if benchmark.share != 1:
+                shorter.setdefault(target * benchmark.share, []).append(benchmark.name)
+        exceptions = "; ".join(f"{seconds:g} s for {', '.join(names)}"
+                               for seconds, names in shorter.items())
+        print(f"{rounds} rounds of about {target} s per measurement"
+              + (f" ({exceptions})" if exceptions else "")
+              + "; medians in ops/s, higher is better")
     print()
 
 
@@ -572,6 +709,8 @@ def print_table(benchmarks, loops, cells):
     errors = {}  # error text -> its note number
 
     def rate(cell):
+        if cell is None:  # not run on this loop
+            return ""
         if cell.error:
             number = errors.setdefault(cell.error, len(errors) + 1)
             return f"error [{number}]"
@@ -583,7 +722,7 @@ def print_table(benchmarks, loops, cells):
     rows = [header]
     for benchmark in benchmarks:
         row = [benchmark.name]
-        row += [rate(cells[benchmark.name, kind.name]) for kind in loops]
+        row += [rate(cells.get((benchmark.name, kind.name))) for kind in loops]
         row += [format_times(ratio(cells, benchmark, *pair)) for pair in ratios]
         rows.append(row)
     print_rows(rows)
@@ -604,14 +743,18 @@ def print_rows(rows):
         print("  ".join(cells_text))
 
 
-def save_json(path, benchmarks, loops, cells, rounds, target, servers=None):
-    """servers: the server part of the report (server_report()), if any."""
+def save_json(path, benchmarks, listed, cells, rounds, target, servers=None):
+    """listed: the loop kinds in the run, the skipped ones included;
+    servers: the server part of the report (server_report()), if any."""
+    loops = [kind for kind in listed if not kind.skipped]
     report = {
         "python": sys.version,
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loops": {kind.name: kind.version for kind in loops},
+        "create_task_makes": {kind.name: kind.task_type for kind in loops},
+        "skipped_loops": {kind.name: kind.skipped for kind in listed if kind.skipped},
         "rounds": rounds,
         "target_seconds": target,
         "benchmarks": {},
@@ -620,7 +763,7 @@ def save_json(path, benchmarks, loops, cells, rounds, target, servers=None):
         report["servers"] = servers
     for benchmark in benchmarks:
         entry = report["benchmarks"][benchmark.name] = {}
-        for kind in loops:
+        for kind in loops_of(benchmark, loops):
             cell = cells[benchmark.name, kind.name]
             entry[kind.name] = {
                 "ops": cell.ops,
@@ -628,7 +771,7 @@ def save_json(path, benchmarks, loops, cells, rounds, target, servers=None):
                 "rounds_ops_per_s": cell.rates,
                 "error": cell.error,
             }
-        for top, bottom in ratio_columns(loops):
+        for top, bottom in ratio_columns(loops_of(benchmark, loops)):
             entry[f"{top}/{bottom}"] = ratio(cells, benchmark, top, bottom)
     with open(path, "w") as file:
         json.dump(report, file, indent=2)
@@ -1328,8 +1471,11 @@ def main(argv=None):
         duration=args.duration or (QUICK_SERVER_DURATION if args.quick
                                    else FULL_SERVER_DURATION),
         connections=args.connections)
-    loops = find_loops()
-    print_header(loops, rounds if benchmarks else None, target)
+    # The tasks-only kinds take part when a task benchmark does.
+    with_tasks = any(benchmark.tasks for benchmark in benchmarks)
+    listed = [kind for kind in find_loops() if with_tasks or not kind.tasks_only]
+    loops = [kind for kind in listed if not kind.skipped]
+    print_header(listed, benchmarks, rounds if benchmarks else None, target)
     cells = {}
     if benchmarks:
         signal.signal(signal.SIGALRM, on_alarm)
@@ -1339,11 +1485,12 @@ def main(argv=None):
     if server_benchmarks:
         if benchmarks:
             print()
-        server_cells, context = run_servers(server_benchmarks, loops, settings)
-        print_server_tables(server_benchmarks, loops, server_cells, settings, context)
-        servers = server_report(server_benchmarks, loops, server_cells, settings)
+        server_loops = [kind for kind in loops if not kind.tasks_only]
+        server_cells, context = run_servers(server_benchmarks, server_loops, settings)
+        print_server_tables(server_benchmarks, server_loops, server_cells, settings, context)
+        servers = server_report(server_benchmarks, server_loops, server_cells, settings)
     if args.json:
-        save_json(args.json, benchmarks, loops, cells, rounds, target, servers)
+        save_json(args.json, benchmarks, listed, cells, rounds, target, servers)
     return 0
 
 
