@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct StreamObject {
   WriteBuffer buffer;
   PyObject* empty_waiter;  // loop.sendfile() waits on it for the buffer to drain
   bool eof;  // write_eof() was called
+  bool large_reads;  // the last read was large: read straight into the bytes object
 };
 
 StreamObject* as_stream(PyObject* self) { return reinterpret_cast<StreamObject*>(self); }
@@ -98,20 +100,59 @@ int read_into_protocol_buffer(TransportObject* t) {
   return 0;
 }
 
+// Reads of at least this much go straight into the bytes object handed to
+// data_received(), saving a copy out of the loop's buffer. Knowing the size
+// takes an ioctl, so it is tried only after a large read.
+constexpr int kDirectReadMin = 32 * 1024;
+
+// A bytes object with what the socket has (a large amount, said FIONREAD):
+// empty with n set to 0 when the caller should read the usual way instead.
+Ref read_direct(TransportObject* t, ssize_t* n) {
+  *n = 0;
+  int avail = 0;
+  if (ioctl(t->fd, FIONREAD, &avail) < 0 || avail < kDirectReadMin) return Ref();
+  Py_ssize_t size = avail < static_cast<int>(kReadBufferSize) ? avail : kReadBufferSize;
+  PyObject* data = PyBytes_FromStringAndSize(nullptr, size);
+  if (data == nullptr) {
+    *n = -1;
+    return Ref();
+  }
+  *n = recv(t->fd, PyBytes_AS_STRING(data), size, 0);
+  if (*n <= 0) {
+    Py_DECREF(data);
+    return Ref();
+  }
+  if (*n < size && _PyBytes_Resize(&data, *n) < 0) {
+    *n = -1;
+    return Ref();
+  }
+  return Ref::steal(data);
+}
+
 int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
   if (t->buffered) return read_into_protocol_buffer(t);
   LoopObject* loop = t->loop;
-  char* buffer = loop_read_buffer(loop);
-  if (buffer == nullptr) return -1;
-  ssize_t n = recv(t->fd, buffer, kReadBufferSize, 0);
-  if (n < 0) {
-    return would_block(errno) ? 0
-                              : os_error_failed(t, errno, "Fatal read error on socket transport");
+  StreamObject* s = as_stream(t);
+  Ref data;
+  ssize_t n = 0;
+  if (s->large_reads) {
+    data = read_direct(t, &n);
+    if (n < 0 && PyErr_Occurred()) return -1;
   }
-  if (n == 0) return on_eof(t);
-  Ref data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
-  if (!data) return -1;
+  if (!data) {
+    char* buffer = loop_read_buffer(loop);
+    if (buffer == nullptr) return -1;
+    n = recv(t->fd, buffer, kReadBufferSize, 0);
+    if (n < 0) {
+      return would_block(errno) ? 0
+                                : os_error_failed(t, errno, "Fatal read error on socket transport");
+    }
+    if (n == 0) return on_eof(t);
+    data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
+    if (!data) return -1;
+  }
+  s->large_reads = n >= kDirectReadMin;
   Ref result = transport_call_protocol(t, loop->state->str_data_received, data.get());
   if (!result) {
     return transport_protocol_failed(t, "Fatal error: protocol.data_received() call failed.");
