@@ -9,7 +9,7 @@
 // SockWaiter completes: the waiter is the fd's reader or writer, retries the
 // call on readiness, and is removed when the future is done, cancelled
 // included, as asyncio's sock_* methods do.
-#include "aioev.h"
+#include "future.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -37,13 +37,19 @@ struct SockWaiterObject {
 bool reads(SockOp op) { return op != SockOp::kSendAll; }
 
 // One attempt: 1 done (*result set), 0 not ready, -1 error set.
+// sock_recv(sock, n) with n at least this large receives straight into a
+// bytes object of n bytes and shrinks it, as socket.recv() does: a large
+// message is then copied once, by the kernel. Smaller ones go through the
+// loop's buffer, which costs less than a large allocation.
+constexpr Py_ssize_t kDirectRecvMin = 32 * 1024;
+
 int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
             Py_ssize_t* sent, PyObject** result) {
   for (;;) {
     ssize_t n;
     PyObject* bytes = nullptr;
     char* shared = nullptr;  // small reads go through the loop's buffer
-    if (op == SockOp::kRecv && static_cast<size_t>(size) <= kReadBufferSize) {
+    if (op == SockOp::kRecv && size < kDirectRecvMin) {
       shared = loop_read_buffer(loop);
       if (shared == nullptr) return -1;
       n = recv(fd, shared, size, MSG_DONTWAIT);
@@ -102,18 +108,32 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   }
   if (PyTuple_GET_SIZE(args) == 1) return SockWaiter_done(self, PyTuple_GET_ITEM(args, 0));
   ModuleState* st = w->loop->state;
-  Ref is_done = call_method(w->future, st->str_done);
-  if (!is_done) return nullptr;
-  if (is_done.get() == Py_True) Py_RETURN_NONE;
+  // The loop's own futures are settled in C++; asyncio's through their methods.
+  bool native = Py_IS_TYPE(w->future, st->native_future_type);
+  if (native) {
+    if (as_future(w->future)->fut_state != kPending) Py_RETURN_NONE;
+  } else {
+    Ref is_done = call_method(w->future, st->str_done);
+    if (!is_done) return nullptr;
+    if (is_done.get() == Py_True) Py_RETURN_NONE;
+  }
   PyObject* result = nullptr;
   int rc = attempt(w->loop, w->op, w->fd, w->size, &w->view, &w->sent, &result);
   if (rc == 0) Py_RETURN_NONE;
   if (rc > 0) {
     Ref value = Ref::steal(result);
+    if (native) {
+      if (future_set_result(as_future(w->future), value.get()) < 0) return nullptr;
+      Py_RETURN_NONE;
+    }
     return call_method(w->future, st->str_set_result, value.get()).release();
   }
   if (must_propagate()) return nullptr;
   Ref exc = fetch_exception();
+  if (native) {
+    if (future_set_exception(as_future(w->future), exc.get()) < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
   return call_method(w->future, st->str_set_exception, exc.get()).release();
 }
 
@@ -237,8 +257,11 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     if (has_view) PyBuffer_Release(&view);
     return nullptr;
   }
+  // What loop.create_future() makes: aioev.Future, or asyncio's with native_task off.
   PyObject* loop_arg[] = {self};
-  Ref future = Ref::steal(PyObject_Vectorcall(st->future_type, loop_arg, 0, st->loop_kwnames));
+  Ref future = Ref::steal(loop->native_task
+                              ? future_new(st, self)
+                              : PyObject_Vectorcall(st->future_type, loop_arg, 0, st->loop_kwnames));
   SockWaiterObject* w =
       future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
   if (w == nullptr) {
@@ -261,8 +284,12 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   if (h == nullptr) return nullptr;
   w->handle = reinterpret_cast<PyObject*>(h);
   io_register(loop, fd, reads(op), h);
-  Ref added = call_method(future.get(), st->str_add_done_callback, waiter.get());
-  if (!added) return nullptr;
+  if (Py_IS_TYPE(future.get(), st->native_future_type)) {
+    if (future_add_callback(as_future(future.get()), waiter.get(), nullptr) < 0) return nullptr;
+  } else {
+    Ref added = call_method(future.get(), st->str_add_done_callback, waiter.get());
+    if (!added) return nullptr;
+  }
   return future.release();
 }
 
