@@ -531,6 +531,8 @@ void task_reset(TaskObject* t) {
 int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyObject* context,
               bool eager) {
   ModuleState* st = state_of(t);
+  // A task whose loop was refused never logs "destroyed but it is pending".
+  t->log_destroy_pending = false;
   if (future_init(&t->fut, loop) < 0) return -1;
   task_reset(t);
   t->log_destroy_pending = true;
@@ -742,7 +744,6 @@ PyObject* Task_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
   as_t(self)->fut.state = module_state(mod);
-  as_t(self)->log_destroy_pending = true;
   return self;
 }
 
@@ -984,7 +985,6 @@ PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* na
   if (!self) return nullptr;
   TaskObject* t = as_task(self.get());
   t->fut.state = st;
-  t->log_destroy_pending = true;
   if (task_init(t, coro, loop, name, context, false) < 0) return nullptr;
   return self.release();
 }
