@@ -39,8 +39,7 @@ struct ModuleState {
   PyTypeObject* native_future_type;  // aioev.Future (future.cpp)
   PyTypeObject* native_task_type;    // aioev.Task (task.cpp)
   PyTypeObject* future_iter_type;
-  PyTypeObject* task_wakeup_type;
-  PyTypeObject* task_step_type;
+  PyTypeObject* task_method_type;  // a task's __step / __wakeup as a callable
 
   // What aioev.Future and aioev.Task take from asyncio (task.cpp fills these).
   PyObject* cancelled_error;

@@ -39,7 +39,7 @@ struct TaskObject {
   PyObject* context;
   PyObject* fut_waiter;
   PyObject* name;  // nullptr: "Task-<name_number>", made when asked for
-  PyObject* wakeup;  // the TaskWakeup callable, made on first use
+  PyObject* wakeup;  // its __wakeup callable, made on first use
   PyObject* queued_arg;  // the step's exception, or the future that woke the task
   PyObject* registration;  // the weak reference in asyncio's task WeakSet
   unsigned long long name_number;
@@ -94,8 +94,7 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
 
 // task.cpp
 extern PyType_Spec native_task_spec;
-extern PyType_Spec task_wakeup_spec;
-extern PyType_Spec task_step_spec;
+extern PyType_Spec task_method_spec;
 // The wake-up a done future gives a task awaiting it: straight onto the
 // ready queue when both live on the same aioev loop. 1 if queued, 0 if the
 // caller must schedule `callback` itself.

@@ -35,8 +35,7 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->native_future_type);
   Py_VISIT(st->native_task_type);
   Py_VISIT(st->future_iter_type);
-  Py_VISIT(st->task_wakeup_type);
-  Py_VISIT(st->task_step_type);
+  Py_VISIT(st->task_method_type);
   Py_VISIT(st->cancelled_error);
   Py_VISIT(st->invalid_state_error);
   Py_VISIT(st->future_repr);
@@ -125,8 +124,7 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->native_future_type);
   Py_CLEAR(st->native_task_type);
   Py_CLEAR(st->future_iter_type);
-  Py_CLEAR(st->task_wakeup_type);
-  Py_CLEAR(st->task_step_type);
+  Py_CLEAR(st->task_method_type);
   Py_CLEAR(st->cancelled_error);
   Py_CLEAR(st->invalid_state_error);
   Py_CLEAR(st->future_repr);

@@ -16,23 +16,31 @@ namespace aioev {
 
 namespace {
 
-struct TaskWakeupObject {
+// A task's __step or __wakeup as a callable, for loop.call_soon() and for
+// the done callbacks of futures that are not aioev's.
+struct TaskMethodObject {
   PyObject_HEAD
   PyObject* task;
+  PyObject* exc;  // __step: thrown into the coroutine, or nullptr
   vectorcallfunc vectorcall;
-};
-
-struct TaskStepObject {
-  PyObject_HEAD
-  PyObject* task;
-  PyObject* exc;  // thrown into the coroutine, or nullptr
-  vectorcallfunc vectorcall;
+  bool wakeup;  // __wakeup(future), else __step()
 };
 
 ModuleState* state_of(TaskObject* t) { return t->fut.state; }
 
-PyObject* TaskWakeup_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
-PyObject* TaskStep_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
+PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
+
+// A new TaskMethod, or nullptr with an exception set.
+PyObject* task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
+  TaskMethodObject* m = PyObject_GC_New(TaskMethodObject, t->fut.state->task_method_type);
+  if (m == nullptr) return nullptr;
+  m->task = Py_NewRef(reinterpret_cast<PyObject*>(t));
+  m->exc = Py_XNewRef(exc);
+  m->vectorcall = TaskMethod_call;
+  m->wakeup = wakeup;
+  PyObject_GC_Track(m);
+  return reinterpret_cast<PyObject*>(m);
+}
 
 int task_step(TaskObject* t, PyObject* exc);
 int task_wakeup(TaskObject* t, PyObject* fut);
@@ -127,13 +135,8 @@ int schedule_step(TaskObject* t, PyObject* exc) {
     Py_XSETREF(t->queued_arg, Py_XNewRef(exc));
     return 0;
   }
-  TaskStepObject* step = PyObject_GC_New(TaskStepObject, st->task_step_type);
-  if (step == nullptr) return -1;
-  step->task = Py_NewRef(as_object(t));
-  step->exc = Py_XNewRef(exc);
-  step->vectorcall = TaskStep_call;
-  PyObject_GC_Track(step);
-  Ref owned = Ref::steal(reinterpret_cast<PyObject*>(step));
+  Ref owned = Ref::steal(task_method_new(t, false, exc));
+  if (!owned) return -1;
   PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->context};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
                                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
@@ -150,14 +153,7 @@ int schedule_step_error(TaskObject* t, PyObject* message) {
 }
 
 PyObject* get_wakeup(TaskObject* t) {
-  if (t->wakeup == nullptr) {
-    TaskWakeupObject* w = PyObject_GC_New(TaskWakeupObject, state_of(t)->task_wakeup_type);
-    if (w == nullptr) return nullptr;
-    w->task = Py_NewRef(as_object(t));
-    w->vectorcall = TaskWakeup_call;
-    PyObject_GC_Track(w);
-    t->wakeup = reinterpret_cast<PyObject*>(w);
-  }
+  if (t->wakeup == nullptr) t->wakeup = task_method_new(t, true, nullptr);
   return t->wakeup;
 }
 
@@ -464,8 +460,10 @@ int eager_start(TaskObject* t) {
 // ---- called from the loop and from future.cpp ----
 
 int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback, PyObject* fut) {
-  if (!Py_IS_TYPE(callback, st->task_wakeup_type)) return 0;
-  TaskObject* t = as_task(reinterpret_cast<TaskWakeupObject*>(callback)->task);
+  if (!Py_IS_TYPE(callback, st->task_method_type)) return 0;
+  TaskMethodObject* method = reinterpret_cast<TaskMethodObject*>(callback);
+  if (!method->wakeup) return 0;
+  TaskObject* t = as_task(method->task);
   if (t->fut.fast_loop != loop || t->queued != kNotQueued) return 0;
   if (loop_push_ready(loop, as_object(t)) < 0) return -1;
   t->queued = kQueuedWakeup;
@@ -803,131 +801,81 @@ void Task_dealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
-// ---- the wake-up and step callables (for loops other than aioev's) ----
+// ---- the __step and __wakeup callables (for loops other than aioev's) ----
 
-PyObject* TaskWakeup_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
-  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-  if (nargs != 1 || kwnames != nullptr) {
-    PyErr_SetString(PyExc_TypeError, "task wakeup takes exactly one argument (the future)");
+TaskMethodObject* as_method(PyObject* self) { return reinterpret_cast<TaskMethodObject*>(self); }
+
+PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  TaskMethodObject* m = as_method(self);
+  Py_ssize_t expected = m->wakeup ? 1 : 0;
+  if (PyVectorcall_NARGS(nargsf) != expected || kwnames != nullptr) {
+    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s",
+                 m->wakeup ? "__wakeup" : "__step", expected, expected == 1 ? "" : "s");
     return nullptr;
   }
-  Ref task = Ref::borrow(reinterpret_cast<TaskWakeupObject*>(self)->task);
-  if (task_wakeup(as_task(task.get()), args[0]) < 0) return nullptr;
+  Ref task = Ref::borrow(m->task);
+  Ref exc = Ref::borrow(m->exc);
+  int rc = m->wakeup ? task_wakeup(as_task(task.get()), args[0])
+                     : task_step(as_task(task.get()), exc.get());
+  if (rc < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
-PyObject* TaskStep_call(PyObject* self, PyObject* const*, size_t nargsf, PyObject* kwnames) {
-  if (PyVectorcall_NARGS(nargsf) != 0 || kwnames != nullptr) {
-    PyErr_SetString(PyExc_TypeError, "task step takes no arguments");
-    return nullptr;
-  }
-  TaskStepObject* step = reinterpret_cast<TaskStepObject*>(self);
-  Ref task = Ref::borrow(step->task);
-  Ref exc = Ref::borrow(step->exc);
-  if (task_step(as_task(task.get()), exc.get()) < 0) return nullptr;
-  Py_RETURN_NONE;
-}
-
-PyObject* TaskWakeup_repr(PyObject* self) {
-  return PyUnicode_FromFormat("<bound method __wakeup of %R>",
-                              reinterpret_cast<TaskWakeupObject*>(self)->task);
-}
-
-PyObject* TaskStep_repr(PyObject* self) {
-  return PyUnicode_FromFormat("<bound method __step of %R>",
-                              reinterpret_cast<TaskStepObject*>(self)->task);
-}
-
-int TaskWakeup_traverse(PyObject* self, visitproc visit, void* arg) {
-  Py_VISIT(Py_TYPE(self));
-  Py_VISIT(reinterpret_cast<TaskWakeupObject*>(self)->task);
-  return 0;
-}
-
-int TaskWakeup_clear(PyObject* self) {
-  Py_CLEAR(reinterpret_cast<TaskWakeupObject*>(self)->task);
-  return 0;
-}
-
-int TaskStep_traverse(PyObject* self, visitproc visit, void* arg) {
-  Py_VISIT(Py_TYPE(self));
-  Py_VISIT(reinterpret_cast<TaskStepObject*>(self)->task);
-  Py_VISIT(reinterpret_cast<TaskStepObject*>(self)->exc);
-  return 0;
-}
-
-int TaskStep_clear(PyObject* self) {
-  Py_CLEAR(reinterpret_cast<TaskStepObject*>(self)->task);
-  Py_CLEAR(reinterpret_cast<TaskStepObject*>(self)->exc);
-  return 0;
-}
-
-template <int (*Clear)(PyObject*)>
-void small_dealloc(PyObject* self) {
-  PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
-  Clear(self);
-  PyObject_GC_Del(self);
-  Py_DECREF(type);
+PyObject* TaskMethod_repr(PyObject* self) {
+  return PyUnicode_FromFormat("<bound method %s of %R>",
+                              as_method(self)->wakeup ? "__wakeup" : "__step", as_method(self)->task);
 }
 
 // `__self__` and `__qualname__` as a bound method of the task would have
 // them: asyncio's handle formatting and debug logs look for both.
-PyObject* callable_qualname(PyObject* task, const char* method) {
-  Ref type_name = Ref::steal(PyType_GetQualName(Py_TYPE(task)));
-  return type_name ? PyUnicode_FromFormat("%U.%s", type_name.get(), method) : nullptr;
+PyObject* TaskMethod_get_qualname(PyObject* self, void*) {
+  Ref type_name = Ref::steal(PyType_GetQualName(Py_TYPE(as_method(self)->task)));
+  if (!type_name) return nullptr;
+  return PyUnicode_FromFormat("%U.%s", type_name.get(),
+                              as_method(self)->wakeup ? "__wakeup" : "__step");
 }
 
-PyObject* TaskWakeup_get_qualname(PyObject* self, void*) {
-  return callable_qualname(reinterpret_cast<TaskWakeupObject*>(self)->task, "__wakeup");
+int TaskMethod_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(as_method(self)->task);
+  Py_VISIT(as_method(self)->exc);
+  return 0;
 }
 
-PyObject* TaskStep_get_qualname(PyObject* self, void*) {
-  return callable_qualname(reinterpret_cast<TaskStepObject*>(self)->task, "__step");
+int TaskMethod_clear(PyObject* self) {
+  Py_CLEAR(as_method(self)->task);
+  Py_CLEAR(as_method(self)->exc);
+  return 0;
 }
 
-PyGetSetDef wakeup_getset[] = {
-    {"__qualname__", TaskWakeup_get_qualname, nullptr, nullptr, nullptr},
+void TaskMethod_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  TaskMethod_clear(self);
+  PyObject_GC_Del(self);
+  Py_DECREF(type);
+}
+
+PyGetSetDef task_method_getset[] = {
+    {"__qualname__", TaskMethod_get_qualname, nullptr, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyGetSetDef step_getset[] = {
-    {"__qualname__", TaskStep_get_qualname, nullptr, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr},
-};
-
-PyMemberDef wakeup_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(TaskWakeupObject, vectorcall), READONLY,
+PyMemberDef task_method_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(TaskMethodObject, vectorcall), READONLY,
      nullptr},
-    {"__self__", T_OBJECT, offsetof(TaskWakeupObject, task), READONLY, nullptr},
+    {"__self__", T_OBJECT, offsetof(TaskMethodObject, task), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr},
 };
 
-PyMemberDef step_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(TaskStepObject, vectorcall), READONLY, nullptr},
-    {"__self__", T_OBJECT, offsetof(TaskStepObject, task), READONLY, nullptr},
-    {nullptr, 0, 0, 0, nullptr},
-};
-
-PyType_Slot task_wakeup_slots[] = {
+PyType_Slot task_method_slots[] = {
     {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
-    {Py_tp_members, wakeup_members},
-    {Py_tp_getset, wakeup_getset},
-    {Py_tp_repr, reinterpret_cast<void*>(TaskWakeup_repr)},
-    {Py_tp_traverse, reinterpret_cast<void*>(TaskWakeup_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(TaskWakeup_clear)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(small_dealloc<TaskWakeup_clear>)},
-    {0, nullptr},
-};
-
-PyType_Slot task_step_slots[] = {
-    {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
-    {Py_tp_members, step_members},
-    {Py_tp_getset, step_getset},
-    {Py_tp_repr, reinterpret_cast<void*>(TaskStep_repr)},
-    {Py_tp_traverse, reinterpret_cast<void*>(TaskStep_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(TaskStep_clear)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(small_dealloc<TaskStep_clear>)},
+    {Py_tp_members, task_method_members},
+    {Py_tp_getset, task_method_getset},
+    {Py_tp_repr, reinterpret_cast<void*>(TaskMethod_repr)},
+    {Py_tp_traverse, reinterpret_cast<void*>(TaskMethod_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(TaskMethod_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(TaskMethod_dealloc)},
     {0, nullptr},
 };
 
@@ -1015,10 +963,8 @@ int task_module_init(PyObject* module, ModuleState* st) {
   st->native_task_type = new_type(
       module, &native_task_spec, reinterpret_cast<PyObject*>(st->native_future_type), "Task");
   st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr);
-  st->task_wakeup_type = new_type(module, &task_wakeup_spec, nullptr, nullptr);
-  st->task_step_type = new_type(module, &task_step_spec, nullptr, nullptr);
-  if (!st->native_task_type || !st->future_iter_type || !st->task_wakeup_type ||
-      !st->task_step_type) {
+  st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr);
+  if (!st->native_task_type || !st->future_iter_type || !st->task_method_type) {
     return -1;
   }
 
@@ -1080,20 +1026,12 @@ PyType_Spec native_task_spec = {
     task_slots,
 };
 
-PyType_Spec task_wakeup_spec = {
-    "aioev._TaskWakeup",
-    sizeof(TaskWakeupObject),
+PyType_Spec task_method_spec = {
+    "aioev._TaskMethod",
+    sizeof(TaskMethodObject),
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    task_wakeup_slots,
-};
-
-PyType_Spec task_step_spec = {
-    "aioev._TaskStep",
-    sizeof(TaskStepObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    task_step_slots,
+    task_method_slots,
 };
 
 }  // namespace aioev
