@@ -47,11 +47,14 @@ int task_wakeup(TaskObject* t, PyObject* fut);
 
 // ---- lifetime support ----
 
+// fn(loop, task): asyncio's own function, where its objects are missing.
+Ref call_lifetime(PyObject* fn, PyObject* loop, PyObject* task) {
+  PyObject* args[] = {loop, task};
+  return Ref::steal(PyObject_Vectorcall(fn, args, 2, nullptr));
+}
+
 int enter_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) {
-    PyObject* args[] = {loop, task};
-    return Ref::steal(PyObject_Vectorcall(st->enter_task, args, 2, nullptr)) ? 0 : -1;
-  }
+  if (st->current_tasks == nullptr) return call_lifetime(st->enter_task, loop, task) ? 0 : -1;
   PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
   if (current != nullptr) {
     PyErr_Format(PyExc_RuntimeError,
@@ -64,10 +67,7 @@ int enter_task(ModuleState* st, PyObject* loop, PyObject* task) {
 }
 
 int leave_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) {
-    PyObject* args[] = {loop, task};
-    return Ref::steal(PyObject_Vectorcall(st->leave_task, args, 2, nullptr)) ? 0 : -1;
-  }
+  if (st->current_tasks == nullptr) return call_lifetime(st->leave_task, loop, task) ? 0 : -1;
   PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
   if (current != task) {
     if (PyErr_Occurred()) return -1;
@@ -80,10 +80,7 @@ int leave_task(ModuleState* st, PyObject* loop, PyObject* task) {
 
 // Makes `task` (None: no task) current and returns the one it replaces.
 Ref swap_current_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) {
-    PyObject* args[] = {loop, task};
-    return Ref::steal(PyObject_Vectorcall(st->swap_current_task, args, 2, nullptr));
-  }
+  if (st->current_tasks == nullptr) return call_lifetime(st->swap_current_task, loop, task);
   Ref previous = Ref::borrow(PyDict_GetItemWithError(st->current_tasks, loop));
   if (!previous) {
     if (PyErr_Occurred()) return Ref();
