@@ -204,7 +204,11 @@ struct LoopObject {
   bool closed;
   bool debug;
   bool loop_error;  // an error was set inside a libev callback
-  bool plain_call_soon;  // call_soon is the C method: futures may queue directly
+  // Whether call_soon is the C method, so that futures and tasks may queue
+  // straight onto the ready queue: see loop_plain_call_soon().
+  bool plain_call_soon;
+  bool call_soon_on_instance;  // an instance attribute replaces call_soon
+  unsigned int call_soon_tag;  // the type's version tag plain_call_soon is for
   bool native_task;  // create_task makes aioev.Task (else asyncio.Task)
   double clock_resolution;
   char* read_buffer;  // shared by the loop's transports, allocated on first use
@@ -231,6 +235,8 @@ extern PyType_Spec loop_spec;
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+// True while neither the loop's class nor the instance replaces call_soon.
+bool loop_plain_call_soon(LoopObject* loop);
 // The loop's read buffer (kReadBufferSize bytes), shared by everything that
 // reads in the loop's thread; nullptr with MemoryError if it cannot be made.
 constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size

@@ -20,10 +20,11 @@ PyObject* invalid_state(ModuleState* st, const char* message) {
 // Takes (positional-or-keyword..., keyword-only...) arguments by name from a
 // vectorcall, with Argument Clinic's messages. `names` lists every parameter;
 // the first `max_positional` may be given by position, the first `required`
-// must be given. Unset ones keep what `out` held.
+// must be given, the first `positional_only` only by position. Unset ones
+// keep what `out` held.
 bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                 const char* const* names, int count, int max_positional, int required,
-                PyObject** out) {
+                PyObject** out, int positional_only = 0) {
   if (nargs > max_positional) {
     if (required == max_positional) {
       PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
@@ -39,7 +40,7 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
   for (Py_ssize_t k = 0; k < nkw; ++k) {
     PyObject* key = PyTuple_GET_ITEM(kwnames, k);
     int found = -1;
-    for (int i = 0; i < count; ++i) {
+    for (int i = positional_only; i < count; ++i) {
       if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) {
         found = i;
         break;
@@ -129,7 +130,7 @@ int future_init(FutureObject* f, PyObject* loop) {
   bool debug;
   if (PyObject_TypeCheck(loop, st->loop_type)) {
     LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
-    if (fast->plain_call_soon) f->fast_loop = fast;
+    f->fast_loop = fast;
     debug = fast->debug;
   } else {
     Ref res = Ref::steal(PyObject_CallMethodNoArgs(loop, st->str_get_debug));
@@ -158,7 +159,7 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
                        PyObject* context) {
   if (PyObject_TypeCheck(loop, st->loop_type)) {
     LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
-    if (fast->plain_call_soon && !fast->debug) {
+    if (!fast->debug && loop_plain_call_soon(fast)) {
       if (loop_check_closed(fast) < 0) return -1;
       int queued = task_try_queue_wakeup(st, fast, callback, arg);
       if (queued != 0) return queued < 0 ? -1 : 0;
@@ -381,14 +382,24 @@ int Future_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   return future_init(as_fut(self), loop);
 }
 
-// result(), exception(), done() and cancelled() work on a future whose
-// __init__ never ran (it is pending), as asyncio's C Future's do.
+// result() and exception() of a future whose __init__ never ran raise
+// InvalidStateError; done() and cancelled() answer False: asyncio's C Future.
+int ensure_alive_for_result(FutureObject* f) {
+  if (AIOEV_UNLIKELY(f->loop == nullptr)) {
+    PyErr_SetString(f->state->invalid_state_error, "Future object is not initialized.");
+    return -1;
+  }
+  return 0;
+}
+
 PyObject* Future_result(PyObject* self, PyObject*) {
+  if (ensure_alive_for_result(as_fut(self)) < 0) return nullptr;
   return future_get_result(as_fut(self)).release();
 }
 
 PyObject* Future_exception(PyObject* self, PyObject*) {
   FutureObject* f = as_fut(self);
+  if (ensure_alive_for_result(f) < 0) return nullptr;
   if (f->fut_state == kCancelled) {
     Ref exc = future_make_cancelled_error(f);
     if (exc) raise_exception(exc.get());
@@ -413,13 +424,16 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssi
                                    PyObject* kwnames) {
   static const char* const names[] = {"fn", "context"};
   PyObject* values[2] = {nullptr, Py_None};
-  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, 1, values)) {
+  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, 1, values, 1)) {
     return nullptr;
   }
   if (future_add_callback(as_fut(self), values[0], values[1]) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
+// Comparisons run Python code (__eq__) that may change the callbacks: the
+// list is read afresh after each one, as asyncio's C Future does, and what a
+// comparison removed or scheduled counts as removed.
 PyObject* Future_remove_done_callback(PyObject* self, PyObject* fn) {
   FutureObject* f = as_fut(self);
   if (future_ensure_alive(f) < 0) return nullptr;
@@ -435,24 +449,24 @@ PyObject* Future_remove_done_callback(PyObject* self, PyObject* fn) {
     }
   }
   if (f->callbacks == nullptr) return PyLong_FromSsize_t(removed);
-  Ref list = Ref::borrow(f->callbacks);
+  Py_ssize_t before = PyList_GET_SIZE(f->callbacks);
   Ref kept = Ref::steal(PyList_New(0));
   if (!kept) return nullptr;
-  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list.get()); ++i) {
-    Ref pair = Ref::borrow(PyList_GET_ITEM(list.get(), i));
+  for (Py_ssize_t i = 0; f->callbacks != nullptr && i < PyList_GET_SIZE(f->callbacks); ++i) {
+    Ref pair = Ref::borrow(PyList_GET_ITEM(f->callbacks, i));
     int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair.get(), 0), fn, Py_EQ);
     if (eq < 0) return nullptr;
-    if (eq == 1) {
-      removed++;
-    } else if (PyList_Append(kept.get(), pair.get()) < 0) {
-      return nullptr;
-    }
-    if (PyList_GET_SIZE(list.get()) <= i + 1) break;  // a comparison shrank the list
+    if (eq == 0 && PyList_Append(kept.get(), pair.get()) < 0) return nullptr;
   }
-  if (f->callbacks == list.get()) {
-    Py_SETREF(f->callbacks, PyList_GET_SIZE(kept.get()) ? kept.release() : nullptr);
+  Py_ssize_t left = PyList_GET_SIZE(kept.get());
+  if (f->callbacks == nullptr || left == 0) {
+    // All of them went, or the future was completed (or reset) meanwhile.
+    Py_CLEAR(f->callbacks);
+    return PyLong_FromSsize_t(removed + before);
   }
-  return PyLong_FromSsize_t(removed);
+  Py_ssize_t now = PyList_GET_SIZE(f->callbacks);
+  if (left != now && PyList_SetSlice(f->callbacks, 0, now, kept.get()) < 0) return nullptr;
+  return PyLong_FromSsize_t(removed + now - left);
 }
 
 PyObject* Future_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -483,6 +497,7 @@ PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
 }
 
 PyObject* Future_repr(PyObject* self) {
+  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
   return PyObject_CallOneArg(as_fut(self)->state->future_repr, self);
 }
 

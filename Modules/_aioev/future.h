@@ -101,7 +101,7 @@ extern PyType_Spec task_method_spec;
 int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback, PyObject* fut);
 // Runs a task taken from the ready queue; -1 only for exceptions that must
 // propagate out of the loop.
-int task_run_queued(PyObject* task);
+int task_run_queued(LoopObject* loop, PyObject* task);
 // The loop dropped a queued task without running it (close, collection).
 void task_drop_queued(PyObject* task);
 // asyncio's Task.cancel(msg): 1, 0 (already done) or -1.

@@ -403,7 +403,7 @@ int run_once(LoopObject* loop) {
       HandleObject* h = reinterpret_cast<HandleObject*>(item);
       if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
     } else if (task_check(loop->state, item)) {
-      rc = task_run_queued(item);  // a task's step or wake-up
+      rc = task_run_queued(loop, item);  // a task's step or wake-up
     } else {
       rc = transport_run_queued(item);  // a transport's readiness
     }
@@ -560,19 +560,6 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->fds) FdTable<FdSlot>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = true;
-  // Futures queue callbacks straight onto the ready queue only while no
-  // subclass replaces call_soon.
-  {
-    Ref mine = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(type),
-                                           loop->state->str_call_soon));
-    Ref base = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(loop->state->loop_type),
-                                           loop->state->str_call_soon));
-    if (!mine || !base) {
-      Py_DECREF(loop);
-      return nullptr;
-    }
-    loop->plain_call_soon = mine.get() == base.get();
-  }
   loop->signal_handlers = PyDict_New();
   if (loop->signal_handlers == nullptr) {
     Py_DECREF(loop);
@@ -642,7 +629,19 @@ void Loop_dealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
+// Notes an instance attribute that replaces call_soon (a test's mock, a
+// wrapper): futures and tasks then call it as asyncio's do.
+int Loop_setattro(PyObject* self, PyObject* name, PyObject* value) {
+  LoopObject* loop = as_loop(self);
+  if (PyUnicode_Check(name) &&
+      (name == loop->state->str_call_soon || PyUnicode_Compare(name, loop->state->str_call_soon) == 0)) {
+    loop->call_soon_on_instance = value != nullptr;
+  }
+  return PyObject_GenericSetAttr(self, name, value);
+}
+
 PyType_Slot loop_slots[] = {
+    {Py_tp_setattro, reinterpret_cast<void*>(Loop_setattro)},
     {Py_tp_new, reinterpret_cast<void*>(Loop_new)},
     {Py_tp_dealloc, reinterpret_cast<void*>(Loop_dealloc)},
     {Py_tp_traverse, reinterpret_cast<void*>(Loop_traverse)},
@@ -683,6 +682,26 @@ char* loop_read_buffer(LoopObject* loop) {
     if (loop->read_buffer == nullptr) PyErr_NoMemory();
   }
   return loop->read_buffer;
+}
+
+bool loop_plain_call_soon(LoopObject* loop) {
+  if (AIOEV_UNLIKELY(loop->call_soon_on_instance)) return false;
+  // The answer holds until the class or a base changes, which changes (or
+  // clears) the type's version tag.
+  PyTypeObject* type = Py_TYPE(loop);
+  if (AIOEV_LIKELY(type->tp_version_tag != 0 && type->tp_version_tag == loop->call_soon_tag)) {
+    return loop->plain_call_soon;
+  }
+  PyObject* name = loop->state->str_call_soon;
+  Ref mine = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(type), name));
+  Ref base = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(loop->state->loop_type), name));
+  if (!mine || !base) {
+    PyErr_Clear();
+    return false;
+  }
+  loop->plain_call_soon = mine.get() == base.get();
+  loop->call_soon_tag = type->tp_version_tag;  // the lookups gave it one
+  return loop->plain_call_soon;
 }
 
 int loop_push_ready(LoopObject* loop, PyObject* handle) {

@@ -125,7 +125,7 @@ void unregister_task(TaskObject* t) {
 int schedule_step(TaskObject* t, PyObject* exc) {
   ModuleState* st = state_of(t);
   LoopObject* fast = t->fut.fast_loop;
-  if (fast != nullptr && !fast->debug && t->queued == kNotQueued) {
+  if (fast != nullptr && !fast->debug && t->queued == kNotQueued && loop_plain_call_soon(fast)) {
     if (loop_check_closed(fast) < 0) return -1;
     if (loop_push_ready(fast, as_object(t)) < 0) return -1;
     t->queued = kQueuedStep;
@@ -282,9 +282,11 @@ int step_run(TaskObject* t, PyObject* exc) {
     if (result != nullptr) {
       rc = PYGEN_NEXT;
     } else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+      // The return value, read as the interpreter does (not via a property).
       Ref stop = fetch_exception();
-      result = stop ? PyObject_GetAttrString(stop.get(), "value") : nullptr;
-      if (result == nullptr) return -1;
+      if (!stop) return -1;
+      PyObject* value = reinterpret_cast<PyStopIterationObject*>(stop.get())->value;
+      result = Py_NewRef(value ? value : Py_None);
       rc = PYGEN_RETURN;
     } else {
       rc = PYGEN_ERROR;
@@ -383,8 +385,9 @@ int task_wakeup(TaskObject* t, PyObject* fut) {
   return task_step(t, exc.get());
 }
 
-// An exception out of a step run from the ready queue: what a Handle does.
-int report_step_error(TaskObject* t) {
+// An exception out of a step run from `loop`'s ready queue: what a Handle
+// does, with that loop's exception handler.
+int report_step_error(LoopObject* loop, TaskObject* t) {
   if (must_propagate()) return -1;
   ModuleState* st = state_of(t);
   Ref exc = fetch_exception();
@@ -398,15 +401,18 @@ int report_step_error(TaskObject* t) {
       PyDict_SetItem(context.get(), st->str_exception, exc.get()) < 0) {
     return -1;
   }
-  return call_method(t->fut.loop, st->str_call_exception_handler, context.get()) ? 0 : -1;
+  return call_method(reinterpret_cast<PyObject*>(loop), st->str_call_exception_handler,
+                     context.get())
+             ? 0
+             : -1;
 }
 
-int run_in_context(TaskObject* t, bool wakeup, PyObject* arg) {
+int run_in_context(LoopObject* loop, TaskObject* t, bool wakeup, PyObject* arg) {
   Ref context = Ref::borrow(t->context);
-  if (PyContext_Enter(context.get()) < 0) return report_step_error(t);
+  if (PyContext_Enter(context.get()) < 0) return report_step_error(loop, t);
   int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
   PyContext_Exit(context.get());
-  return rc < 0 ? report_step_error(t) : 0;
+  return rc < 0 ? report_step_error(loop, t) : 0;
 }
 
 // ---- eager start (3.12+) ----
@@ -468,14 +474,14 @@ int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback,
   return 1;
 }
 
-int task_run_queued(PyObject* obj) {
+int task_run_queued(LoopObject* loop, PyObject* obj) {
   TaskObject* t = as_task(obj);
   TaskQueued kind = t->queued;
   Ref arg = Ref::steal(t->queued_arg);
   t->queued_arg = nullptr;
   t->queued = kNotQueued;
   if (kind == kNotQueued) return 0;
-  return run_in_context(t, kind == kQueuedWakeup, arg.get());
+  return run_in_context(loop, t, kind == kQueuedWakeup, arg.get());
 }
 
 void task_drop_queued(PyObject* obj) {
@@ -529,28 +535,27 @@ int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyO
   // A task whose loop was refused never logs "destroyed but it is pending".
   t->log_destroy_pending = false;
   if (future_init(&t->fut, loop) < 0) return -1;
-  task_reset(t);
-  t->log_destroy_pending = true;
+  // The coroutine is checked before the task changes: a second __init__
+  // with a wrong one (even on a running task) leaves the task as it was.
+  // Past that point the order is asyncio's, for what a failing str(name)
+  // leaves behind.
   if (!is_coroutine(st, coro)) {
     if (PyErr_Occurred()) return -1;
-    // No "destroyed but pending" log for a task that never started.
-    t->log_destroy_pending = false;
     PyErr_Format(PyExc_TypeError, "a coroutine was expected, got %R", coro);
     return -1;
   }
+  Ref new_context = (context == nullptr || context == Py_None)
+                        ? Ref::steal(PyContext_CopyCurrent())
+                        : Ref::borrow(context);
+  if (!new_context) return -1;
+  task_reset(t);
+  t->log_destroy_pending = true;
   t->coro = Py_NewRef(coro);
-  if (context == nullptr || context == Py_None) {
-    t->context = PyContext_CopyCurrent();
-    if (t->context == nullptr) return -1;
-  } else {
-    t->context = Py_NewRef(context);
-  }
+  t->context = new_context.release();
   if (name == nullptr || name == Py_None) {
     t->name_number = ++st->task_name_counter;
-  } else if (PyUnicode_CheckExact(name)) {
-    t->name = Py_NewRef(name);
   } else {
-    t->name = PyObject_Str(name);
+    t->name = PyUnicode_CheckExact(name) ? Py_NewRef(name) : PyObject_Str(name);
     if (t->name == nullptr) return -1;
   }
   if (eager) {
@@ -687,6 +692,7 @@ bool parse_limit_file(const char* fname, PyObject* const* args, Py_ssize_t nargs
 PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames) {
   PyObject* limit = Py_None;
+  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   if (!parse_limit_file("get_stack", args, nargs, kwnames, false, &limit, nullptr)) return nullptr;
   PyObject* call_args[] = {self, limit};
   return PyObject_Vectorcall(as_t(self)->fut.state->task_get_stack, call_args, 2, nullptr);
@@ -696,12 +702,14 @@ PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nar
                            PyObject* kwnames) {
   PyObject* limit = Py_None;
   PyObject* file = Py_None;
+  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   if (!parse_limit_file("print_stack", args, nargs, kwnames, true, &limit, &file)) return nullptr;
   PyObject* call_args[] = {self, limit, file};
   return PyObject_Vectorcall(as_t(self)->fut.state->task_print_stack, call_args, 3, nullptr);
 }
 
 PyObject* Task_repr(PyObject* self) {
+  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   return PyObject_CallOneArg(as_t(self)->fut.state->task_repr, self);
 }
 
