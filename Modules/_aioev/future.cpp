@@ -724,7 +724,8 @@ PyObject* FutureIter_send(PyObject* self, PyObject*) {
 
 PyObject* FutureIter_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs < 1 || nargs > 3) {
-    PyErr_Format(PyExc_TypeError, "throw expected at least 1 argument, got %zd", nargs);
+    PyErr_Format(PyExc_TypeError, "throw expected at %s %d argument%s, got %zd",
+                 nargs < 1 ? "least" : "most", nargs < 1 ? 1 : 3, nargs < 1 ? "" : "s", nargs);
     return nullptr;
   }
 #if PY_VERSION_HEX >= 0x030C0000

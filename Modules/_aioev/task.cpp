@@ -335,7 +335,7 @@ int task_step(TaskObject* t, PyObject* exc_in) {
   ModuleState* st = state_of(t);
   PyObject* self = as_object(t);
   if (t->fut.fut_state != kPending) {
-    PyErr_Format(st->invalid_state_error, "_step(): already done: %R, %R", self,
+    PyErr_Format(st->invalid_state_error, "_step(): already done: %R %R", self,
                  exc_in ? exc_in : Py_None);
     return -1;
   }
