@@ -184,38 +184,61 @@ void task_finished(TaskObject* t) {
   Py_CLEAR(t->wakeup);
 }
 
+// The coroutine yielded something with `_asyncio_future_blocking`: wait for
+// it, or throw the mistake back in at the next step. An exact aioev Future
+// or Task (`exact`) is read and called directly; anything else (asyncio's
+// futures, subclasses that may override methods) through its attributes.
+int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* blocking) {
+  ModuleState* st = state_of(t);
+  PyObject* self = as_object(t);
+  FutureObject* f = exact ? as_future(result) : nullptr;
+  Ref loop_ref;
+  if (!exact) {
+    loop_ref = get_future_loop(st, result);
+    if (!loop_ref) return -1;
+  }
+  if ((exact ? f->loop : loop_ref.get()) != t->fut.loop) {
+    return schedule_step_error(
+        t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
+                                result));
+  }
+  int truth = exact ? f->blocking : PyObject_IsTrue(blocking);
+  if (truth < 0) return -1;
+  if (!truth) {
+    return schedule_step_error(
+        t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R", self,
+                                result));
+  }
+  if (result == self) {
+    return schedule_step_error(t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
+  }
+  PyObject* wakeup = get_wakeup(t);
+  if (wakeup == nullptr) return -1;
+  if (exact) {
+    f->blocking = false;
+    if (future_add_callback(f, wakeup, t->context) < 0) return -1;
+  } else {
+    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
+    PyObject* args[] = {result, wakeup, t->context};
+    Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
+                                                   2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                   st->context_kwnames));
+    if (!res) return -1;
+  }
+  Py_XSETREF(t->fut_waiter, Py_NewRef(result));
+  if (t->must_cancel) {
+    int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
+    if (r < 0) return -1;
+    if (r) t->must_cancel = false;
+  }
+  return 0;
+}
+
 // Handles what the coroutine yielded: a future to wait for, None (one
 // iteration's pause) or a mistake, which is thrown back in at the next step.
 int handle_yield(TaskObject* t, PyObject* result) {
   ModuleState* st = state_of(t);
-  PyObject* self = as_object(t);
-  if (future_or_task_exact(st, result)) {
-    FutureObject* f = as_future(result);
-    if (f->loop != t->fut.loop) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
-                                  result));
-    }
-    if (!f->blocking) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R",
-                                  self, result));
-    }
-    if (result == self) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
-    }
-    f->blocking = false;
-    PyObject* wakeup = get_wakeup(t);
-    if (wakeup == nullptr || future_add_callback(f, wakeup, t->context) < 0) return -1;
-    Py_XSETREF(t->fut_waiter, Py_NewRef(result));
-    if (t->must_cancel) {
-      int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
-      if (r < 0) return -1;
-      if (r) t->must_cancel = false;
-    }
-    return 0;
-  }
+  if (future_or_task_exact(st, result)) return wait_for_future(t, result, true, nullptr);
   if (result == Py_None) return schedule_step(t, nullptr);  // a bare yield
 
   Ref blocking = Ref::steal(PyObject_GetAttr(result, st->str_asyncio_future_blocking));
@@ -224,45 +247,13 @@ int handle_yield(TaskObject* t, PyObject* result) {
     PyErr_Clear();
   }
   if (blocking && blocking.get() != Py_None) {
-    Ref loop = get_future_loop(st, result);
-    if (!loop) return -1;
-    if (loop.get() != t->fut.loop) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
-                                  result));
-    }
-    int truth = PyObject_IsTrue(blocking.get());
-    if (truth < 0) return -1;
-    if (!truth) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R",
-                                  self, result));
-    }
-    if (result == self) {
-      return schedule_step_error(
-          t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
-    }
-    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
-    PyObject* wakeup = get_wakeup(t);
-    if (wakeup == nullptr) return -1;
-    PyObject* args[] = {result, wakeup, t->context};
-    Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
-                                                   2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                   st->context_kwnames));
-    if (!res) return -1;
-    Py_XSETREF(t->fut_waiter, Py_NewRef(result));
-    if (t->must_cancel) {
-      int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
-      if (r < 0) return -1;
-      if (r) t->must_cancel = false;
-    }
-    return 0;
+    return wait_for_future(t, result, false, blocking.get());
   }
   if (PyGen_Check(result)) {
     return schedule_step_error(
         t, PyUnicode_FromFormat(
-               "yield was used instead of yield from for generator in task %R with %R", self,
-               result));
+               "yield was used instead of yield from for generator in task %R with %R",
+               as_object(t), result));
   }
   return schedule_step_error(t, PyUnicode_FromFormat("Task got bad yield: %R", result));
 }
