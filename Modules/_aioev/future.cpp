@@ -17,6 +17,8 @@ PyObject* invalid_state(ModuleState* st, const char* message) {
   return nullptr;
 }
 
+}  // namespace
+
 // Takes (positional-or-keyword..., keyword-only...) arguments by name from a
 // vectorcall, with Argument Clinic's messages. `names` lists every parameter;
 // the first `max_positional` may be given by position, the first `required`
@@ -24,9 +26,11 @@ PyObject* invalid_state(ModuleState* st, const char* message) {
 // keep what `out` held.
 bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                 const char* const* names, int count, int max_positional, int required,
-                PyObject** out, int positional_only = 0) {
+                PyObject** out, int positional_only) {
   if (nargs > max_positional) {
-    if (required == max_positional) {
+    if (max_positional == 0) {
+      PyErr_Format(PyExc_TypeError, "%s() takes no positional arguments", fname);
+    } else if (required == max_positional) {
       PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
                    fname, max_positional, max_positional == 1 ? "" : "s", nargs);
     } else {
@@ -66,8 +70,6 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
   }
   return true;
 }
-
-}  // namespace
 
 // ---- the future's core, shared with task.cpp ----
 
@@ -509,8 +511,6 @@ PyObject* get_state(PyObject* self, void*) {
   PyObject* names[] = {st->str_PENDING, st->str_CANCELLED, st->str_FINISHED};
   return Py_NewRef(names[f->fut_state]);
 }
-
-PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
 
 PyObject* get_result(PyObject* self, void*) { return get_or_none(as_fut(self)->result); }
 PyObject* get_exception(PyObject* self, void*) { return get_or_none(as_fut(self)->exception); }

@@ -54,9 +54,6 @@ inline TaskObject* as_task(PyObject* obj) { return reinterpret_cast<TaskObject*>
 inline PyObject* as_object(FutureObject* f) { return reinterpret_cast<PyObject*>(f); }
 inline PyObject* as_object(TaskObject* t) { return reinterpret_cast<PyObject*>(t); }
 
-inline bool future_check(ModuleState* st, PyObject* obj) {
-  return PyObject_TypeCheck(obj, st->native_future_type);
-}
 inline bool task_check(ModuleState* st, PyObject* obj) {
   return PyObject_TypeCheck(obj, st->native_task_type);
 }
@@ -66,7 +63,18 @@ inline bool future_or_task_exact(ModuleState* st, PyObject* obj) {
   return Py_IS_TYPE(obj, st->native_future_type) || Py_IS_TYPE(obj, st->native_task_type);
 }
 
+// A new reference to value, or to None for nullptr: the getters' answer.
+inline PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
+
 // future.cpp
+// Takes (positional-or-keyword..., keyword-only...) arguments by name from a
+// vectorcall, with Argument Clinic's messages. `names` lists every parameter;
+// the first `max_positional` may be given by position, the first `required`
+// must be given, the first `positional_only` only by position. Unset ones
+// keep what `out` held.
+bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                const char* const* names, int count, int max_positional, int required,
+                PyObject** out, int positional_only = 0);
 extern PyType_Spec native_future_spec;
 extern PyType_Spec future_iter_spec;
 // Future.__init__'s work: binds to loop (None: the current event loop),

@@ -583,11 +583,11 @@ int Task_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 TaskObject* as_t(PyObject* self) { return as_task(self); }
 
 PyObject* Task_get_coro(PyObject* self, PyObject*) {
-  return Py_NewRef(as_t(self)->coro ? as_t(self)->coro : Py_None);
+  return get_or_none(as_t(self)->coro);
 }
 
 PyObject* Task_get_context(PyObject* self, PyObject*) {
-  return Py_NewRef(as_t(self)->context ? as_t(self)->context : Py_None);
+  return get_or_none(as_t(self)->context);
 }
 
 PyObject* task_name(TaskObject* t) {
@@ -612,22 +612,9 @@ PyObject* Task_set_name(PyObject* self, PyObject* value) {
 
 PyObject* Task_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                       PyObject* kwnames) {
+  static const char* const names[] = {"msg"};
   PyObject* msg = Py_None;
-  if (nargs > 1) {
-    PyErr_Format(PyExc_TypeError, "cancel() takes at most 1 argument (%zd given)", nargs);
-    return nullptr;
-  }
-  if (nargs == 1) msg = args[0];
-  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-    if (nargs == 0 && PyUnicode_CompareWithASCIIString(key, "msg") == 0) {
-      msg = args[nargs + i];
-    } else {
-      PyErr_Format(PyExc_TypeError, "cancel() got an unexpected keyword argument '%U'", key);
-      return nullptr;
-    }
-  }
+  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, 0, &msg)) return nullptr;
   int rc = task_cancel(as_t(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
@@ -659,43 +646,23 @@ PyObject* Task_set_exception(PyObject*, PyObject*) {
   return nullptr;
 }
 
-bool parse_limit_file(const char* fname, PyObject* const* args, Py_ssize_t nargs,
-                      PyObject* kwnames, bool with_file, PyObject** limit, PyObject** file) {
-  if (nargs > 0) {
-    PyErr_Format(PyExc_TypeError, "%s() takes no positional arguments", fname);
-    return false;
-  }
-  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-    if (PyUnicode_CompareWithASCIIString(key, "limit") == 0) {
-      *limit = args[i];
-    } else if (with_file && PyUnicode_CompareWithASCIIString(key, "file") == 0) {
-      *file = args[i];
-    } else {
-      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
-      return false;
-    }
-  }
-  return true;
-}
+const char* const kStackArgs[] = {"limit", "file"};  // keyword-only
 
 PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames) {
   PyObject* limit = Py_None;
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  if (!parse_limit_file("get_stack", args, nargs, kwnames, false, &limit, nullptr)) return nullptr;
+  if (!parse_args("get_stack", args, nargs, kwnames, kStackArgs, 1, 0, 0, &limit)) return nullptr;
   PyObject* call_args[] = {self, limit};
   return PyObject_Vectorcall(as_t(self)->fut.state->task_get_stack, call_args, 2, nullptr);
 }
 
 PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                            PyObject* kwnames) {
-  PyObject* limit = Py_None;
-  PyObject* file = Py_None;
+  PyObject* values[2] = {Py_None, Py_None};  // limit, file
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  if (!parse_limit_file("print_stack", args, nargs, kwnames, true, &limit, &file)) return nullptr;
-  PyObject* call_args[] = {self, limit, file};
+  if (!parse_args("print_stack", args, nargs, kwnames, kStackArgs, 2, 0, 0, values)) return nullptr;
+  PyObject* call_args[] = {self, values[0], values[1]};
   return PyObject_Vectorcall(as_t(self)->fut.state->task_print_stack, call_args, 3, nullptr);
 }
 
@@ -703,8 +670,6 @@ PyObject* Task_repr(PyObject* self) {
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   return PyObject_CallOneArg(as_t(self)->fut.state->task_repr, self);
 }
-
-PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
 
 PyObject* get_log_destroy_pending(PyObject* self, void*) {
   return PyBool_FromLong(as_t(self)->log_destroy_pending);
