@@ -235,6 +235,8 @@ extern PyType_Spec loop_spec;
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+// loop.create_future(): aioev.Future, or asyncio's with native_task off.
+PyObject* loop_create_future(LoopObject* loop);  // new reference
 // True while neither the loop's class nor the instance replaces call_soon.
 bool loop_plain_call_soon(LoopObject* loop);
 // The loop's read buffer (kReadBufferSize bytes), shared by everything that

@@ -208,12 +208,7 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
   return PyBool_FromLong(as_loop(self)->debug);
 }
 
-PyObject* Loop_create_future(PyObject* self, PyObject*) {
-  LoopObject* loop = as_loop(self);
-  if (loop->native_task) return future_new(loop->state, self);
-  PyObject* args[] = {self};
-  return PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames);
-}
+PyObject* Loop_create_future(PyObject* self, PyObject*) { return loop_create_future(as_loop(self)); }
 
 // BaseEventLoop.create_task's common case in C: no task factory, so asyncio's
 // Task through its constructor. A factory takes BaseEventLoop's own path.
@@ -682,6 +677,13 @@ char* loop_read_buffer(LoopObject* loop) {
     if (loop->read_buffer == nullptr) PyErr_NoMemory();
   }
   return loop->read_buffer;
+}
+
+PyObject* loop_create_future(LoopObject* loop) {
+  PyObject* self = reinterpret_cast<PyObject*>(loop);
+  if (loop->native_task) return future_new(loop->state, self);
+  PyObject* args[] = {self};
+  return PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames);
 }
 
 bool loop_plain_call_soon(LoopObject* loop) {

@@ -36,13 +36,13 @@ struct SockWaiterObject {
 
 bool reads(SockOp op) { return op != SockOp::kSendAll; }
 
-// One attempt: 1 done (*result set), 0 not ready, -1 error set.
 // sock_recv(sock, n) with n at least this large receives straight into a
 // bytes object of n bytes and shrinks it, as socket.recv() does: a large
 // message is then copied once, by the kernel. Smaller ones go through the
 // loop's buffer, which costs less than a large allocation.
 constexpr Py_ssize_t kDirectRecvMin = 32 * 1024;
 
+// One attempt: 1 done (*result set), 0 not ready, -1 error set.
 int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
             Py_ssize_t* sent, PyObject** result) {
   for (;;) {
@@ -257,11 +257,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     if (has_view) PyBuffer_Release(&view);
     return nullptr;
   }
-  // What loop.create_future() makes: aioev.Future, or asyncio's with native_task off.
-  PyObject* loop_arg[] = {self};
-  Ref future = Ref::steal(loop->native_task
-                              ? future_new(st, self)
-                              : PyObject_Vectorcall(st->future_type, loop_arg, 0, st->loop_kwnames));
+  Ref future = Ref::steal(loop_create_future(loop));
   SockWaiterObject* w =
       future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
   if (w == nullptr) {
