@@ -44,6 +44,17 @@ def _quiet(*args):
     pass
 
 
+def _check_report(test, report, stale_warning, regressions_header):
+    """Warn about stale exclusions and fail on regressions, listing them."""
+    for test_id in report.stale:
+        warnings.warn(stale_warning.format(test_id=test_id))
+    if report.regressions:
+        lines = [f'{len(report.regressions)} {regressions_header}:']
+        for test_id, got, detail in report.regressions:
+            lines.append(f'{test_id}: {got}: {run.error_line(detail)}')
+        test.fail('\n'.join(lines))
+
+
 @unittest.skipIf(os.environ.get('AIOEV_SKIP_CONFORMANCE'),
                  'AIOEV_SKIP_CONFORMANCE is set')
 class StdlibConformanceTests(unittest.TestCase):
@@ -53,20 +64,15 @@ class StdlibConformanceTests(unittest.TestCase):
         report = run.check_interpreter(sys.executable, loop=loop,
                                        debug=debug, log=print)
         print(run.format_summary(report))
-        for test_id in report.stale:
-            warnings.warn(f'excluded from the conformance run but passes on '
-                          f'{loop}: {test_id}; remove it from '
-                          f'Tests/conformance/exclusions.toml')
         self.assertGreater(report.loops_created, 0,
                            f'no {loop} loop was made: the policy patch of '
                            f'Tests/conformance/child.py does not work')
         self.assertGreater(report.baseline_passed, 1000)
-        if report.regressions:
-            lines = [f'{len(report.regressions)} stdlib tests pass on the '
-                     f'selector loop but not on {loop}:']
-            for test_id, got, detail in report.regressions:
-                lines.append(f'{test_id}: {got}: {run.error_line(detail)}')
-            self.fail('\n'.join(lines))
+        _check_report(
+            self, report,
+            f'excluded from the conformance run but passes on {loop}: '
+            f'{{test_id}}; remove it from Tests/conformance/exclusions.toml',
+            f'stdlib tests pass on the selector loop but not on {loop}')
 
     def test_stdlib_asyncio_tests_pass_on_aioev(self):
         self.check(debug=False)
@@ -90,18 +96,14 @@ class TaskConformanceTests(unittest.TestCase):
         print(run.format_task_summary(report))
         if report.skipped:
             self.skipTest(report.skipped)
-        for test_id in report.stale:
-            warnings.warn(f'excluded from the task conformance run but '
-                          f'passes: {test_id}; remove it from '
-                          f'Tests/conformance/task_exclusions.toml')
         # test_tasks alone has over 300 on every supported version.
         self.assertGreater(report.compared, 300)
-        if report.regressions:
-            lines = [f'{len(report.regressions)} stdlib task tests pass '
-                     f'with asyncio\'s C Task but not with {report.types}:']
-            for test_id, got, detail in report.regressions:
-                lines.append(f'{test_id}: {got}: {run.error_line(detail)}')
-            self.fail('\n'.join(lines))
+        _check_report(
+            self, report,
+            'excluded from the task conformance run but passes: {test_id}; '
+            'remove it from Tests/conformance/task_exclusions.toml',
+            f'stdlib task tests pass with asyncio\'s C Task but not with '
+            f'{report.types}')
 
     def test_stdlib_task_tests_pass_with_aioev_task(self):
         self.check(debug=False)
