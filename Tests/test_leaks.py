@@ -8,6 +8,7 @@ handles) and the process RSS (the C++ side) must stay flat.
 import asyncio
 import contextvars
 import gc
+import socket
 import sys
 import threading
 import unittest
@@ -27,6 +28,17 @@ def make_callback():
     def callback(*args):
         pass
     return callback
+
+
+async def cancelled_sock_recv(loop, sock, n):
+    """A sock_recv(sock, n) that waits, cancelled."""
+    task = loop.create_task(loop.sock_recv(sock, n))
+    await asyncio.sleep(0)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 class RefcountTests(LoopTestCase):
@@ -224,6 +236,54 @@ class MemoryTests(LoopTestCase):
         def step():
             self.run_coro(pingpong())
         self.assert_flat(step)
+
+    def test_large_sock_recv_that_waits(self):
+        a, b = self.socketpair()
+
+        async def pingpong():
+            for _ in range(200):
+                self.loop.call_soon(b.send, b'x' * 40_000)
+                await self.loop.sock_recv(a, 65536)
+
+        def step():
+            self.run_coro(pingpong())
+        self.assert_flat(step)
+
+    def traced_growth(self, run):
+        """Bytes of traced memory that run() leaves allocated."""
+        with support.tracing_memory():
+            gc.collect()
+            baseline = support.traced_memory()
+            run()
+            gc.collect()
+            return support.traced_memory() - baseline
+
+    def test_closed_loop_releases_large_recv_buffer(self):
+        # A large sock_recv that found nothing keeps its buffer on the loop:
+        # closing and dropping the loop frees it.
+        def one_loop():
+            loop = support.new_event_loop()
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            try:
+                loop.run_until_complete(cancelled_sock_recv(loop, a, 256 * 1024))
+            finally:
+                loop.close()
+                a.close()
+                b.close()
+
+        one_loop()
+        grown = self.traced_growth(lambda: [one_loop() for _ in range(20)])
+        self.assertLess(grown, 1 << 20, f'traced memory grew by {grown} B')
+
+    def test_waiting_huge_sock_recv_holds_no_buffer(self):
+        # A sock_recv(sock, n) with n beyond the loop's read buffer keeps no
+        # n-byte buffer on the loop after it was cancelled.
+        a, b = self.socketpair()
+        self.run_coro(cancelled_sock_recv(self.loop, a, 100))  # warm-up
+        grown = self.traced_growth(
+            lambda: self.run_coro(cancelled_sock_recv(self.loop, a, 16 << 20)))
+        self.assertLess(grown, 1 << 20, f'traced memory grew by {grown} B')
 
     def test_cancelled_sock_recv(self):
         a, b = self.socketpair()

@@ -84,17 +84,23 @@ class SockRecvTests(LoopTestCase):
             self.run_coro(self.loop.sock_recv_into(a, bytearray(4))), 0)
 
     def test_cancelled_sock_recv_leaves_data_for_next_reader(self):
-        a, b = self.socketpair()
+        # n=100 goes through the loop's buffer, n=65536 straight into bytes.
+        for size in (100, 65536):
+            with self.subTest(size=size):
+                a, b = self.socketpair()
 
-        async def main():
-            task = self.loop.create_task(self.loop.sock_recv(a, 100))
-            await asyncio.sleep(0.01)
-            task.cancel()
-            with self.assertRaises(asyncio.CancelledError):
-                await task
-            b.send(b'after cancel')
-            return await self.loop.sock_recv(a, 100)
-        self.assertEqual(self.run_coro(main()), b'after cancel')
+                async def main():
+                    task = self.loop.create_task(self.loop.sock_recv(a, size))
+                    await asyncio.sleep(0.01)
+                    task.cancel()
+                    with self.assertRaises(asyncio.CancelledError):
+                        await task
+                    b.send(b'after cancel')
+                    small = await self.loop.sock_recv(a, 100)
+                    b.send(b'large' * 10_000)
+                    return small, await self.loop.sock_recv(a, 65536)
+                self.assertEqual(self.run_coro(main()),
+                                 (b'after cancel', b'large' * 10_000))
 
     def test_cancelled_sock_recv_into_leaves_data(self):
         a, b = self.socketpair()
@@ -151,6 +157,42 @@ class SockRecvTests(LoopTestCase):
             return b''.join(got)
         expected = b''.join(b'%d;' % i for i in range(200))
         self.assertEqual(self.run_coro(main()), expected)
+
+
+    def test_large_sock_recv_that_waits(self):
+        # 32 KiB and more are received straight into the bytes object
+        # returned; a call that must wait keeps it for the next attempt.
+        a, b = self.socketpair()
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+
+        async def main():
+            got = []
+            for index, size in enumerate([65536, 65536, 40000, 131072, 65536]):
+                data = bytes([index + 1]) * (size // 2 + index)
+                self.loop.call_later(0.005, b.send, data)
+                got.append((await self.loop.sock_recv(a, size), data))
+            return got
+        results = self.run_coro(main())
+        for received, sent in results:
+            self.assertEqual(received, sent)
+            self.assertEqual(hash(received), hash(bytes(sent)))
+        self.assertEqual(len({id(received) for received, _ in results}), len(results))
+
+    def test_large_sock_recv_fills_the_whole_size(self):
+        a, b = self.socketpair()
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        data = os.urandom(200_000)
+
+        async def main():
+            self.loop.call_later(0.005, b.sendall, data)
+            first = await self.loop.sock_recv(a, 65536)  # waits
+            rest = bytearray(first)
+            while len(rest) < len(data):
+                rest += await self.loop.sock_recv(a, 65536)
+            return first, bytes(rest)
+        first, whole = self.run_coro(main())
+        self.assertLessEqual(len(first), 65536)
+        self.assertEqual(whole, data)
 
 
 class SockSendallTests(LoopTestCase):

@@ -793,10 +793,24 @@ KIB = 1024
 CONNECTIONS = 10
 SERVER_READ_SIZE = 64 * KIB  # sock_recv and StreamReader.read ask for this much
 SERVER_BUFFER_SIZE = 256 * KIB  # what the BufferedProtocol's get_buffer gives
+TRANSPORT_READ_SIZE = 256 * KIB  # what the transports read at most, all three loops'
+# The system calls of each echo server style, for the C echo server of
+# --floor to make the same ones: (bytes per read, bytes per send at most).
+# sock_* reads and writes back SERVER_READ_SIZE at a time; streams reads
+# what the transport read out of the StreamReader SERVER_READ_SIZE at a
+# time; the protocols write back whatever the transport read.
+FLOOR_SIZES = {"sock": (SERVER_READ_SIZE, SERVER_READ_SIZE),
+               "streams": (TRANSPORT_READ_SIZE, SERVER_READ_SIZE),
+               "protocol": (TRANSPORT_READ_SIZE, TRANSPORT_READ_SIZE),
+               "buffered": (SERVER_BUFFER_SIZE, SERVER_BUFFER_SIZE)}
+NOT_APPLICABLE = "not applicable"  # a cell that cannot be: HTTP on FLOOR
 SERVER_START_TIMEOUT = 30  # seconds a server process may take to listen
 SERVER_STOP_TIMEOUT = 10  # seconds it may take to stop once told to
 LOADGEN_GRACE = 30  # seconds the load generator may run beyond its phases
 LOADGEN_SOURCE = pathlib.Path(__file__).with_name("_loadgen.c")
+FLOOR_SOURCE = pathlib.Path(__file__).with_name("_echo_floor.c")
+# The --floor server kind: _echo_floor.c, an echo server in C over libev.
+FLOOR = "C libev"
 
 HTTP_RESPONSE = (
     b"HTTP/1.1 200 OK\r\n"
@@ -1081,8 +1095,9 @@ class ServerCell:
         return statistics.median(self.cpu)
 
 
-def loadgen_cache_dir():
-    """build/loadgen in a source tree, else $XDG_CACHE_HOME/aioev."""
+def program_cache_dir():
+    """Where the compiled C programs go: build/loadgen in a source tree,
+    else $XDG_CACHE_HOME/aioev."""
     root = pathlib.Path(__file__).resolve().parent.parent.parent
     if (root / "setup.py").is_file() and (root / "Lib" / "aioev").is_dir():
         return root / "build" / "loadgen"
@@ -1090,34 +1105,45 @@ def loadgen_cache_dir():
     return pathlib.Path(cache) / "aioev"
 
 
-def build_loadgen():
-    """The path of the compiled load generator, compiling it if the cache
-    has no build of this source yet."""
-    if not LOADGEN_SOURCE.is_file():
-        raise ServerFailed(f"the load generator's source is missing: {LOADGEN_SOURCE}")
+def build_program(source_path, stem, what, libraries=()):
+    """The path of the compiled C program source_path, compiling it if the
+    cache has no build of this source yet; what names it in errors."""
+    if not source_path.is_file():
+        raise ServerFailed(f"{what}'s source is missing: {source_path}")
     compiler = shlex.split(os.environ.get("CC", "cc"))
     if not compiler or not shutil.which(compiler[0]):
         raise ServerFailed(f"no C compiler ({' '.join(compiler) or 'CC is empty'})"
-                           " to build the load generator")
-    source = LOADGEN_SOURCE.read_bytes()
+                           f" to build {what}")
+    source = source_path.read_bytes()
     digest = hashlib.sha256(source + " ".join(compiler).encode()).hexdigest()[:16]
-    directory = loadgen_cache_dir()
-    target = directory / f"loadgen-{digest}"
+    directory = program_cache_dir()
+    target = directory / f"{stem}-{digest}"
     if os.access(target, os.X_OK):
         return target
     directory.mkdir(parents=True, exist_ok=True)
-    partial = directory / f".loadgen-{digest}.{os.getpid()}"
-    command = compiler + ["-O2", "-Wall", "-o", str(partial), str(LOADGEN_SOURCE)]
+    partial = directory / f".{stem}-{digest}.{os.getpid()}"
+    command = compiler + ["-O2", "-Wall", "-o", str(partial), str(source_path),
+                          *libraries]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode:
         partial.unlink(missing_ok=True)
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise ServerFailed(f"{shlex.join(command)} failed: " + " | ".join(lines[-5:]))
     os.replace(partial, target)
-    for old in directory.glob("loadgen-*"):  # builds of older sources
+    for old in directory.glob(f"{stem}-*"):  # builds of older sources
         if old != target:
             old.unlink(missing_ok=True)
     return target
+
+
+def build_loadgen():
+    """The compiled load generator."""
+    return build_program(LOADGEN_SOURCE, "loadgen", "the load generator")
+
+
+def build_floor():
+    """The compiled C echo server of --floor (it links libev)."""
+    return build_program(FLOOR_SOURCE, "echo-floor", "the C echo server", ["-lev"])
 
 
 def pick_cpus():
@@ -1174,15 +1200,26 @@ def last_lines(file, count=3):
     return " | ".join(lines[-count:])
 
 
+def server_command(benchmark, loop_kind, settings, context, fd):
+    """The command that serves benchmark on loop_kind from listening socket fd."""
+    if loop_kind.name == FLOOR:
+        read_size, write_size = FLOOR_SIZES[benchmark.server]
+        command = [str(context.floor), str(fd), str(read_size), str(write_size)]
+        if context.server_cpu is not None:
+            command.append(str(context.server_cpu))
+        return command
+    lifetime = settings.warmup + settings.duration + LOADGEN_GRACE + 60
+    command = [sys.executable, "-m", "aioev.bench", "--serve", benchmark.server,
+               "--loop", loop_kind.name, "--fd", str(fd), "--lifetime", str(lifetime)]
+    if context.server_cpu is not None:
+        command += ["--cpu", str(context.server_cpu)]
+    return command
+
+
 def measure_server(benchmark, loop_kind, settings, context):
     """(requests/s, server CPU seconds per request) of one measurement."""
     listener, address = listen(benchmark, context.directory)
-    lifetime = settings.warmup + settings.duration + LOADGEN_GRACE + 60
-    command = [sys.executable, "-m", "aioev.bench", "--serve", benchmark.server,
-               "--loop", loop_kind.name, "--fd", str(listener.fileno()),
-               "--lifetime", str(lifetime)]
-    if context.server_cpu is not None:
-        command += ["--cpu", str(context.server_cpu)]
+    command = server_command(benchmark, loop_kind, settings, context, listener.fileno())
     with tempfile.TemporaryFile() as errors:
         with listener:
             process = subprocess.Popen(
@@ -1246,6 +1283,7 @@ def run_loadgen(benchmark, settings, context, address, server_pid):
 @dataclasses.dataclass
 class ServerContext:
     loadgen: pathlib.Path
+    floor: pathlib.Path | None  # the C echo server, when FLOOR runs
     server_cpu: int | None
     client_cpu: int | None
     env: dict
@@ -1256,6 +1294,8 @@ def unavailable(benchmark, loop_kind):
     """Why benchmark cannot run on loop_kind, or None."""
     if loop_kind.error:
         return loop_kind.error
+    if loop_kind.name == FLOOR and benchmark.server not in FLOOR_SIZES:
+        return NOT_APPLICABLE
     if benchmark.server == "http" and importlib.util.find_spec("httptools") is None:
         return "httptools is not installed"
     return None
@@ -1271,14 +1311,21 @@ def run_servers(benchmarks, loops, settings):
     try:
         loadgen = build_loadgen()
     except (ServerFailed, OSError, subprocess.SubprocessError) as exc:
-        error = exc.args[0] if isinstance(exc, ServerFailed) else describe(exc)
         for cell in cells.values():
-            cell.error = cell.error or error
+            cell.error = cell.error or build_error(exc)
         return cells, None
+    floor = None
+    if FLOOR in [loop_kind.name for loop_kind in loops]:
+        try:
+            floor = build_floor()
+        except (ServerFailed, OSError, subprocess.SubprocessError) as exc:
+            for (_, kind_name), cell in cells.items():
+                if kind_name == FLOOR:
+                    cell.error = cell.error or build_error(exc)
     server_cpu, client_cpu = pick_cpus()
     with tempfile.TemporaryDirectory(prefix="aioev-bench-") as directory:
-        context = ServerContext(loadgen, server_cpu, client_cpu, child_environment(),
-                                directory)
+        context = ServerContext(loadgen, floor, server_cpu, client_cpu,
+                                child_environment(), directory)
         for round_index in range(settings.rounds):
             progress(f"servers: round {round_index + 1}/{settings.rounds}")
             for bench_index, benchmark in enumerate(benchmarks):
@@ -1294,6 +1341,10 @@ def run_servers(benchmarks, loops, settings):
     return cells, context
 
 
+def build_error(exc):
+    return exc.args[0] if isinstance(exc, ServerFailed) else describe(exc)
+
+
 def server_ratio(cells, benchmark, numerator, denominator, median):
     top = cells.get((benchmark.name, numerator))
     bottom = cells.get((benchmark.name, denominator))
@@ -1302,7 +1353,17 @@ def server_ratio(cells, benchmark, numerator, denominator, median):
     return median(top) / median(bottom)
 
 
-def print_server_header(settings, context):
+def server_ratio_columns(loops):
+    """The loop ratios, and with --floor the C echo server over uvloop: the
+    lowest aioev/uvloop that any loop could reach."""
+    pairs = ratio_columns(loops)
+    names = [loop_kind.name for loop_kind in loops]
+    if FLOOR in names and "uvloop" in names:
+        pairs.append((FLOOR, "uvloop"))
+    return pairs
+
+
+def print_server_header(settings, context, loops):
     if context is None:
         placement = ""
     elif context.server_cpu is None:
@@ -1314,15 +1375,20 @@ def print_server_header(settings, context):
           f"{placement}")
     print(f"{settings.rounds} rounds of a {settings.duration} s window after"
           f" {settings.warmup} s of warm-up; medians")
+    if FLOOR in [loop_kind.name for loop_kind in loops]:
+        print(f"{FLOOR}: an echo server in C over libev, no Python, making the"
+              " system calls each echo style makes: the floor")
 
 
 def print_server_tables(benchmarks, loops, cells, settings, context):
-    print_server_header(settings, context)
+    print_server_header(settings, context, loops)
     errors = {}
-    ratios = ratio_columns(loops)
+    ratios = server_ratio_columns(loops)
 
     def table(title, median, text):
         def value(cell):
+            if cell.error == NOT_APPLICABLE:
+                return "-"
             if cell.error:
                 return f"error [{errors.setdefault(cell.error, len(errors) + 1)}]"
             return text(median(cell))
@@ -1369,7 +1435,7 @@ def server_report(benchmarks, loops, cells, settings):
                 "rounds_cpu_us_per_request": [seconds * 1e6 for seconds in cell.cpu],
                 "error": cell.error,
             }
-        for top, bottom in ratio_columns(loops):
+        for top, bottom in server_ratio_columns(loops):
             entry[f"{top}/{bottom}"] = {
                 key: server_ratio(cells, benchmark, top, bottom, median)
                 for key, median in medians.items()}
@@ -1409,6 +1475,11 @@ def parse_args(argv):
         "--duration", type=positive_float, metavar="SECONDS",
         help="measured window of one server measurement (default"
              f" {FULL_SERVER_DURATION}, {QUICK_SERVER_DURATION} with --quick)")
+    parser.add_argument(
+        "--floor", action="store_true",
+        help=f"also run the echo benchmarks on {FLOOR!r}: an echo server in C over"
+             " libev, with no Python (aioev/_echo_floor.c), whose CPU per request is"
+             " the least any loop can reach")
     parser.add_argument("--json", metavar="FILE", help="also save the results here")
     # The server process of a server benchmark (started by the bench).
     parser.add_argument("--serve", choices=sorted(SERVERS), help=argparse.SUPPRESS)
@@ -1486,6 +1557,8 @@ def main(argv=None):
         if benchmarks:
             print()
         server_loops = [kind for kind in loops if not kind.tasks_only]
+        if args.floor:
+            server_loops.append(LoopKind(FLOOR, None, "aioev/_echo_floor.c"))
         server_cells, context = run_servers(server_benchmarks, server_loops, settings)
         print_server_tables(server_benchmarks, server_loops, server_cells, settings, context)
         servers = server_report(server_benchmarks, server_loops, server_cells, settings)

@@ -212,6 +212,9 @@ struct LoopObject {
   bool native_task;  // create_task makes aioev.Task (else asyncio.Task)
   double clock_resolution;
   char* read_buffer;  // shared by the loop's transports, allocated on first use
+  // A bytes object that a large sock_recv allocated and did not fill (the
+  // socket had nothing yet), kept for the next one: see sock.cpp.
+  PyObject* recv_spare;
 };
 
 

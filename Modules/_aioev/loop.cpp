@@ -601,6 +601,7 @@ int Loop_clear(PyObject* self) {
   if (loop->ev != nullptr) io_release_all(loop);
   for (PyObject* obj : garbage) Py_DECREF(obj);
   if (loop->signal_handlers != nullptr) PyDict_Clear(loop->signal_handlers);
+  Py_CLEAR(loop->recv_spare);
   return 0;
 }
 

@@ -42,6 +42,31 @@ bool reads(SockOp op) { return op != SockOp::kSendAll; }
 // loop's buffer, which costs less than a large allocation.
 constexpr Py_ssize_t kDirectRecvMin = 32 * 1024;
 
+// The bytes object of a large recv: the one an attempt that found nothing
+// to read kept, when it has this size. Keeping it spares a waiting
+// sock_recv a large allocation and its release per attempt, and the C
+// library's heap the shrinking and regrowing (and the page faults) that
+// this churn causes.
+PyObject* take_recv_spare(LoopObject* loop, Py_ssize_t size) {
+  PyObject* spare = loop->recv_spare;
+  if (spare != nullptr && PyBytes_GET_SIZE(spare) == size) {
+    loop->recv_spare = nullptr;
+    return spare;
+  }
+  return PyBytes_FromStringAndSize(nullptr, size);
+}
+
+// Takes bytes, never shown to Python, as the next spare; one larger than
+// the loop's read buffer is released instead, so that a sock_recv(sock, n)
+// with a very large n holds no memory while it waits.
+void keep_recv_spare(LoopObject* loop, PyObject* bytes) {
+  if (PyBytes_GET_SIZE(bytes) > static_cast<Py_ssize_t>(kReadBufferSize)) {
+    Py_DECREF(bytes);
+    return;
+  }
+  Py_XSETREF(loop->recv_spare, bytes);
+}
+
 // One attempt: 1 done (*result set), 0 not ready, -1 error set.
 int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
             Py_ssize_t* sent, PyObject** result) {
@@ -54,7 +79,7 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
       if (shared == nullptr) return -1;
       n = recv(fd, shared, size, MSG_DONTWAIT);
     } else if (op == SockOp::kRecv) {
-      bytes = PyBytes_FromStringAndSize(nullptr, size);
+      bytes = take_recv_spare(loop, size);
       if (bytes == nullptr) return -1;
       n = recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT);
     } else if (op == SockOp::kRecvInto) {
@@ -65,7 +90,7 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
     }
     if (n < 0) {
       int err = errno;
-      Py_XDECREF(bytes);
+      if (bytes != nullptr) keep_recv_spare(loop, bytes);
       if (err == EINTR) {
         if (PyErr_CheckSignals() < 0) return -1;  // as socket methods do (PEP 475)
         continue;
