@@ -49,6 +49,14 @@ class SocketMethods:
         if not handle.cancelled():
             (self._remove_reader if reading else self._remove_writer)(fd)
 
+    async def _call_or_wait(self, sock, reading, method, *args):
+        """sock.method(*args) now, or once sock is ready for it."""
+        try:
+            return getattr(sock, method)(*args)
+        except _RETRY:
+            pass
+        return await self._wait_io(sock, reading, self._complete, sock, method, *args)
+
     @staticmethod
     def _complete(fut, sock, method, *args):
         """Try sock.method(*args) for fut: its result or exception, unless not ready."""
@@ -75,11 +83,7 @@ class SocketMethods:
             result = self._sock_recv(sock, n)
             return result if result.__class__ is bytes else await result
         _check_socket(self, sock)
-        try:
-            return sock.recv(n)
-        except _RETRY:
-            pass
-        return await self._wait_io(sock, True, self._complete, sock, 'recv', n)
+        return await self._call_or_wait(sock, True, 'recv', n)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into buf; return the number of bytes received."""
@@ -87,32 +91,19 @@ class SocketMethods:
             result = self._sock_recv_into(sock, buf)
             return result if result.__class__ is int else await result
         _check_socket(self, sock)
-        try:
-            return sock.recv_into(buf)
-        except _RETRY:
-            pass
-        return await self._wait_io(sock, True, self._complete, sock, 'recv_into', buf)
+        return await self._call_or_wait(sock, True, 'recv_into', buf)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to bufsize bytes: (data, address)."""
         _check_socket(self, sock)
-        try:
-            return sock.recvfrom(bufsize)
-        except _RETRY:
-            pass
-        return await self._wait_io(sock, True, self._complete, sock, 'recvfrom', bufsize)
+        return await self._call_or_wait(sock, True, 'recvfrom', bufsize)
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into buf: (nbytes, address)."""
         _check_socket(self, sock)
         if not nbytes:
             nbytes = len(buf)
-        try:
-            return sock.recvfrom_into(buf, nbytes)
-        except _RETRY:
-            pass
-        return await self._wait_io(sock, True, self._complete,
-                                   sock, 'recvfrom_into', buf, nbytes)
+        return await self._call_or_wait(sock, True, 'recvfrom_into', buf, nbytes)
 
     # -- sending ------------------------------------------------------------
 
@@ -151,7 +142,7 @@ class SocketMethods:
         """Send a datagram to address; return the number of bytes sent."""
         _check_socket(self, sock)
         try:
-            return sock.sendto(data, address)
+            return sock.sendto(data, address)  # as asyncio calls it first
         except _RETRY:
             pass
         return await self._wait_io(sock, False, self._complete,
