@@ -282,6 +282,8 @@ class BufferedRecorder(asyncio.BufferedProtocol):
         else:
             self.lost.set_result(exc)
 
+    lost_count = Recorder.lost_count
+
 
 class Echo(asyncio.Protocol):
     """Echoes what it receives; closes on EOF. Counts live connections in

@@ -751,18 +751,22 @@ class ProtocolExceptionTests(NetTestCase):
         self.assertEqual(proto.lost_count, 1)
         self.assertTrue(proto.transport.is_closing())
 
-    def test_data_received_exception(self):
+    def fail_on_data(self, proto, method, exc_type=Boom):
+        """Send proto's connection a byte, which makes proto's method fail:
+        check what the failure did, and return the peer socket."""
         errors = self.collect_errors()
+        tr, peer = self.connect_raw(proto)
+        peer.sendall(b'x')
+        self.run_coro(proto.lost)
+        self.check_fatal(errors, proto, method, exc_type)
+        return peer
 
+    def test_data_received_exception(self):
         class P(Recorder):
             def data_received(self, data):
                 raise Boom('data_received')
 
-        proto = P(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        self.run_coro(proto.lost)
-        self.check_fatal(errors, proto, 'data_received')
+        peer = self.fail_on_data(P(self.loop), 'data_received')
         self.assertEqual(self.peer_read_to_eof(peer), b'')
 
     def test_eof_received_exception(self):
@@ -779,49 +783,25 @@ class ProtocolExceptionTests(NetTestCase):
         self.check_fatal(errors, proto, 'eof_received')
 
     def test_get_buffer_exception(self):
-        errors = self.collect_errors()
-
         class P(BufferedRecorder):
             def get_buffer(self, sizehint):
                 raise Boom('get_buffer')
 
-            lost_count = property(lambda self: self.events.count('lost'))
-
-        proto = P(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        self.run_coro(proto.lost)
-        self.check_fatal(errors, proto, 'get_buffer')
+        self.fail_on_data(P(self.loop), 'get_buffer')
 
     def test_get_buffer_returning_empty_buffer(self):
-        errors = self.collect_errors()
-
         class P(BufferedRecorder):
             def get_buffer(self, sizehint):
                 return bytearray()
 
-            lost_count = property(lambda self: self.events.count('lost'))
-
-        proto = P(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        self.run_coro(proto.lost)
-        self.check_fatal(errors, proto, 'get_buffer', RuntimeError)
+        self.fail_on_data(P(self.loop), 'get_buffer', RuntimeError)
 
     def test_buffer_updated_exception(self):
-        errors = self.collect_errors()
-
         class P(BufferedRecorder):
             def buffer_updated(self, nbytes):
                 raise Boom('buffer_updated')
 
-            lost_count = property(lambda self: self.events.count('lost'))
-
-        proto = P(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        self.run_coro(proto.lost)
-        self.check_fatal(errors, proto, 'buffer_updated')
+        self.fail_on_data(P(self.loop), 'buffer_updated')
 
     def test_connection_made_exception_goes_to_handler(self):
         errors = self.collect_errors()
@@ -855,41 +835,40 @@ class ProtocolExceptionTests(NetTestCase):
         # The socket is closed all the same.
         self.assertEqual(self.peer_read_to_eof(peer), b'')
 
-    def test_pause_writing_exception_goes_to_handler(self):
+    def check_flow_control_exception(self, method):
+        """The protocol's method (pause_writing or resume_writing) raises:
+        the exception goes to the handler, not out of write(), and all the
+        data still reaches the peer."""
         errors = self.collect_errors()
 
         class P(Recorder):
             def pause_writing(self):
                 super().pause_writing()
-                raise Boom('pause_writing')
+                if method == 'pause_writing':
+                    raise Boom(method)
 
-        proto = P(self.loop)
-        tr, peer = self.connect_raw_small(proto)
-        data = payload(1 * MiB)
-        tr.write(data)  # the exception does not propagate from write()
-        self.run_until(lambda: errors)
-        self.assertIsInstance(errors[0]['exception'], Boom)
-        self.assertIn('pause_writing', errors[0]['message'])
-        self.assertIs(errors[0]['protocol'], proto)
-        self.assertIs(errors[0]['transport'], tr)
-
-    def test_resume_writing_exception_goes_to_handler(self):
-        errors = self.collect_errors()
-
-        class P(Recorder):
             def resume_writing(self):
                 super().resume_writing()
-                raise Boom('resume_writing')
+                if method == 'resume_writing':
+                    raise Boom(method)
 
         proto = P(self.loop)
         tr, peer = self.connect_raw_small(proto)
         data = payload(1 * MiB)
         tr.write(data)
-        self.peer_read(peer, len(data))
+        self.assertEqual(self.peer_read(peer, len(data)), data)
         self.run_until(lambda: errors)
+        self.assertEqual(len(errors), 1, errors)
         self.assertIsInstance(errors[0]['exception'], Boom)
-        self.assertIn('resume_writing', errors[0]['message'])
+        self.assertIn(method, errors[0]['message'])
+        self.assertIs(errors[0]['protocol'], proto)
         self.assertIs(errors[0]['transport'], tr)
+
+    def test_pause_writing_exception_goes_to_handler(self):
+        self.check_flow_control_exception('pause_writing')
+
+    def test_resume_writing_exception_goes_to_handler(self):
+        self.check_flow_control_exception('resume_writing')
 
     def test_loop_keeps_running_after_protocol_exceptions(self):
         self.collect_errors()
@@ -1002,20 +981,25 @@ class CallbackReentrancyTests(NetTestCase):
         self.run_coro(second.lost)
         self.assertNotIn('lost', first.events)
 
+    def check_propagates(self, proto, exc_type, trigger):
+        """trigger(peer) makes a method of proto raise exc_type, which
+        leaves the loop; the loop is still usable and the transport can be
+        closed."""
+        tr, peer = self.connect_raw(proto)
+        trigger(peer)
+        with self.assertRaises(exc_type):
+            self.run_until(lambda: False, timeout=10)
+        tr.close()
+        self.run_coro(proto.lost)
+
     def test_keyboard_interrupt_in_data_received_propagates(self):
         class Interrupter(Recorder):
             def data_received(self, data):
                 super().data_received(data)
                 raise KeyboardInterrupt
 
-        proto = Interrupter(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        with self.assertRaises(KeyboardInterrupt):
-            self.run_until(lambda: False, timeout=10)
-        # The loop is still usable and the transport can be closed.
-        tr.close()
-        self.run_coro(proto.lost)
+        self.check_propagates(Interrupter(self.loop), KeyboardInterrupt,
+                              lambda peer: peer.sendall(b'x'))
 
     def test_system_exit_in_eof_received_propagates(self):
         class Exiter(Recorder):
@@ -1023,13 +1007,8 @@ class CallbackReentrancyTests(NetTestCase):
                 super().eof_received()
                 raise SystemExit(3)
 
-        proto = Exiter(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.shutdown(socket.SHUT_WR)
-        with self.assertRaises(SystemExit):
-            self.run_until(lambda: False, timeout=10)
-        tr.close()
-        self.run_coro(proto.lost)
+        self.check_propagates(Exiter(self.loop), SystemExit,
+                              lambda peer: peer.shutdown(socket.SHUT_WR))
 
     def test_keyboard_interrupt_in_buffer_updated_propagates(self):
         class Interrupter(BufferedRecorder):
@@ -1037,13 +1016,8 @@ class CallbackReentrancyTests(NetTestCase):
                 super().buffer_updated(nbytes)
                 raise KeyboardInterrupt
 
-        proto = Interrupter(self.loop)
-        tr, peer = self.connect_raw(proto)
-        peer.sendall(b'x')
-        with self.assertRaises(KeyboardInterrupt):
-            self.run_until(lambda: False, timeout=10)
-        tr.close()
-        self.run_coro(proto.lost)
+        self.check_propagates(Interrupter(self.loop), KeyboardInterrupt,
+                              lambda peer: peer.sendall(b'x'))
 
 
 class LifetimeTests(NetTestCase):
