@@ -285,6 +285,16 @@ class BufferedRecorder(asyncio.BufferedProtocol):
     lost_count = Recorder.lost_count
 
 
+async def stream_round_trip(reader, writer, data):
+    """Write data on a stream, read as many bytes back, and close the
+    writer: what was read."""
+    writer.write(data)
+    got = await reader.readexactly(len(data))
+    writer.close()
+    await writer.wait_closed()
+    return got
+
+
 class Echo(asyncio.Protocol):
     """Echoes what it receives; closes on EOF. Counts live connections in
     the shared `registry` list when given one."""

@@ -10,7 +10,7 @@ import warnings
 
 from Tests.support import PY_VERSION
 from Tests.net_support import (
-    HOST, MiB, Echo, NetTestCase, Recorder, payload)
+    HOST, MiB, Echo, NetTestCase, Recorder, payload, stream_round_trip)
 
 requires_313 = unittest.skipUnless(PY_VERSION >= (3, 13), 'Python 3.13+')
 
@@ -255,11 +255,7 @@ class CloseTests(ServerTestCase):
                 *self.server_addr(server))
             server.close()
             await asyncio.sleep(0.01)
-            writer.write(b'still echoing')
-            data = await reader.readexactly(13)
-            writer.close()
-            await writer.wait_closed()
-            return data
+            return await stream_round_trip(reader, writer, b'still echoing')
 
         self.assertEqual(self.run_coro(main()), b'still echoing')
 

@@ -11,7 +11,7 @@ import unittest
 from Tests.support import PY_VERSION
 from Tests.net_support import (
     HOST, KiB, MiB, NetTestCase, client_tls_context, payload,
-    server_tls_context, unix_path)
+    server_tls_context, unix_path, stream_round_trip)
 
 
 async def echo_handler(reader, writer):
@@ -46,11 +46,7 @@ class OpenConnectionTests(StreamsTestCase):
         async def main():
             reader, writer = await asyncio.open_connection(
                 *self.server_addr(server))
-            writer.write(b'hello streams')
-            data = await reader.readexactly(13)
-            writer.close()
-            await writer.wait_closed()
-            return data
+            return await stream_round_trip(reader, writer, b'hello streams')
 
         self.assertEqual(self.run_streams(main()), b'hello streams')
 
@@ -270,11 +266,7 @@ class OpenConnectionTests(StreamsTestCase):
 
         async def main():
             reader, writer = await asyncio.open_connection(sock=sock)
-            writer.write(b'via sock')
-            data = await reader.readexactly(8)
-            writer.close()
-            await writer.wait_closed()
-            return data
+            return await stream_round_trip(reader, writer, b'via sock')
 
         self.assertEqual(self.run_streams(main()), b'via sock')
 
@@ -288,10 +280,7 @@ class StartServerTests(StreamsTestCase):
             reader, writer = await asyncio.open_connection(
                 *self.server_addr(server))
             data = payload(4 * KiB + i, seed=i)
-            writer.write(data)
-            got = await reader.readexactly(len(data))
-            writer.close()
-            await writer.wait_closed()
+            got = await stream_round_trip(reader, writer, data)
             return got == data
 
         async def main():
@@ -422,10 +411,7 @@ class UnixStreamsTests(StreamsTestCase):
                 s = socket.socket(socket.AF_UNIX)
                 s.connect(path)
                 reader, writer = await asyncio.open_unix_connection(sock=s)
-                writer.write(b'sock')
-                data = await reader.readexactly(4)
-                writer.close()
-                await writer.wait_closed()
+                data = await stream_round_trip(reader, writer, b'sock')
             return data
 
         self.assertEqual(self.run_streams(main()), b'sock')
@@ -442,11 +428,7 @@ class TLSStreamsTests(StreamsTestCase):
                 server_hostname='localhost')
             self.assertIsInstance(writer.get_extra_info('ssl_object'),
                                   ssl.SSLObject)
-            writer.write(b'tls streams')
-            data = await reader.readexactly(11)
-            writer.close()
-            await writer.wait_closed()
-            return data
+            return await stream_round_trip(reader, writer, b'tls streams')
 
         self.assertEqual(self.run_streams(main()), b'tls streams')
 
@@ -473,10 +455,7 @@ class TLSStreamsTests(StreamsTestCase):
             self.assertIsInstance(writer.get_extra_info('ssl_object'),
                                   ssl.SSLObject)
             data = payload(300 * KiB)
-            writer.write(data)
-            got = await reader.readexactly(len(data))
-            writer.close()
-            await writer.wait_closed()
+            got = await stream_round_trip(reader, writer, data)
             return got == data
 
         self.assertTrue(self.run_streams(main()))
@@ -491,10 +470,7 @@ class TLSStreamsTests(StreamsTestCase):
                 reader, writer = await asyncio.open_unix_connection(
                     path, ssl=client_tls_context(),
                     server_hostname='localhost')
-                writer.write(b'unix tls streams')
-                data = await reader.readexactly(16)
-                writer.close()
-                await writer.wait_closed()
+                data = await stream_round_trip(reader, writer, b'unix tls streams')
             return data
 
         self.assertEqual(self.run_streams(main()), b'unix tls streams')

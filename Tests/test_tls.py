@@ -14,7 +14,8 @@ import unittest
 
 from Tests.net_support import (
     HOST, KiB, MiB, BufferedRecorder, Echo, NetTestCase, Recorder,
-    client_tls_context, payload, server_tls_context, tls_files, unix_path)
+    client_tls_context, payload, server_tls_context, tls_files, unix_path,
+    stream_round_trip)
 
 
 def setUpModule():
@@ -204,10 +205,7 @@ class TLSConnectionTests(TLSTestCase):
             reader, writer = await asyncio.open_connection(
                 *addr, ssl=self.client_ctx, server_hostname='localhost')
             data = payload(20 * KiB + i, seed=i)
-            writer.write(data)
-            got = await reader.readexactly(len(data))
-            writer.close()
-            await writer.wait_closed()
+            got = await stream_round_trip(reader, writer, data)
             return got == data
 
         async def main():

@@ -12,7 +12,7 @@ import unittest
 from Tests.support import PY_VERSION
 from Tests.net_support import (
     KiB, MiB, BufferedRecorder, Echo, NetTestCase, abstract_name, payload,
-    unix_path)
+    unix_path, stream_round_trip)
 
 requires_313 = unittest.skipUnless(PY_VERSION >= (3, 13), 'Python 3.13+')
 
@@ -352,10 +352,7 @@ class UnixServerTests(UnixTestCase):
         async def one(i):
             reader, writer = await asyncio.open_unix_connection(path)
             data = payload(10 * KiB, seed=i)
-            writer.write(data)
-            got = await reader.readexactly(len(data))
-            writer.close()
-            await writer.wait_closed()
+            got = await stream_round_trip(reader, writer, data)
             return got == data
 
         async def main():
