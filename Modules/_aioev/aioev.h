@@ -245,6 +245,11 @@ bool loop_plain_call_soon(LoopObject* loop);
 // The loop's read buffer (kReadBufferSize bytes), shared by everything that
 // reads in the loop's thread; nullptr with MemoryError if it cannot be made.
 constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size
+// Reads of at least this much go straight into the bytes object they return
+// instead of through the read buffer (stream.cpp, sock.cpp): one copy, by
+// the kernel, where a copy out of the buffer would cost more than the
+// allocation.
+constexpr Py_ssize_t kDirectReadMin = 32 * 1024;
 char* loop_read_buffer(LoopObject* loop);
 
 // handle.cpp

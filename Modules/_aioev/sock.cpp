@@ -36,11 +36,10 @@ struct SockWaiterObject {
 
 bool reads(SockOp op) { return op != SockOp::kSendAll; }
 
-// sock_recv(sock, n) with n at least this large receives straight into a
-// bytes object of n bytes and shrinks it, as socket.recv() does: a large
+// sock_recv(sock, n) with n at least kDirectReadMin receives straight into
+// a bytes object of n bytes and shrinks it, as socket.recv() does: a large
 // message is then copied once, by the kernel. Smaller ones go through the
 // loop's buffer, which costs less than a large allocation.
-constexpr Py_ssize_t kDirectRecvMin = 32 * 1024;
 
 // The bytes object of a large recv: the one an attempt that found nothing
 // to read kept, when it has this size. Keeping it spares a waiting
@@ -74,7 +73,7 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
     ssize_t n;
     PyObject* bytes = nullptr;
     char* shared = nullptr;  // small reads go through the loop's buffer
-    if (op == SockOp::kRecv && size < kDirectRecvMin) {
+    if (op == SockOp::kRecv && size < kDirectReadMin) {
       shared = loop_read_buffer(loop);
       if (shared == nullptr) return -1;
       n = recv(fd, shared, size, MSG_DONTWAIT);
@@ -122,6 +121,18 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
 
 PyObject* SockWaiter_done(PyObject* self, PyObject*);
 
+// Sets the waiter's future's result (ok) or exception: the loop's own
+// futures (native) in C++, asyncio's through their methods.
+PyObject* settle(SockWaiterObject* w, bool native, bool ok, PyObject* value) {
+  if (native) {
+    FutureObject* f = as_future(w->future);
+    if ((ok ? future_set_result(f, value) : future_set_exception(f, value)) < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  ModuleState* st = w->loop->state;
+  return call_method(w->future, ok ? st->str_set_result : st->str_set_exception, value).release();
+}
+
 // Called with no argument on readiness: try again, and settle the future
 // when done or failed. Called with the future, it is the future's done
 // callback (one object serves both, so a wait allocates no bound method).
@@ -147,19 +158,11 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (rc == 0) Py_RETURN_NONE;
   if (rc > 0) {
     Ref value = Ref::steal(result);
-    if (native) {
-      if (future_set_result(as_future(w->future), value.get()) < 0) return nullptr;
-      Py_RETURN_NONE;
-    }
-    return call_method(w->future, st->str_set_result, value.get()).release();
+    return settle(w, native, true, value.get());
   }
   if (must_propagate()) return nullptr;
   Ref exc = fetch_exception();
-  if (native) {
-    if (future_set_exception(as_future(w->future), exc.get()) < 0) return nullptr;
-    Py_RETURN_NONE;
-  }
-  return call_method(w->future, st->str_set_exception, exc.get()).release();
+  return settle(w, native, false, exc.get());
 }
 
 void release_view(SockWaiterObject* w) {

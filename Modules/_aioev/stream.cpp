@@ -100,13 +100,10 @@ int read_into_protocol_buffer(TransportObject* t) {
   return 0;
 }
 
-// Reads of at least this much go straight into the bytes object handed to
-// data_received(), saving a copy out of the loop's buffer. Knowing the size
-// takes an ioctl, so it is tried only after a large read.
-constexpr int kDirectReadMin = 32 * 1024;
-
-// A bytes object with what the socket has (a large amount, said FIONREAD):
-// empty with n set to 0 when the caller should read the usual way instead.
+// A bytes object with what the socket has (a large amount, said FIONREAD),
+// handed to data_received() without a copy out of the loop's buffer: empty
+// with n set to 0 when the caller should read the usual way instead.
+// Knowing the size takes an ioctl, so it is tried only after a large read.
 Ref read_direct(TransportObject* t, ssize_t* n) {
   *n = 0;
   int avail = 0;
