@@ -1312,16 +1312,16 @@ def run_servers(benchmarks, loops, settings):
         loadgen = build_loadgen()
     except (ServerFailed, OSError, subprocess.SubprocessError) as exc:
         for cell in cells.values():
-            cell.error = cell.error or build_error(exc)
+            cell.error = cell.error or describe(exc)
         return cells, None
     floor = None
-    if FLOOR in [loop_kind.name for loop_kind in loops]:
+    if runs_floor(loops):
         try:
             floor = build_floor()
         except (ServerFailed, OSError, subprocess.SubprocessError) as exc:
             for (_, kind_name), cell in cells.items():
                 if kind_name == FLOOR:
-                    cell.error = cell.error or build_error(exc)
+                    cell.error = cell.error or describe(exc)
     server_cpu, client_cpu = pick_cpus()
     with tempfile.TemporaryDirectory(prefix="aioev-bench-") as directory:
         context = ServerContext(loadgen, floor, server_cpu, client_cpu,
@@ -1341,10 +1341,6 @@ def run_servers(benchmarks, loops, settings):
     return cells, context
 
 
-def build_error(exc):
-    return exc.args[0] if isinstance(exc, ServerFailed) else describe(exc)
-
-
 def server_ratio(cells, benchmark, numerator, denominator, median):
     top = cells.get((benchmark.name, numerator))
     bottom = cells.get((benchmark.name, denominator))
@@ -1353,12 +1349,15 @@ def server_ratio(cells, benchmark, numerator, denominator, median):
     return median(top) / median(bottom)
 
 
+def runs_floor(loops):
+    return any(loop_kind.name == FLOOR for loop_kind in loops)
+
+
 def server_ratio_columns(loops):
     """The loop ratios, and with --floor the C echo server over uvloop: the
     lowest aioev/uvloop that any loop could reach."""
     pairs = ratio_columns(loops)
-    names = [loop_kind.name for loop_kind in loops]
-    if FLOOR in names and "uvloop" in names:
+    if runs_floor(loops) and "uvloop" in [loop_kind.name for loop_kind in loops]:
         pairs.append((FLOOR, "uvloop"))
     return pairs
 
@@ -1375,7 +1374,7 @@ def print_server_header(settings, context, loops):
           f"{placement}")
     print(f"{settings.rounds} rounds of a {settings.duration} s window after"
           f" {settings.warmup} s of warm-up; medians")
-    if FLOOR in [loop_kind.name for loop_kind in loops]:
+    if runs_floor(loops):
         print(f"{FLOOR}: an echo server in C over libev, no Python, making the"
               " system calls each echo style makes: the floor")
 
