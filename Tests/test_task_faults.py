@@ -23,20 +23,9 @@ import unittest
 import weakref
 
 from Tests import support
-from Tests.support import LoopTestCase, PY_VERSION, USING_AIOEV, aioev_only
-
-
-if USING_AIOEV:
-    aioev = support.import_aioev()
-    TASK = aioev.Task
-    FUTURE = aioev.Future
-    EAGER_TASK_FACTORY = getattr(aioev, 'eager_task_factory', None)
-else:
-    aioev = None
-    TASK = asyncio.Task
-    FUTURE = asyncio.Future
-    EAGER_TASK_FACTORY = (asyncio.create_eager_task_factory(asyncio.Task)
-                          if PY_VERSION >= (3, 12) else None)
+from Tests.support import LoopTestCase, PY_VERSION, aioev_only
+# The classes under test, as test_task picks them.
+from Tests.test_task import EAGER_TASK_FACTORY, FUTURE, TASK
 
 requires_312 = unittest.skipIf(PY_VERSION < (3, 12), 'new in Python 3.12')
 
@@ -694,33 +683,25 @@ class DuckFutureFaultTests(FaultTestCase):
         self.assertEqual(errors, [])
         task._log_destroy_pending = False
 
-    def test_cancel_of_the_awaited_raising(self):
-        odd = OddFuture(self.loop, cancel=raiser(ZeroDivisionError('cancel')))
+    def test_cancel_of_the_awaited_failing(self):
+        # The awaited future's cancel() raises, or returns an object whose
+        # truth raises: task.cancel() raises, and the task goes on waiting.
+        cases = [(raiser(ZeroDivisionError('cancel')), ZeroDivisionError),
+                 (NotBool, ValueError)]
+        for cancel, expected in cases:
+            with self.subTest(expected=expected.__name__):
+                odd = OddFuture(self.loop, cancel=cancel)
 
-        async def waits():
-            return await odd
+                async def waits():
+                    return await odd
 
-        task = self.new_task(waits())
-        self.run_briefly(2)
-        with self.assertRaises(ZeroDivisionError):
-            task.cancel('stop')
-        odd._fut.set_result('R')
-        self.run_briefly(3)
-        self.assertEqual(task.result(), 'R')
-
-    def test_cancel_of_the_awaited_returning_a_bad_bool(self):
-        odd = OddFuture(self.loop, cancel=NotBool)
-
-        async def waits():
-            return await odd
-
-        task = self.new_task(waits())
-        self.run_briefly(2)
-        with self.assertRaises(ValueError):
-            task.cancel('stop')
-        odd._fut.set_result('R')
-        self.run_briefly(3)
-        self.assertEqual(task.result(), 'R')
+                task = self.new_task(waits())
+                self.run_briefly(2)
+                with self.assertRaises(expected):
+                    task.cancel('stop')
+                odd._fut.set_result('R')
+                self.run_briefly(3)
+                self.assertEqual(task.result(), 'R')
 
     def test_result_raising(self):
         cases = [(KeyError('result'), KeyError),
