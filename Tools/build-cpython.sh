@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Build Debian 13's CPython 3.13 (the python3.13 source package) in one of
+# three flavours and print the installed interpreter's path:
+#   Tools/build-cpython.sh release|debug|ft
+#     release  a plain build, as Debian's own CPython is configured at heart
+#     debug    --with-pydebug (assertions, sys.gettotalrefcount, debug allocators)
+#     ft       --disable-gil (the free-threaded build, python3.13t)
+# The source comes through a private apt configuration (Tools/apt-source.sh)
+# and everything lands under the cache folder ($AIOEV_CACHE, by default
+# ~/.cache/aioev), outside the clone. A finished build is stamped with its
+# source version and configure arguments: a second run prints the path at once.
+# Compilers go through ccache when it is there, so a rebuild of the same source
+# (a vendored tree, for one) costs little.
+set -euo pipefail
+
+flavour=${1:?usage: build-cpython.sh release|debug|ft}
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${AIOEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aioev}
+case $flavour in
+    release) conf=() ;;
+    debug)   conf=(--with-pydebug) ;;
+    ft)      conf=(--disable-gil) ;;
+    *) echo "unknown flavour: $flavour" >&2; exit 2 ;;
+esac
+
+src=$(bash "$here/apt-source.sh" python3.13 trixie "$cache/src" Modules/_asynciomodule.c)
+version=$(sed -n 's/^#define PY_VERSION[[:space:]]*"\(.*\)"/\1/p' "$src/Include/patchlevel.h")
+prefix=$cache/cpython/$version-$flavour
+stamp=$prefix/.aioev-build
+want="$version ${conf[*]}"
+exe=$prefix/bin/python3.13$([ "$flavour" = ft ] && echo t || true)
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$exe" ]; then
+    echo "$exe"
+    exit 0
+fi
+
+build=$cache/cpython/build-$version-$flavour
+rm -rf "$build" "$prefix"
+mkdir -p "$build"
+log=$build/build.log
+echo "building CPython $version ($flavour) in $build (log: $log)" >&2
+cc=gcc
+command -v ccache >/dev/null && cc="ccache gcc"
+(
+    cd "$build"
+    CC="$cc" "$src/configure" --prefix="$prefix" --with-ensurepip=install "${conf[@]}"
+    make -j"$(nproc)"
+    make install
+) > "$log" 2>&1 || { tail -40 "$log" >&2; exit 1; }
+rm -rf "$build"
+echo "$want" > "$stamp"
+echo "$exe"
