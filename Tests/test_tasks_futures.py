@@ -8,12 +8,16 @@ import unittest
 
 from Tests.support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
 
-# The types an aioev loop makes by default; asyncio's on asyncio's loop.
+# The types a loop of the kind under test makes by default: asyncio's, or
+# aioev's own where the loop says so (native_task, AIOEV_NATIVE_TASK=1).
+FUTURE_TYPE, TASK_TYPE = asyncio.Future, asyncio.Task
 if USING_AIOEV:
     _aioev = import_aioev()
-    FUTURE_TYPE, TASK_TYPE = _aioev.Future, _aioev.Task
-else:
-    FUTURE_TYPE, TASK_TYPE = asyncio.Future, asyncio.Task
+    _probe = _aioev.new_event_loop()
+    if _probe._native_task:
+        FUTURE_TYPE, TASK_TYPE = _aioev.Future, _aioev.Task
+    _probe.close()
+    del _probe
 
 
 cvar = contextvars.ContextVar('cvar', default='default')

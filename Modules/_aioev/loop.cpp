@@ -554,7 +554,7 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->timers) TimerHeap<HandleObject*>();
   new (&loop->fds) FdTable<FdSlot>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
-  loop->native_task = true;
+  loop->native_task = false;  // asyncio's Task and Future unless asked
   loop->signal_handlers = PyDict_New();
   if (loop->signal_handlers == nullptr) {
     Py_DECREF(loop);
