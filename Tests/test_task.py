@@ -179,8 +179,9 @@ class TaskConstructionTests(TaskTestCase):
     def test_task_is_a_future_of_its_loop(self):
         task = self.new_task(answer())
         self.assertTrue(asyncio.isfuture(task))
-        self.assertIsInstance(task, FUTURE)
-        self.assertTrue(issubclass(TASK, FUTURE))
+        self.assertIsInstance(task, asyncio.Future)
+        self.assertIsInstance(task, asyncio.Task)
+        self.assertTrue(issubclass(TASK, asyncio.Task))
         self.assertIs(task.get_loop(), self.loop)
         self.assertIs(task._loop, self.loop)
         self.assertIs(asyncio.ensure_future(task), task)
@@ -398,7 +399,7 @@ class TaskResultTests(TaskTestCase):
     def test_future_set_result_called_on_a_task_completes_it(self):
         task = self.new_task(sleeper())
         self.run_briefly()
-        FUTURE.set_result(task, 'forced')
+        asyncio.Future.set_result(task, 'forced')
         self.assertTrue(task.done())
         self.assertEqual(task.result(), 'forced')
         task.get_coro().close()

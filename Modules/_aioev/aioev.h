@@ -233,8 +233,29 @@ inline Ref call_method(PyObject* obj, PyObject* name, PyObject* arg1 = nullptr,
   return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
 }
 
+// The module state of one of the module's types, or of a Python subclass.
+inline ModuleState* type_module_state(PyTypeObject* type) {
+  PyObject* module = nullptr;
+  if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+    module = reinterpret_cast<PyHeapTypeObject*>(type)->ht_module;
+  }
+  if (module == nullptr || PyModule_GetDef(module) != &module_def) {
+    module = PyType_GetModuleByDef(type, &module_def);
+  }
+  return module_state(module);
+}
+
 // loop.cpp
 extern PyType_Spec loop_spec;
+void loop_dealloc(PyObject* self);
+// obj as an aioev loop (an instance of _aioev.Loop or of a subclass), or
+// nullptr. Known by the deallocator of its C base: no module state needed.
+inline LoopObject* as_aioev_loop(PyObject* obj) {
+  for (PyTypeObject* t = Py_TYPE(obj); t != nullptr; t = t->tp_base) {
+    if (t->tp_dealloc == loop_dealloc) return reinterpret_cast<LoopObject*>(obj);
+  }
+  return nullptr;
+}
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle

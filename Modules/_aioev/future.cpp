@@ -89,7 +89,6 @@ int future_ensure_alive(FutureObject* f) {
 
 void future_reset(FutureObject* f) {
   Py_CLEAR(f->loop);
-  f->fast_loop = nullptr;
   Py_CLEAR(f->callback0);
   Py_CLEAR(f->context0);
   Py_CLEAR(f->callbacks);
@@ -115,12 +114,30 @@ int future_traverse(FutureObject* f, visitproc visit, void* arg) {
   Py_VISIT(f->cancel_message);
   Py_VISIT(f->cancelled_exc);
   Py_VISIT(f->source_traceback);
-  Py_VISIT(f->dict);
+  return future_visit_dict(as_object(f), visit, arg);
+}
+
+int future_visit_dict(PyObject* self, visitproc visit, void* arg) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return PyObject_VisitManagedDict(self, visit, arg);
+#else
+  Py_VISIT(as_future(self)->dict);
   return 0;
+#endif
+}
+
+void future_clear_dict_and_weakrefs(PyObject* self, bool weakrefs) {
+#if PY_VERSION_HEX >= 0x030D0000
+  if (weakrefs) PyObject_ClearWeakRefs(self);
+  PyObject_ClearManagedDict(self);
+#else
+  if (weakrefs && as_future(self)->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  Py_CLEAR(as_future(self)->dict);
+#endif
 }
 
 int future_init(FutureObject* f, PyObject* loop) {
-  ModuleState* st = f->state;
+  ModuleState* st = future_state(f);
   future_reset(f);
   Ref owned;
   if (loop == nullptr || loop == Py_None) {
@@ -130,9 +147,7 @@ int future_init(FutureObject* f, PyObject* loop) {
   }
   f->loop = Py_NewRef(loop);
   bool debug;
-  if (PyObject_TypeCheck(loop, st->loop_type)) {
-    LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
-    f->fast_loop = fast;
+  if (LoopObject* fast = as_aioev_loop(loop)) {
     debug = fast->debug;
   } else {
     Ref res = Ref::steal(PyObject_CallMethodNoArgs(loop, st->str_get_debug));
@@ -152,15 +167,13 @@ PyObject* future_new(ModuleState* st, PyObject* loop) {
   PyTypeObject* type = st->native_future_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
   if (!self) return nullptr;
-  as_future(self.get())->state = st;
   if (future_init(as_future(self.get()), loop) < 0) return nullptr;
   return self.release();
 }
 
 int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
                        PyObject* context) {
-  if (PyObject_TypeCheck(loop, st->loop_type)) {
-    LoopObject* fast = reinterpret_cast<LoopObject*>(loop);
+  if (LoopObject* fast = as_aioev_loop(loop)) {
     if (!fast->debug && loop_plain_call_soon(fast)) {
       if (loop_check_closed(fast) < 0) return -1;
       int queued = task_try_queue_wakeup(st, fast, callback, arg);
@@ -193,7 +206,7 @@ namespace {
 
 // Hands every done callback to the loop, first in, first scheduled.
 int schedule_callbacks(FutureObject* f) {
-  ModuleState* st = f->state;
+  ModuleState* st = future_state(f);
   PyObject* self = as_object(f);
   if (f->callback0 != nullptr) {
     Ref cb = Ref::steal(f->callback0);
@@ -219,7 +232,7 @@ int schedule_callbacks(FutureObject* f) {
 int future_set_result(FutureObject* f, PyObject* result) {
   if (future_ensure_alive(f) < 0) return -1;
   if (f->fut_state != kPending) {
-    invalid_state(f->state, "invalid state");
+    invalid_state(future_state(f), "invalid state");
     return -1;
   }
   f->result = Py_NewRef(result);
@@ -230,7 +243,7 @@ int future_set_result(FutureObject* f, PyObject* result) {
 int future_set_exception(FutureObject* f, PyObject* exc) {
   if (future_ensure_alive(f) < 0) return -1;
   if (f->fut_state != kPending) {
-    invalid_state(f->state, "invalid state");
+    invalid_state(future_state(f), "invalid state");
     return -1;
   }
   Ref value;
@@ -238,7 +251,7 @@ int future_set_exception(FutureObject* f, PyObject* exc) {
     value = Ref::steal(PyObject_CallNoArgs(exc));
     if (!value) return -1;
     if (f->fut_state != kPending) {  // the constructor ran Python code
-      invalid_state(f->state, "invalid state");
+      invalid_state(future_state(f), "invalid state");
       return -1;
     }
   } else {
@@ -287,7 +300,7 @@ int future_cancel(FutureObject* f, PyObject* msg) {
 int future_add_callback(FutureObject* f, PyObject* callback, PyObject* context) {
   if (future_ensure_alive(f) < 0) return -1;
   if (f->fut_state != kPending) {
-    return loop_call_soon_arg(f->state, f->loop, callback, as_object(f), context);
+    return loop_call_soon_arg(future_state(f), f->loop, callback, as_object(f), context);
   }
   Ref ctx;
   if (context == nullptr || context == Py_None) {
@@ -318,9 +331,9 @@ Ref future_make_cancelled_error(FutureObject* f) {
   }
   PyObject* msg = f->cancel_message;
   if (msg == nullptr || msg == Py_None) {
-    return Ref::steal(PyObject_CallNoArgs(f->state->cancelled_error));
+    return Ref::steal(PyObject_CallNoArgs(future_state(f)->cancelled_error));
   }
-  return Ref::steal(PyObject_CallOneArg(f->state->cancelled_error, msg));
+  return Ref::steal(PyObject_CallOneArg(future_state(f)->cancelled_error, msg));
 }
 
 static void raise_exception(PyObject* exc) {
@@ -334,7 +347,7 @@ Ref future_get_result(FutureObject* f) {
     return Ref();
   }
   if (f->fut_state != kFinished) {
-    invalid_state(f->state, "Result is not set.");
+    invalid_state(future_state(f), "Result is not set.");
     return Ref();
   }
   f->log_traceback = false;
@@ -349,7 +362,7 @@ Ref future_get_result(FutureObject* f) {
 int future_finalize_log(FutureObject* f) {
   if (!f->log_traceback || f->exception == nullptr || f->loop == nullptr) return 0;
   f->log_traceback = false;
-  ModuleState* st = f->state;
+  ModuleState* st = future_state(f);
   Ref type_name = Ref::steal(PyType_GetName(Py_TYPE(f)));
   if (!type_name) return -1;
   Ref message =
@@ -388,7 +401,7 @@ int Future_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 // InvalidStateError; done() and cancelled() answer False: asyncio's C Future.
 int ensure_alive_for_result(FutureObject* f) {
   if (AIOEV_UNLIKELY(f->loop == nullptr)) {
-    PyErr_SetString(f->state->invalid_state_error, "Future object is not initialized.");
+    PyErr_SetString(future_state(f)->invalid_state_error, "Future object is not initialized.");
     return -1;
   }
   return 0;
@@ -407,7 +420,7 @@ PyObject* Future_exception(PyObject* self, PyObject*) {
     if (exc) raise_exception(exc.get());
     return nullptr;
   }
-  if (f->fut_state != kFinished) return invalid_state(f->state, "Exception is not set.");
+  if (f->fut_state != kFinished) return invalid_state(future_state(f), "Exception is not set.");
   f->log_traceback = false;
   return Py_NewRef(f->exception ? f->exception : Py_None);
 }
@@ -500,14 +513,14 @@ PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
 
 PyObject* Future_repr(PyObject* self) {
   if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  return PyObject_CallOneArg(as_fut(self)->state->future_repr, self);
+  return PyObject_CallOneArg(future_state(as_fut(self))->future_repr, self);
 }
 
 // ---- attributes asyncio's Future has ----
 
 PyObject* get_state(PyObject* self, void*) {
   FutureObject* f = as_fut(self);
-  ModuleState* st = f->state;
+  ModuleState* st = future_state(f);
   PyObject* names[] = {st->str_PENDING, st->str_CANCELLED, st->str_FINISHED};
   return Py_NewRef(names[f->fut_state]);
 }
@@ -594,12 +607,7 @@ int set_log_traceback(PyObject* self, PyObject* value, void*) {
 // ---- lifetime ----
 
 PyObject* Future_new(PyTypeObject* type, PyObject*, PyObject*) {
-  PyObject* mod = PyType_GetModuleByDef(type, &module_def);
-  if (mod == nullptr) return nullptr;
-  PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
-  as_fut(self)->state = module_state(mod);
-  return self;
+  return type->tp_alloc(type, 0);
 }
 
 int Future_traverse(PyObject* self, visitproc visit, void* arg) {
@@ -608,9 +616,8 @@ int Future_traverse(PyObject* self, visitproc visit, void* arg) {
 }
 
 int Future_clear(PyObject* self) {
-  FutureObject* f = as_fut(self);
-  future_reset(f);
-  Py_CLEAR(f->dict);
+  future_reset(as_fut(self));
+  future_clear_dict_and_weakrefs(self, false);
   return 0;
 }
 
@@ -625,8 +632,8 @@ void Future_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
   PyObject_GC_UnTrack(self);
-  if (as_fut(self)->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
-  Future_clear(self);
+  future_clear_dict_and_weakrefs(self, true);
+  future_reset(as_fut(self));
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -641,9 +648,11 @@ struct FutureIterObject {
 
 FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterObject*>(self); }
 
+}  // namespace
+
 PyObject* Future_await(PyObject* self) {
   if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  ModuleState* st = as_fut(self)->state;
+  ModuleState* st = future_state(as_fut(self));
   FutureIterObject* it;
   if (kRecycle && st->future_iter_pool_count > 0) {
     // One iterator per `await`: freed ones are reused.
@@ -658,6 +667,8 @@ PyObject* Future_await(PyObject* self) {
   PyObject_GC_Track(it);
   return reinterpret_cast<PyObject*>(it);
 }
+
+namespace {
 
 // The step of `await future`: the future itself while it is pending (once),
 // then its result. PYGEN_RETURN / PYGEN_NEXT / PYGEN_ERROR as am_send.
@@ -868,12 +879,6 @@ PyGetSetDef future_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyMemberDef future_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObject, weakreflist), READONLY, nullptr},
-    {"__dictoffset__", T_PYSSIZET, offsetof(FutureObject, dict), READONLY, nullptr},
-    {nullptr, 0, 0, 0, nullptr},
-};
-
 PyType_Slot future_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(Future_new)},
     {Py_tp_init, reinterpret_cast<void*>(Future_init)},
@@ -882,7 +887,6 @@ PyType_Slot future_slots[] = {
     {Py_am_await, reinterpret_cast<void*>(Future_await)},
     {Py_tp_methods, future_methods},
     {Py_tp_getset, future_getset},
-    {Py_tp_members, future_members},
     {Py_tp_traverse, reinterpret_cast<void*>(Future_traverse)},
     {Py_tp_clear, reinterpret_cast<void*>(Future_clear)},
     {Py_tp_finalize, reinterpret_cast<void*>(Future_finalize)},
@@ -895,7 +899,7 @@ PyType_Slot future_slots[] = {
 
 PyType_Spec native_future_spec = {
     "aioev.Future",
-    sizeof(FutureObject),
+    static_cast<int>(kAsyncioFutureSize),  // asyncio.Future's size: no fields of its own
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     future_slots,
@@ -908,5 +912,150 @@ PyType_Spec future_iter_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     future_iter_slots,
 };
+
+}  // namespace aioev
+
+namespace aioev {
+
+namespace {
+
+// obj.<name>(), or obj.<name> when `call` is false: a new reference.
+Ref probe_get(PyObject* obj, const char* name, bool call) {
+  Ref attr = Ref::steal(PyObject_GetAttrString(obj, name));
+  if (!attr || !call) return attr;
+  return Ref::steal(PyObject_CallNoArgs(attr.get()));
+}
+
+// Fills one of asyncio's own futures (or tasks) with marker objects through
+// FutureObject's fields and reads them back through asyncio's own methods:
+// every field must be where FutureObject says. `fill` stores the markers;
+// the checks name the first field that differs.
+struct LayoutProbe {
+  explicit LayoutProbe(PyTypeObject* t) : type(t) {}
+  PyTypeObject* type;
+  Ref obj;
+  Ref markers[8];
+  const char* failed = nullptr;
+
+  bool make() {
+    obj = Ref::steal(type->tp_alloc(type, 0));  // no __init__: nothing scheduled
+    if (!obj) return false;
+    for (Ref& m : markers) {
+      m = Ref::steal(PyList_New(0));  // distinct objects
+      if (!m) return false;
+    }
+    return true;
+  }
+  PyObject* marker(int i) { return markers[i].get(); }
+  FutureObject* f() { return as_future(obj.get()); }
+  // The attribute (or call) gives exactly `expected`.
+  bool same(const char* field, const char* attr, bool call, PyObject* expected) {
+    if (failed) return false;
+    Ref got = probe_get(obj.get(), attr, call);
+    if (!got) {
+      PyErr_Clear();
+      failed = field;
+      return false;
+    }
+    if (got.get() != expected) failed = field;
+    return failed == nullptr;
+  }
+  // The attribute is the str `expected`.
+  bool same_str(const char* field, const char* attr, const char* expected) {
+    if (failed) return false;
+    Ref got = probe_get(obj.get(), attr, false);
+    if (!got || !PyUnicode_Check(got.get()) ||
+        PyUnicode_CompareWithASCIIString(got.get(), expected) != 0) {
+      PyErr_Clear();
+      failed = field;
+    }
+    return failed == nullptr;
+  }
+  void check(const char* field, bool ok) {
+    if (!failed && !ok) failed = field;
+  }
+};
+
+}  // namespace
+
+int future_layout_check(ModuleState* st) {
+  if (!PyType_Check(st->future_type) || !PyType_Check(st->task_type)) {
+    PyErr_SetString(PyExc_ImportError,
+                    "aioev.Future and aioev.Task need asyncio's C Future and Task (_asyncio)");
+    return -1;
+  }
+  PyTypeObject* future_type = reinterpret_cast<PyTypeObject*>(st->future_type);
+  PyTypeObject* task_type = reinterpret_cast<PyTypeObject*>(st->task_type);
+  const char* failed = nullptr;
+  if (future_type->tp_basicsize != kAsyncioFutureSize) {
+    failed = "Future's size";
+  } else if (task_type->tp_basicsize != kAsyncioTaskSize) {
+    failed = "Task's size";
+  }
+
+  if (failed == nullptr) {
+    LayoutProbe p(future_type);
+    if (!p.make()) return -1;
+    FutureObject* f = p.f();
+    f->loop = Py_NewRef(p.marker(0));
+    f->result = Py_NewRef(p.marker(1));
+    f->cancel_message = Py_NewRef(p.marker(2));
+    f->source_traceback = Py_NewRef(p.marker(3));
+    f->cancelled_exc = Py_NewRef(p.marker(4));
+    f->exception = Py_NewRef(p.marker(5));
+    f->fut_state = kFinished;
+    f->blocking = 1;
+    p.same("loop", "get_loop", true, p.marker(0)) &&
+        p.same("result", "_result", false, p.marker(1)) &&
+        p.same("cancel_message", "_cancel_message", false, p.marker(2)) &&
+        p.same("source_traceback", "_source_traceback", false, p.marker(3)) &&
+        p.same("exception", "_exception", false, p.marker(5)) &&
+        p.same("blocking", "_asyncio_future_blocking", false, Py_True) &&
+        p.same_str("state", "_state", "FINISHED");
+    f->log_traceback = 1;
+    p.same("log_traceback", "_log_traceback", false, Py_True);
+    f->log_traceback = 0;  // dealloc must not log
+    p.same("cancelled_exc", "_make_cancelled_error", true, p.marker(4));
+    p.check("cancelled_exc", f->cancelled_exc == nullptr);  // handed over
+    failed = p.failed;
+  }
+
+  if (failed == nullptr) {
+    LayoutProbe p(task_type);
+    if (!p.make()) return -1;
+    FutureObject* t = p.f();
+    t->loop = Py_NewRef(p.marker(0));
+    Py_XSETREF(t->coro, Py_NewRef(p.marker(1)));
+    Py_XSETREF(t->context, Py_NewRef(p.marker(2)));
+    t->fut_waiter = Py_NewRef(p.marker(3));
+    t->name = PyUnicode_FromString("aioev layout probe");
+    if (t->name == nullptr) return -1;
+    t->num_cancels_requested = 7;
+    t->must_cancel = 1;
+    t->log_destroy_pending = 0;  // dealloc must not log
+    p.same("coro", "get_coro", true, p.marker(1)) &&
+        p.same("fut_waiter", "_fut_waiter", false, p.marker(3)) &&
+        p.same("name", "get_name", true, t->name) &&
+        p.same("must_cancel", "_must_cancel", false, Py_True) &&
+        p.same("log_destroy_pending", "_log_destroy_pending", false, Py_False);
+#if PY_VERSION_HEX >= 0x030C0000
+    p.same("context", "get_context", true, p.marker(2));
+#endif
+    Ref n = probe_get(p.obj.get(), "cancelling", true);
+    p.check("num_cancels_requested", n && PyLong_Check(n.get()) && PyLong_AsLong(n.get()) == 7);
+    PyErr_Clear();
+    t->must_cancel = 0;
+    failed = p.failed;
+  }
+
+  if (failed != nullptr) {
+    PyErr_Format(PyExc_ImportError,
+                 "aioev.Future and aioev.Task were built for the C layout of asyncio's Future "
+                 "and Task in CPython %d.%d, and this interpreter's differs (%s)",
+                 PY_MAJOR_VERSION, PY_MINOR_VERSION, failed);
+    return -1;
+  }
+  return 0;
+}
 
 }  // namespace aioev

@@ -5,49 +5,98 @@
 
 namespace aioev {
 
-enum FutureState : uint8_t { kPending = 0, kCancelled = 1, kFinished = 2 };
+enum FutureState : int { kPending = 0, kCancelled = 1, kFinished = 2 };  // asyncio's fut_state
 
+#if PY_VERSION_HEX >= 0x030E0000
+#error "aioev.Future and aioev.Task mirror the C layout of asyncio's Future and Task of 3.11-3.13"
+#endif
+
+// aioev.Future and aioev.Task are subclasses of asyncio's C Future and Task
+// (_asyncio.Future, _asyncio.Task), so isinstance(x, asyncio.Future) holds.
+// They keep their whole state in asyncio's own fields, laid out as
+// Modules/_asynciomodule.c of this CPython version lays them out, so that
+// every method of asyncio's classes works on them too
+// (asyncio.Task.get_stack(task)). module.cpp checks the layout against the
+// running interpreter at import (layout_check in future.cpp).
+//
+// One struct describes both: asyncio's Task fields come last, and an
+// aioev.Future is allocated without them (kAsyncioFutureSize bytes, exactly
+// asyncio.Future's size, so that aioev.Task can derive from both aioev.Future
+// and asyncio.Task). Code that may see a Future never touches the Task part.
 struct FutureObject {
   PyObject_HEAD
-  ModuleState* state;
+  // asyncio's Future (FutureObj_HEAD)
   PyObject* loop;  // nullptr until __init__ ran
-  LoopObject* fast_loop;  // loop, when it is an aioev loop (borrowed through `loop`)
-  // The first done callback lives inline (most futures have one); the rest
-  // are (callback, context) tuples in a list.
-  PyObject* callback0;
-  PyObject* context0;
+  PyObject* callback0;  // the first done callback, inline; the rest are
+  PyObject* context0;   // (callback, context) tuples in `callbacks`
   PyObject* callbacks;
-  PyObject* result;
   PyObject* exception;
   PyObject* exception_tb;
-  PyObject* cancel_message;
-  PyObject* cancelled_exc;
+  PyObject* result;
   PyObject* source_traceback;
+  PyObject* cancel_message;
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject* cancelled_exc;
+  FutureState fut_state;
+  unsigned log_traceback : 1;
+  unsigned blocking : 1;  // _asyncio_future_blocking
+  // asyncio's Task (TaskObj), continuing the same bit-field unit
+  unsigned must_cancel : 1;
+  unsigned log_destroy_pending : 1;
+  int num_cancels_requested;
+  PyObject* fut_waiter;
+  PyObject* coro;  // never nullptr once allocated: asyncio's get_coro() reads it unchecked
+  PyObject* name;  // str, or an int n for the default "Task-<n>", made when asked for
+  PyObject* context;  // never nullptr once allocated, as coro
+#else
+  FutureState fut_state;
+  int log_traceback;
+  int blocking;
   PyObject* dict;
   PyObject* weakreflist;
-  FutureState fut_state;
-  bool log_traceback;
-  bool blocking;  // _asyncio_future_blocking
+  PyObject* cancelled_exc;
+  // asyncio's Task (TaskObj)
+  PyObject* fut_waiter;
+  PyObject* coro;
+  PyObject* name;  // 3.12: as on 3.13; 3.11: always a str
+  PyObject* context;
+  int must_cancel;
+  int log_destroy_pending;
+  int num_cancels_requested;
+#endif
 };
+
+// The sizes of asyncio's C Future and Task as laid out above.
+#if PY_VERSION_HEX >= 0x030D0000
+constexpr Py_ssize_t kAsyncioFutureSize = offsetof(FutureObject, num_cancels_requested);
+#else
+constexpr Py_ssize_t kAsyncioFutureSize = offsetof(FutureObject, fut_waiter);
+#endif
+constexpr Py_ssize_t kAsyncioTaskSize = sizeof(FutureObject);
+
+// The aioev loop the future is bound to, or nullptr for any other loop. Read
+// from `loop` each time: asyncio.Future.__init__ may rebind the future.
+inline LoopObject* fast_loop(FutureObject* f) {
+  return f->loop != nullptr ? as_aioev_loop(f->loop) : nullptr;
+}
 
 // What a task queued on the ready queue does when the loop gets to it.
 enum TaskQueued : uint8_t { kNotQueued = 0, kQueuedStep, kQueuedWakeup };
 
 struct TaskObject {
-  FutureObject fut;
-  PyObject* coro;
-  PyObject* context;
-  PyObject* fut_waiter;
-  PyObject* name;  // nullptr: "Task-<name_number>", made when asked for
+  FutureObject fut;  // asyncio's Task fields included
+  ModuleState* state;
   PyObject* wakeup;  // its __wakeup callable, made on first use
   PyObject* queued_arg;  // the step's exception, or the future that woke the task
   PyObject* registration;  // the weak reference in asyncio's task WeakSet
-  unsigned long long name_number;
-  int num_cancels_requested;
-  bool must_cancel;
-  bool log_destroy_pending;
   TaskQueued queued;
 };
+
+// The module state of an aioev.Future or aioev.Task (or a subclass).
+inline ModuleState* future_state(FutureObject* f) {
+  if (LoopObject* l = fast_loop(f)) return l->state;
+  return type_module_state(Py_TYPE(f));
+}
 
 inline FutureObject* as_future(PyObject* obj) { return reinterpret_cast<FutureObject*>(obj); }
 inline TaskObject* as_task(PyObject* obj) { return reinterpret_cast<TaskObject*>(obj); }
@@ -85,6 +134,15 @@ PyObject* future_new(ModuleState* st, PyObject* loop);
 void future_reset(FutureObject* f);
 void future_iter_pool_clear(ModuleState* st);
 int future_traverse(FutureObject* f, visitproc visit, void* arg);
+// The instance dict (and weak references) of a future or task, wherever
+// this CPython keeps them (3.13: managed, before the object).
+int future_visit_dict(PyObject* self, visitproc visit, void* arg);
+void future_clear_dict_and_weakrefs(PyObject* self, bool weakrefs);
+// `await future`: the iterator (tp_iter and am_await of both types).
+PyObject* Future_await(PyObject* self);
+// Checks at import that asyncio's C Future and Task are laid out as
+// FutureObject says; ImportError if not.
+int future_layout_check(ModuleState* st);
 // Completes the future and schedules its callbacks; -1 with an exception set.
 int future_set_result(FutureObject* f, PyObject* result);
 int future_set_exception(FutureObject* f, PyObject* exc);

@@ -605,7 +605,9 @@ int Loop_clear(PyObject* self) {
   return 0;
 }
 
-void Loop_dealloc(PyObject* self) {
+}  // namespace
+
+void loop_dealloc(PyObject* self) {
   LoopObject* loop = as_loop(self);
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
@@ -625,6 +627,8 @@ void Loop_dealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
+namespace {
+
 // Notes an instance attribute that replaces call_soon (a test's mock, a
 // wrapper): futures and tasks then call it as asyncio's do.
 int Loop_setattro(PyObject* self, PyObject* name, PyObject* value) {
@@ -639,7 +643,7 @@ int Loop_setattro(PyObject* self, PyObject* name, PyObject* value) {
 PyType_Slot loop_slots[] = {
     {Py_tp_setattro, reinterpret_cast<void*>(Loop_setattro)},
     {Py_tp_new, reinterpret_cast<void*>(Loop_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(Loop_dealloc)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(loop_dealloc)},
     {Py_tp_traverse, reinterpret_cast<void*>(Loop_traverse)},
     {Py_tp_clear, reinterpret_cast<void*>(Loop_clear)},
     {Py_tp_methods, loop_methods},

@@ -26,13 +26,13 @@ struct TaskMethodObject {
   bool wakeup;  // __wakeup(future), else __step()
 };
 
-ModuleState* state_of(TaskObject* t) { return t->fut.state; }
+ModuleState* state_of(TaskObject* t) { return t->state; }
 
 PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 
 // A new TaskMethod, or nullptr with an exception set.
 PyObject* task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
-  TaskMethodObject* m = PyObject_GC_New(TaskMethodObject, t->fut.state->task_method_type);
+  TaskMethodObject* m = PyObject_GC_New(TaskMethodObject, t->state->task_method_type);
   if (m == nullptr) return nullptr;
   m->task = Py_NewRef(reinterpret_cast<PyObject*>(t));
   m->exc = Py_XNewRef(exc);
@@ -124,7 +124,7 @@ void unregister_task(TaskObject* t) {
 // call_soon(self.__step, exc, context=self._context).
 int schedule_step(TaskObject* t, PyObject* exc) {
   ModuleState* st = state_of(t);
-  LoopObject* fast = t->fut.fast_loop;
+  LoopObject* fast = fast_loop(&t->fut);
   if (fast != nullptr && !fast->debug && t->queued == kNotQueued && loop_plain_call_soon(fast)) {
     if (loop_check_closed(fast) < 0) return -1;
     if (loop_push_ready(fast, as_object(t)) < 0) return -1;
@@ -134,7 +134,7 @@ int schedule_step(TaskObject* t, PyObject* exc) {
   }
   Ref owned = Ref::steal(task_method_new(t, false, exc));
   if (!owned) return -1;
-  PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->context};
+  PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->fut.context};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
                                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                                  st->context_kwnames));
@@ -158,7 +158,14 @@ PyObject* get_wakeup(TaskObject* t) {
 
 // The Future.cancel(msg=...) of whatever the task waits for: 1, 0 or -1.
 int cancel_waiter(ModuleState* st, PyObject* waiter, PyObject* msg) {
-  if (Py_IS_TYPE(waiter, st->native_task_type)) return task_cancel(as_task(waiter), msg);
+  if (Py_IS_TYPE(waiter, st->native_task_type)) {
+    // Tasks awaiting each other, in a cycle or a long chain, recurse here:
+    // RecursionError, as asyncio's call of waiter.cancel() raises.
+    if (Py_EnterRecursiveCall(" while calling a Python object")) return -1;
+    int r = task_cancel(as_task(waiter), msg);
+    Py_LeaveRecursiveCall();
+    return r;
+  }
   if (Py_IS_TYPE(waiter, st->native_future_type)) return future_cancel(as_future(waiter), msg);
   PyObject* args[] = {waiter, msg};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_cancel, args,
@@ -216,20 +223,20 @@ int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* block
   if (wakeup == nullptr) return -1;
   if (exact) {
     f->blocking = false;
-    if (future_add_callback(f, wakeup, t->context) < 0) return -1;
+    if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
   } else {
     if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
-    PyObject* args[] = {result, wakeup, t->context};
+    PyObject* args[] = {result, wakeup, t->fut.context};
     Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
                                                    2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                                    st->context_kwnames));
     if (!res) return -1;
   }
-  Py_XSETREF(t->fut_waiter, Py_NewRef(result));
-  if (t->must_cancel) {
+  Py_XSETREF(t->fut.fut_waiter, Py_NewRef(result));
+  if (t->fut.must_cancel) {
     int r = cancel_waiter(st, result, t->fut.cancel_message ? t->fut.cancel_message : Py_None);
     if (r < 0) return -1;
-    if (r) t->must_cancel = false;
+    if (r) t->fut.must_cancel = false;
   }
   return 0;
 }
@@ -262,7 +269,7 @@ int handle_yield(TaskObject* t, PyObject* result) {
 // asyncio's Task.__step_run_and_handle_result.
 int step_run(TaskObject* t, PyObject* exc) {
   ModuleState* st = state_of(t);
-  Ref coro = Ref::borrow(t->coro);
+  Ref coro = Ref::borrow(t->fut.coro);
   Ref self_ref = Ref::borrow(as_object(t));  // the coroutine may drop the last reference
   PyObject* result = nullptr;
   PySendResult rc;
@@ -287,9 +294,9 @@ int step_run(TaskObject* t, PyObject* exc) {
 
   if (rc == PYGEN_RETURN) {
     int r;
-    if (t->must_cancel) {
+    if (t->fut.must_cancel) {
       // Cancelled right before the coroutine returned.
-      t->must_cancel = false;
+      t->fut.must_cancel = false;
       r = future_cancel(&t->fut, t->fut.cancel_message);
     } else {
       r = future_set_result(&t->fut, value.get());
@@ -331,15 +338,15 @@ int task_step(TaskObject* t, PyObject* exc_in) {
     return -1;
   }
   Ref exc = Ref::borrow(exc_in);
-  if (t->must_cancel) {
+  if (t->fut.must_cancel) {
     if (!exc || !PyObject_TypeCheck(exc.get(), reinterpret_cast<PyTypeObject*>(
                                                    st->cancelled_error))) {
       exc = future_make_cancelled_error(&t->fut);
       if (!exc) return -1;
     }
-    t->must_cancel = false;
+    t->fut.must_cancel = false;
   }
-  Py_CLEAR(t->fut_waiter);
+  Py_CLEAR(t->fut.fut_waiter);
 
   Ref loop = Ref::borrow(t->fut.loop);
   Ref self_ref = Ref::borrow(self);
@@ -399,7 +406,7 @@ int report_step_error(LoopObject* loop, TaskObject* t) {
 }
 
 int run_in_context(LoopObject* loop, TaskObject* t, bool wakeup, PyObject* arg) {
-  Ref context = Ref::borrow(t->context);
+  Ref context = Ref::borrow(t->fut.context);
   if (PyContext_Enter(context.get()) < 0) return report_step_error(loop, t);
   int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
   PyContext_Exit(context.get());
@@ -417,7 +424,7 @@ int eager_start(TaskObject* t) {
   int rc = 0;
   if (st->eager_tasks != nullptr && PySet_Add(st->eager_tasks, self) < 0) rc = -1;
   if (rc == 0) {
-    Ref context = Ref::borrow(t->context);
+    Ref context = Ref::borrow(t->fut.context);
     if (PyContext_Enter(context.get()) < 0) {
       rc = -1;
     } else {
@@ -442,7 +449,7 @@ int eager_start(TaskObject* t) {
   }
   PyErr_Restore(type, value, tb);
   if (t->fut.fut_state != kPending) {
-    Py_CLEAR(t->coro);
+    Py_SETREF(t->fut.coro, Py_NewRef(Py_None));
   } else if (register_task(t) < 0) {
     return -1;
   }
@@ -458,7 +465,7 @@ int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback,
   TaskMethodObject* method = reinterpret_cast<TaskMethodObject*>(callback);
   if (!method->wakeup) return 0;
   TaskObject* t = as_task(method->task);
-  if (t->fut.fast_loop != loop || t->queued != kNotQueued) return 0;
+  if (fast_loop(&t->fut) != loop || t->queued != kNotQueued) return 0;
   if (loop_push_ready(loop, as_object(t)) < 0) return -1;
   t->queued = kQueuedWakeup;
   Py_XSETREF(t->queued_arg, Py_NewRef(fut));
@@ -485,15 +492,15 @@ int task_cancel(TaskObject* t, PyObject* msg) {
   if (future_ensure_alive(&t->fut) < 0) return -1;
   t->fut.log_traceback = false;
   if (t->fut.fut_state != kPending) return 0;
-  t->num_cancels_requested++;
-  if (t->fut_waiter != nullptr) {
-    Ref waiter = Ref::borrow(t->fut_waiter);
+  t->fut.num_cancels_requested++;
+  if (t->fut.fut_waiter != nullptr) {
+    Ref waiter = Ref::borrow(t->fut.fut_waiter);
     int r = cancel_waiter(state_of(t), waiter.get(), msg);
     if (r < 0) return -1;
     // The waiter stays: it may be a task that ignores the cancellation.
     if (r) return 1;
   }
-  t->must_cancel = true;
+  t->fut.must_cancel = true;
   Py_XSETREF(t->fut.cancel_message, Py_NewRef(msg));
   return 1;
 }
@@ -508,23 +515,26 @@ bool is_coroutine(ModuleState* st, PyObject* coro) {
   return res && PyObject_IsTrue(res.get()) == 1;
 }
 
+// coro and context go back to None, never nullptr: asyncio's get_coro()
+// and get_context() read them unchecked (the XSETREF keeps that true even
+// for code run by the old values' finalizers).
 void task_reset(TaskObject* t) {
-  Py_CLEAR(t->coro);
-  Py_CLEAR(t->context);
-  Py_CLEAR(t->fut_waiter);
-  Py_CLEAR(t->name);
+  Py_XSETREF(t->fut.coro, Py_NewRef(Py_None));
+  Py_XSETREF(t->fut.context, Py_NewRef(Py_None));
+  Py_CLEAR(t->fut.fut_waiter);
+  Py_CLEAR(t->fut.name);
   Py_CLEAR(t->wakeup);
   if (t->queued == kNotQueued) Py_CLEAR(t->queued_arg);
   Py_CLEAR(t->registration);
-  t->num_cancels_requested = 0;
-  t->must_cancel = false;
+  t->fut.num_cancels_requested = 0;
+  t->fut.must_cancel = false;
 }
 
 int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyObject* context,
               bool eager) {
   ModuleState* st = state_of(t);
   // A task whose loop was refused never logs "destroyed but it is pending".
-  t->log_destroy_pending = false;
+  t->fut.log_destroy_pending = false;
   if (future_init(&t->fut, loop) < 0) return -1;
   // The coroutine is checked before the task changes: a second __init__
   // with a wrong one (even on a running task) leaves the task as it was.
@@ -540,18 +550,24 @@ int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyO
                         : Ref::borrow(context);
   if (!new_context) return -1;
   task_reset(t);
-  t->log_destroy_pending = true;
-  t->coro = Py_NewRef(coro);
-  t->context = new_context.release();
+  t->fut.log_destroy_pending = true;
+  Py_SETREF(t->fut.coro, Py_NewRef(coro));
+  Py_SETREF(t->fut.context, new_context.release());
   if (name == nullptr || name == Py_None) {
-    t->name_number = ++st->task_name_counter;
+#if PY_VERSION_HEX >= 0x030C0000
+    // The number; "Task-<n>" is made when asked for, as asyncio does.
+    t->fut.name = PyLong_FromUnsignedLongLong(++st->task_name_counter);
+#else
+    t->fut.name = PyUnicode_FromFormat("Task-%llu", ++st->task_name_counter);
+#endif
+    if (t->fut.name == nullptr) return -1;
   } else {
-    t->name = PyUnicode_CheckExact(name) ? Py_NewRef(name) : PyObject_Str(name);
-    if (t->name == nullptr) return -1;
+    t->fut.name = PyUnicode_CheckExact(name) ? Py_NewRef(name) : PyObject_Str(name);
+    if (t->fut.name == nullptr) return -1;
   }
   if (eager) {
     bool running;
-    LoopObject* fast = t->fut.fast_loop;
+    LoopObject* fast = fast_loop(&t->fut);
     if (fast != nullptr) {
       running = fast->has_thread_id;
     } else {
@@ -583,19 +599,21 @@ int Task_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 TaskObject* as_t(PyObject* self) { return as_task(self); }
 
 PyObject* Task_get_coro(PyObject* self, PyObject*) {
-  return get_or_none(as_t(self)->coro);
+  return get_or_none(as_t(self)->fut.coro);
 }
 
 PyObject* Task_get_context(PyObject* self, PyObject*) {
-  return get_or_none(as_t(self)->context);
+  return get_or_none(as_t(self)->fut.context);
 }
 
 PyObject* task_name(TaskObject* t) {
-  if (t->name == nullptr) {
-    t->name = PyUnicode_FromFormat("Task-%llu", t->name_number);
-    if (t->name == nullptr) return nullptr;
+  if (t->fut.name == nullptr) return Py_None;  // before __init__
+  if (PyLong_CheckExact(t->fut.name)) {
+    PyObject* name = PyUnicode_FromFormat("Task-%S", t->fut.name);
+    if (name == nullptr) return nullptr;
+    Py_SETREF(t->fut.name, name);
   }
-  return t->name;
+  return t->fut.name;
 }
 
 PyObject* Task_get_name(PyObject* self, PyObject*) {
@@ -606,7 +624,7 @@ PyObject* Task_get_name(PyObject* self, PyObject*) {
 PyObject* Task_set_name(PyObject* self, PyObject* value) {
   PyObject* name = PyUnicode_CheckExact(value) ? Py_NewRef(value) : PyObject_Str(value);
   if (name == nullptr) return nullptr;
-  Py_XSETREF(as_t(self)->name, name);
+  Py_XSETREF(as_t(self)->fut.name, name);
   Py_RETURN_NONE;
 }
 
@@ -621,19 +639,19 @@ PyObject* Task_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 }
 
 PyObject* Task_cancelling(PyObject* self, PyObject*) {
-  return PyLong_FromLong(as_t(self)->num_cancels_requested);
+  return PyLong_FromLong(as_t(self)->fut.num_cancels_requested);
 }
 
 PyObject* Task_uncancel(PyObject* self, PyObject*) {
   TaskObject* t = as_t(self);
-  if (t->num_cancels_requested > 0) {
-    t->num_cancels_requested--;
+  if (t->fut.num_cancels_requested > 0) {
+    t->fut.num_cancels_requested--;
 #if PY_VERSION_HEX >= 0x030D0000
     // 3.13: the last uncancel() also withdraws a cancellation not yet delivered.
-    if (t->num_cancels_requested == 0) t->must_cancel = false;
+    if (t->fut.num_cancels_requested == 0) t->fut.must_cancel = false;
 #endif
   }
-  return PyLong_FromLong(t->num_cancels_requested);
+  return PyLong_FromLong(t->fut.num_cancels_requested);
 }
 
 PyObject* Task_set_result(PyObject*, PyObject*) {
@@ -654,7 +672,7 @@ PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   if (!parse_args("get_stack", args, nargs, kwnames, kStackArgs, 1, 0, 0, &limit)) return nullptr;
   PyObject* call_args[] = {self, limit};
-  return PyObject_Vectorcall(as_t(self)->fut.state->task_get_stack, call_args, 2, nullptr);
+  return PyObject_Vectorcall(as_t(self)->state->task_get_stack, call_args, 2, nullptr);
 }
 
 PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -663,16 +681,16 @@ PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
   if (!parse_args("print_stack", args, nargs, kwnames, kStackArgs, 2, 0, 0, values)) return nullptr;
   PyObject* call_args[] = {self, values[0], values[1]};
-  return PyObject_Vectorcall(as_t(self)->fut.state->task_print_stack, call_args, 3, nullptr);
+  return PyObject_Vectorcall(as_t(self)->state->task_print_stack, call_args, 3, nullptr);
 }
 
 PyObject* Task_repr(PyObject* self) {
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  return PyObject_CallOneArg(as_t(self)->fut.state->task_repr, self);
+  return PyObject_CallOneArg(as_t(self)->state->task_repr, self);
 }
 
 PyObject* get_log_destroy_pending(PyObject* self, void*) {
-  return PyBool_FromLong(as_t(self)->log_destroy_pending);
+  return PyBool_FromLong(as_t(self)->fut.log_destroy_pending);
 }
 
 int set_log_destroy_pending(PyObject* self, PyObject* value, void*) {
@@ -682,17 +700,17 @@ int set_log_destroy_pending(PyObject* self, PyObject* value, void*) {
   }
   int truth = PyObject_IsTrue(value);
   if (truth < 0) return -1;
-  as_t(self)->log_destroy_pending = truth;
+  as_t(self)->fut.log_destroy_pending = truth;
   return 0;
 }
 
 PyObject* get_must_cancel(PyObject* self, void*) {
-  return PyBool_FromLong(as_t(self)->must_cancel);
+  return PyBool_FromLong(as_t(self)->fut.must_cancel);
 }
-PyObject* get_coro(PyObject* self, void*) { return get_or_none(as_t(self)->coro); }
-PyObject* get_fut_waiter(PyObject* self, void*) { return get_or_none(as_t(self)->fut_waiter); }
+PyObject* get_coro(PyObject* self, void*) { return get_or_none(as_t(self)->fut.coro); }
+PyObject* get_fut_waiter(PyObject* self, void*) { return get_or_none(as_t(self)->fut.fut_waiter); }
 PyObject* get_num_cancels(PyObject* self, void*) {
-  return PyLong_FromLong(as_t(self)->num_cancels_requested);
+  return PyLong_FromLong(as_t(self)->fut.num_cancels_requested);
 }
 
 // ---- Task: lifetime ----
@@ -702,17 +720,20 @@ PyObject* Task_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (mod == nullptr) return nullptr;
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
-  as_t(self)->fut.state = module_state(mod);
+  TaskObject* t = as_t(self);
+  t->state = module_state(mod);
+  t->fut.coro = Py_NewRef(Py_None);
+  t->fut.context = Py_NewRef(Py_None);
   return self;
 }
 
 int Task_traverse(PyObject* self, visitproc visit, void* arg) {
   TaskObject* t = as_t(self);
   Py_VISIT(Py_TYPE(self));
-  Py_VISIT(t->coro);
-  Py_VISIT(t->context);
-  Py_VISIT(t->fut_waiter);
-  Py_VISIT(t->name);
+  Py_VISIT(t->fut.coro);
+  Py_VISIT(t->fut.context);
+  Py_VISIT(t->fut.fut_waiter);
+  Py_VISIT(t->fut.name);
   Py_VISIT(t->wakeup);
   Py_VISIT(t->queued_arg);
   return future_traverse(&t->fut, visit, arg);
@@ -723,12 +744,12 @@ int Task_clear(PyObject* self) {
   task_reset(t);
   Py_CLEAR(t->queued_arg);
   future_reset(&t->fut);
-  Py_CLEAR(t->fut.dict);
+  future_clear_dict_and_weakrefs(self, false);
   return 0;
 }
 
 int task_finalize_log(TaskObject* t) {
-  if (t->fut.fut_state != kPending || !t->log_destroy_pending || t->fut.loop == nullptr) return 0;
+  if (t->fut.fut_state != kPending || !t->fut.log_destroy_pending || t->fut.loop == nullptr) return 0;
   ModuleState* st = state_of(t);
   Ref message = Ref::steal(PyUnicode_FromString("Task was destroyed but it is pending!"));
   Ref context = Ref::steal(PyDict_New());
@@ -756,8 +777,10 @@ void Task_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
   PyObject_GC_UnTrack(self);
-  if (as_t(self)->fut.weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+  future_clear_dict_and_weakrefs(self, true);
   Task_clear(self);
+  Py_CLEAR(as_t(self)->fut.coro);
+  Py_CLEAR(as_t(self)->fut.context);
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -875,6 +898,8 @@ PyType_Slot task_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(Task_new)},
     {Py_tp_init, reinterpret_cast<void*>(Task_init)},
     {Py_tp_repr, reinterpret_cast<void*>(Task_repr)},
+    {Py_tp_iter, reinterpret_cast<void*>(Future_await)},
+    {Py_am_await, reinterpret_cast<void*>(Future_await)},
     {Py_tp_methods, task_methods},
     {Py_tp_getset, task_getset},
     {Py_tp_traverse, reinterpret_cast<void*>(Task_traverse)},
@@ -893,7 +918,7 @@ PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* na
   Ref self = Ref::steal(type->tp_alloc(type, 0));
   if (!self) return nullptr;
   TaskObject* t = as_task(self.get());
-  t->fut.state = st;
+  t->state = st;
   if (task_init(t, coro, loop, name, context, false) < 0) return nullptr;
   return self.release();
 }
@@ -919,10 +944,16 @@ PyTypeObject* new_type(PyObject* module, PyType_Spec* spec, PyObject* base, cons
 }  // namespace
 
 int task_module_init(PyObject* module, ModuleState* st) {
-  st->native_future_type = new_type(module, &native_future_spec, nullptr, "Future");
+  // Subclasses of asyncio's C Future and Task, whose layout FutureObject
+  // repeats: checked before anything is made on it.
+  if (future_layout_check(st) < 0) return -1;
+  st->native_future_type = new_type(module, &native_future_spec, st->future_type, "Future");
   if (st->native_future_type == nullptr) return -1;
-  st->native_task_type = new_type(
-      module, &native_task_spec, reinterpret_cast<PyObject*>(st->native_future_type), "Task");
+  // aioev.Task derives from both: aioev.Future adds no fields to asyncio's
+  // Future, so asyncio.Task's layout is the one they share.
+  Ref task_bases = Ref::steal(PyTuple_Pack(2, reinterpret_cast<PyObject*>(st->native_future_type), st->task_type));
+  if (!task_bases) return -1;
+  st->native_task_type = new_type(module, &native_task_spec, task_bases.get(), "Task");
   st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr);
   st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr);
   if (!st->native_task_type || !st->future_iter_type || !st->task_method_type) {
