@@ -281,6 +281,28 @@ class ReaderTests(LoopTestCase):
         self.run_until(lambda: chunks and chunks[-1] == b'')
         self.assertEqual(b''.join(chunks), b'abc')
 
+    def test_readers_ready_together_run_in_the_order_they_became_ready(self):
+        # asyncio hands on the selector's events in the kernel's order
+        # (epoll: the order the fds became ready).
+        pairs = [self.socketpair() for _ in range(5)]
+        order = []
+        for i, (a, _) in enumerate(pairs):
+            self.loop.add_reader(a.fileno(), order.append, i)
+        self.run_briefly()
+        for i in (2, 0, 4, 1, 3):
+            pairs[i][1].send(b'x')
+        self.run_briefly()
+        self.assertEqual(order, [2, 0, 4, 1, 3])
+
+    def test_reader_runs_before_writer_of_the_same_fd(self):
+        a, b = self.socketpair()
+        order = []
+        self.loop.add_writer(a.fileno(), order.append, 'writer')
+        self.loop.add_reader(a.fileno(), order.append, 'reader')
+        b.send(b'x')
+        self.run_briefly()
+        self.assertEqual(order, ['reader', 'writer'])
+
     def test_many_fds(self):
         pairs = [self.socketpair() for _ in range(100)]
         got = set()

@@ -7,6 +7,8 @@
 #include <structmember.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "aioev/fd_table.hpp"
 #include "aioev/ready_queue.hpp"
@@ -191,6 +193,10 @@ struct LoopObject {
 
   FdTable<FdSlot> fds;
   int io_active;  // started user watchers: while zero a busy loop need not poll
+  // What the poll reported, as (slot, events), in the order libev ran its
+  // callbacks: the reverse of the kernel's, so io_queue_fired() walks it
+  // backwards to queue the callbacks in asyncio's (the kernel's) order.
+  std::vector<std::pair<FdSlot*, int>> io_fired;
 
   ev_async wakeup;
   ev_timer poll_timer;
@@ -280,6 +286,7 @@ PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
 void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h);
 bool io_unregister(LoopObject* loop, int fd, bool reader);
 void io_check_changed(LoopObject* loop);
+void io_queue_fired(LoopObject* loop);  // after each poll
 void io_release_all(LoopObject* loop);
 int io_traverse(LoopObject* loop, visitproc visit, void* arg);
 // Sets the events a transport waits for on fd (0: none, releasing it).

@@ -87,18 +87,13 @@ void queue_or_drop(LoopObject* loop, int fd, FdSlot* slot, PyObject** which) {
 void io_cb(struct ev_loop*, ev_io* w, int revents) {
   FdSlot* slot = reinterpret_cast<FdSlot*>(w);
   LoopObject* loop = slot->loop;
-  int fd = w->fd;
   if (revents & EV_ERROR) {
     // libev stopped the watcher (the fd went bad): wake both sides, whose
     // next system call reports the error, and watch no more.
     loop->io_active--;
     revents |= EV_READ | EV_WRITE;
   }
-  if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
-  if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
-  if (slot->transport != nullptr && (revents & slot->transport_events)) {
-    transport_queue(loop, slot->transport, revents & slot->transport_events);
-  }
+  loop->io_fired.emplace_back(slot, revents);
 }
 
 bool slot_unused(const FdSlot* slot) {
@@ -184,6 +179,23 @@ PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj) {
 }
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj) {
   return remove_callback(self, fileobj, false);
+}
+
+void io_queue_fired(LoopObject* loop) {
+  // libev runs the callbacks of one poll last-reported first; asyncio's
+  // selector hands the callbacks on in the order the kernel reported them.
+  auto& fired = loop->io_fired;
+  for (size_t i = fired.size(); i-- > 0;) {
+    FdSlot* slot = fired[i].first;
+    int revents = fired[i].second;
+    int fd = slot->io.fd;
+    if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
+    if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
+    if (slot->transport != nullptr && (revents & slot->transport_events)) {
+      transport_queue(loop, slot->transport, revents & slot->transport_events);
+    }
+  }
+  fired.clear();
 }
 
 void io_check_changed(LoopObject* loop) {

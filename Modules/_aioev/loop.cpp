@@ -303,6 +303,7 @@ void poll_io(LoopObject* loop, double timeout) {
   if (timeout == 0) {
     ev_set_loop_release_cb(ev, nullptr, nullptr);  // not worth dropping the GIL
     ev_run(ev, EVRUN_NOWAIT);
+    io_queue_fired(loop);
     return;
   }
   ev_set_loop_release_cb(ev, release_gil, acquire_gil);
@@ -313,6 +314,7 @@ void poll_io(LoopObject* loop, double timeout) {
   }
   ev_run(ev, EVRUN_ONCE);
   if (ev_is_active(&loop->poll_timer)) ev_timer_stop(ev, &loop->poll_timer);
+  io_queue_fired(loop);
 }
 
 int run_debug(LoopObject* loop, HandleObject* h) {
@@ -553,6 +555,7 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->ready) ReadyQueue<PyObject*>();
   new (&loop->timers) TimerHeap<HandleObject*>();
   new (&loop->fds) FdTable<FdSlot>();
+  new (&loop->io_fired) std::vector<std::pair<FdSlot*, int>>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = true;
   loop->signal_handlers = PyDict_New();
@@ -621,6 +624,7 @@ void Loop_dealloc(PyObject* self) {
   loop->ready.~ReadyQueue();
   loop->timers.~TimerHeap();
   loop->fds.~FdTable();
+  loop->io_fired.~vector();
   type->tp_free(self);
   Py_DECREF(type);
 }
