@@ -20,6 +20,9 @@ namespace aioev {
 
 namespace {
 
+// 3.11's writelines() is WriteTransport's: b''.join() and write(); from
+// 3.12 on the socket transport has its own.
+constexpr bool kPy312Writelines = PY_VERSION_HEX >= 0x030C0000;
 
 struct StreamObject {
   TransportObject base;
@@ -212,7 +215,7 @@ int buffer_rest(StreamObject* s, const char* bytes, size_t n) {
     PyErr_NoMemory();
     return -1;
   }
-  transport_set_interest(&s->base, s->base.interest | EV_WRITE);
+  if (transport_watch(&s->base, EV_WRITE) < 0) return -1;
   return transport_maybe_pause_protocol(&s->base);
 }
 
@@ -303,8 +306,9 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       }
     }
     if (rc == 0 && !s->buffer.empty()) {
-      transport_set_interest(t, t->interest | EV_WRITE);
-      rc = transport_maybe_pause_protocol(t);
+      // From 3.12 on, asyncio's writelines() registers its writer anew.
+      rc = transport_watch(t, EV_WRITE, kPy312Writelines);
+      if (rc == 0) rc = transport_maybe_pause_protocol(t);
     }
   }
   for (Py_buffer& v : views) PyBuffer_Release(&v);

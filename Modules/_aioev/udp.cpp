@@ -176,7 +176,7 @@ PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t narg
     if (sent) Py_RETURN_NONE;
     if (!would_block_error()) return done(send_failed(t, "Fatal write error on datagram transport"));
     PyErr_Clear();
-    transport_set_interest(t, t->interest | EV_WRITE);
+    if (transport_watch(t, EV_WRITE) < 0) return nullptr;
   }
   // What is queued must not change: keep a bytes copy.
   PyObject* copy = PyBytes_FromObject(data);
