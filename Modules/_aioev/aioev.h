@@ -6,6 +6,8 @@
 #include <ev.h>
 #include <structmember.h>
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -179,6 +181,17 @@ struct FdSlot {
   PyObject* transport;  // owned while transport_events is not zero
   int transport_events;  // EV_READ | EV_WRITE the transport waits for
   bool changed;  // on the FdTable's changed list
+  // While there is a reader or writer: the object add_reader/add_writer
+  // first got (asyncio's selector key keeps it, and finds a closed socket
+  // by it), or nullptr; and the file they watch. Once that file is closed
+  // or the fd number reused, the registration is stale: asyncio's kernel
+  // registration went with the file, so its callbacks never run again.
+  PyObject* fileobj;
+  dev_t dev;
+  ino_t ino;
+  bool stale;
+
+  ~FdSlot() { Py_XDECREF(fileobj); }  // the table erases slots with the GIL held
 };
 
 struct LoopObject {
@@ -281,9 +294,10 @@ PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t narg
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
-// Makes h fd's reader (or writer), cancelling the one it replaces; and
-// removes it again (true if there was one). The fd must be valid.
-void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h);
+// Makes h fd's reader (or writer), cancelling the one it replaces and
+// whatever a file closed since left registered on fd; and removes it again
+// (true if there was one). The fd must be valid.
+void io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h);
 bool io_unregister(LoopObject* loop, int fd, bool reader);
 void io_check_changed(LoopObject* loop);
 void io_queue_fired(LoopObject* loop);  // after each poll
