@@ -1,6 +1,7 @@
 """The loop's sock_* methods on socketpairs and loopback TCP/UDP/Unix."""
 
 import asyncio
+import gc
 import hashlib
 import os
 import socket
@@ -330,6 +331,29 @@ class SockConnectAcceptTests(LoopTestCase):
         client.setblocking(False)
         with self.assertRaises(ConnectionRefusedError):
             self.run_coro(self.loop.sock_connect(client, addr))
+
+    def test_refused_sock_connect_leaves_no_reference_cycle(self):
+        # CPython gh-124858: nothing but the caller may hold the exception
+        # (asyncio breaks exception -> traceback -> frame -> future).
+        srv = self.tcp_listener()
+        addr = srv.getsockname()
+        srv.close()
+
+        async def connect():
+            with socket.socket() as client:
+                client.setblocking(False)
+                try:
+                    await self.loop.sock_connect(client, addr)
+                except ConnectionRefusedError as exc:
+                    return exc
+
+        gc.disable()
+        self.addCleanup(gc.enable)
+        task = self.loop.create_task(connect())
+        self.loop.run_until_complete(task)
+        exc = task.result()
+        self.assertIsInstance(exc, ConnectionRefusedError)
+        self.assertEqual([r for r in gc.get_referrers(exc) if r is not task], [])
 
     def test_sock_connect_resolves_host_names(self):
         srv = self.tcp_listener()
