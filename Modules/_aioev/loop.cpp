@@ -18,6 +18,10 @@ constexpr size_t kMinScheduledTimers = 100;
 constexpr double kMaxCancelledFraction = 0.5;
 // asyncio's MAXIMUM_SELECT_TIMEOUT: one day.
 constexpr double kMaxPollTimeout = 24 * 3600;
+// With a NaN deadline first in the heap (call_later(nan)), 3.11's and 3.12's
+// _run_once poll without waiting (max(0, nan) is 0); 3.13's hands NaN to
+// the selector, whose math.ceil() raises ValueError out of the loop.
+constexpr bool kNanTimeoutRaises = PY_VERSION_HEX >= 0x030D0000;
 // epoll sleeps whole milliseconds: a timer due sooner than this is waited
 // for by polling without blocking instead of oversleeping by up to 1 ms.
 constexpr double kSpinThreshold = 100e-6;
@@ -364,6 +368,13 @@ int run_once(LoopObject* loop) {
     timeout = loop->timers.top().when - monotonic_now();
     if (timeout < kSpinThreshold) timeout = 0;
     if (timeout > kMaxPollTimeout) timeout = kMaxPollTimeout;
+    if (AIOEV_UNLIKELY(timeout != timeout)) {
+      if (kNanTimeoutRaises) {
+        PyErr_SetString(PyExc_ValueError, "cannot convert float NaN to integer");
+        return -1;
+      }
+      timeout = 0;
+    }
   }
   // A busy loop with no fd to watch has nothing to learn from the kernel:
   // threadsafe callbacks are already queued and signals are checked below.
@@ -377,7 +388,9 @@ int run_once(LoopObject* loop) {
 
   if (!loop->timers.empty()) {
     double end_time = monotonic_now() + loop->clock_resolution;
-    while (!loop->timers.empty() && loop->timers.top().when < end_time) {
+    // asyncio stops at the first timer due at end_time or later, so a NaN
+    // deadline at the top runs now.
+    while (!loop->timers.empty() && !(loop->timers.top().when >= end_time)) {
       HandleObject* h = loop->timers.pop();
       h->scheduled = false;
       if (h->cancelled) {
