@@ -6,11 +6,13 @@ import asyncio
 import gc
 import logging
 import socket
+import sys
 import unittest
 import warnings
 import weakref
 
 from Tests import support
+from Tests.support import PY_VERSION
 from Tests.net_support import (
     HOST, KiB, MiB, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER,
     Boom, BufferedRecorder, Echo, NetTestCase, Recorder, payload)
@@ -795,6 +797,25 @@ class ProtocolExceptionTests(NetTestCase):
                 return bytearray()
 
         self.fail_on_data(P(self.loop), 'get_buffer', RuntimeError)
+
+    def test_exception_handler_runs_while_the_protocol_error_is_handled(self):
+        # asyncio calls _fatal_error() from an `except` clause.
+        handled = []
+
+        class P(Recorder):
+            def data_received(self, data):
+                raise Boom('data_received')
+
+        proto = P(self.loop)
+        errors = self.collect_errors()
+        self.loop.set_exception_handler(
+            lambda loop, context: (handled.append(sys.exc_info()[1]),
+                                   errors.append(context)))
+        tr, peer = self.connect_raw(proto)
+        peer.sendall(b'x')
+        self.run_coro(proto.lost)
+        self.assertEqual(len(handled), 1)
+        self.assertIs(handled[0], errors[0]['exception'])
 
     def test_buffer_updated_exception(self):
         class P(BufferedRecorder):

@@ -254,6 +254,16 @@ inline Ref call_method(PyObject* obj, PyObject* name, PyObject* arg1 = nullptr,
 
 // loop.cpp
 extern PyType_Spec loop_spec;
+// loop.call_exception_handler(context) with exc as the exception being
+// handled (sys.exception()), as asyncio calls it from inside `except`: the
+// handler sees it in sys.exc_info(), and what it raises has it as its
+// __context__ (the "Unhandled error in exception handler" log chains it).
+// loop may be any event loop; 0, or -1 with an exception set.
+int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* context,
+                                PyObject* exc);
+// obj.<name>(arg) likewise with exc being handled (a new reference, or
+// empty with an exception set): protocol.error_received(exc), for one.
+Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject* arg);
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle

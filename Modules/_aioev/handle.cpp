@@ -45,9 +45,8 @@ int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
       PyDict_SetItem(context.get(), st->str_source_traceback, h->source_traceback) < 0) {
     return -1;
   }
-  Ref result = Ref::steal(PyObject_CallMethodOneArg(
-      reinterpret_cast<PyObject*>(h->loop), st->str_call_exception_handler, context.get()));
-  return result ? 0 : -1;
+  return loop_call_exception_handler(st, reinterpret_cast<PyObject*>(h->loop), context.get(),
+                                     exc.get());
 }
 
 }  // namespace

@@ -681,6 +681,24 @@ double monotonic_now() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
+Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject* arg) {
+  // The value of the innermost exception state, which an `except` sets and
+  // PyErr_SetHandledException() replaces (PyErr_GetHandledException() looks
+  // further out when it is empty, so restoring what it returns could leave
+  // an outer exception in a coroutine's state).
+  _PyErr_StackItem* item = PyThreadState_Get()->exc_info;
+  Ref saved = Ref::borrow(item->exc_value == Py_None ? nullptr : item->exc_value);
+  PyErr_SetHandledException(exc);
+  Ref result = call_method(obj, name, arg);
+  PyErr_SetHandledException(saved.get());
+  return result;
+}
+
+int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* context,
+                                PyObject* exc) {
+  return call_method_handling(exc, loop, st->str_call_exception_handler, context) ? 0 : -1;
+}
+
 int loop_check_closed(LoopObject* loop) {
   if (AIOEV_UNLIKELY(loop->closed)) {
     PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");

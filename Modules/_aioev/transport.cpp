@@ -147,10 +147,7 @@ int transport_report(TransportObject* t, const char* message, PyObject* exc) {
       PyDict_SetItem(context.get(), st->str_protocol, t->protocol ? t->protocol : Py_None) < 0) {
     return -1;
   }
-  Ref result = Ref::steal(PyObject_CallMethodOneArg(reinterpret_cast<PyObject*>(t->loop),
-                                                    st->str_call_exception_handler,
-                                                    context.get()));
-  return result ? 0 : -1;
+  return loop_call_exception_handler(st, reinterpret_cast<PyObject*>(t->loop), context.get(), exc);
 }
 
 int transport_force_close(TransportObject* t, PyObject* exc) {
