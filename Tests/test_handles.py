@@ -523,6 +523,20 @@ class CallbackErrorTests(LoopTestCase):
         self.assertIn('During handling of the above exception',
                       cm.output[0])
 
+    def test_callback_cancelling_its_own_handle_then_raising(self):
+        errors = self.collect_errors()
+
+        def cancel_then_raise():
+            handle.cancel()
+            raise ValueError('after cancel')
+        handle = self.loop.call_soon(cancel_then_raise)
+        self.run_briefly()
+        self.assertEqual(len(errors), 1)
+        # asyncio formats what the handle holds by then: no callback.
+        self.assertEqual(errors[0]['message'], 'Exception in callback None()')
+        self.assertIs(errors[0]['handle'], handle)
+        self.assertIsInstance(errors[0]['exception'], ValueError)
+
     def test_keyboard_interrupt_from_exception_handler_propagates(self):
         def handler(loop, context):
             raise KeyboardInterrupt

@@ -196,6 +196,31 @@ class SockRecvTests(LoopTestCase):
         self.assertEqual(whole, data)
 
 
+class SockRecvArgumentTests(LoopTestCase):
+
+    def test_sock_recv_zero_bytes_returns_at_once(self):
+        a, b = self.socketpair()
+        self.assertEqual(self.run_coro(self.loop.sock_recv(a, 0)), b'')
+
+    def test_sock_recv_into_empty_buffer_returns_at_once(self):
+        a, b = self.socketpair()
+        for buf in (bytearray(), memoryview(bytearray(4))[:0]):
+            with self.subTest(buf=buf):
+                self.assertEqual(self.run_coro(self.loop.sock_recv_into(a, buf)), 0)
+
+    def test_sock_recv_into_needs_a_writable_contiguous_buffer(self):
+        a, b = self.socketpair()
+        for name, buf in (('bytes', b'..'), ('str', 'text'),
+                          ('memoryview', memoryview(bytearray(10))[::2]),
+                          ('memoryview', memoryview(b'read only'))):
+            with self.subTest(buf=buf):
+                with self.assertRaisesRegex(
+                        TypeError,
+                        '^recv_into\\(\\) argument 1 must be read-write '
+                        f'bytes-like object, not {name}$'):
+                    self.run_coro(self.loop.sock_recv_into(a, buf))
+
+
 class SockSendallTests(LoopTestCase):
 
     def test_sock_sendall_small(self):

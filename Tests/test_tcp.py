@@ -302,6 +302,32 @@ class WriteTests(NetTestCase):
         expected = payload(256 * KiB) + b''.join(parts)
         self.assertEqual(self.peer_read(peer, len(expected)), expected)
 
+    def test_writelines_item_errors(self):
+        # 3.11's writelines() is b''.join() and write(); 3.12 and later
+        # make a memoryview of each item.
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw(proto)
+        if PY_VERSION < (3, 12):
+            item = '^sequence item 1: expected a bytes-like object, str found$'
+            iterable = '^can only join an iterable$'
+        else:
+            item = "^memoryview: a bytes-like object is required, not 'str'$"
+            iterable = "^'int' object is not iterable$"
+        with self.assertRaisesRegex(TypeError, item):
+            tr.writelines([b'a', 'b'])
+        with self.assertRaisesRegex(TypeError, iterable):
+            tr.writelines(5)
+        self.assertEqual(tr.get_write_buffer_size(), 0)
+
+    def test_writelines_after_write_eof_message(self):
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw(proto)
+        tr.write_eof()
+        method = 'write' if PY_VERSION < (3, 12) else 'writelines'
+        with self.assertRaisesRegex(
+                RuntimeError, rf'^Cannot call {method}\(\) after write_eof\(\)$'):
+            tr.writelines([])
+
     def test_writelines_empty_list(self):
         proto = self.new_recorder()
         tr, peer = self.connect_raw(proto)
@@ -816,6 +842,31 @@ class ProtocolExceptionTests(NetTestCase):
         self.run_coro(proto.lost)
         self.assertEqual(len(handled), 1)
         self.assertIs(handled[0], errors[0]['exception'])
+
+    def test_get_buffer_returning_read_only_or_non_contiguous_buffers(self):
+        for name, make in (('bytes', lambda: b'read only'),
+                           ('memoryview', lambda: memoryview(bytearray(10))[::2])):
+            with self.subTest(buffer=name):
+                class P(BufferedRecorder):
+                    def get_buffer(self, sizehint):
+                        return make()
+
+                proto = P(self.loop)
+                self.fail_on_data(proto, 'Fatal read error on socket transport',
+                                  TypeError)
+                self.assertEqual(
+                    str(proto.lost_exc),
+                    'recv_into() argument 1 must be read-write bytes-like '
+                    f'object, not {name}')
+
+    def test_get_buffer_returning_an_int(self):
+        class P(BufferedRecorder):
+            def get_buffer(self, sizehint):
+                return 5
+
+        proto = P(self.loop)
+        self.fail_on_data(proto, 'protocol.get_buffer() call failed', TypeError)
+        self.assertEqual(str(proto.lost_exc), "object of type 'int' has no len()")
 
     def test_buffer_updated_exception(self):
         class P(BufferedRecorder):

@@ -324,6 +324,10 @@ int transport_run_queued(PyObject* transport);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);
+// A writable contiguous buffer of obj, as socket.recv_into() takes one: -1
+// with its TypeError ('recv_into() argument 1 must be read-write
+// bytes-like object, not bytes') for anything else.
+int recv_into_buffer(PyObject* obj, Py_buffer* view);
 PyObject* loop_sock_recv(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs);

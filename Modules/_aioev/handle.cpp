@@ -122,7 +122,11 @@ int handle_run(HandleObject* h) {
   } else {
     rc = -1;
   }
-  if (rc < 0) {
+  if (rc < 0 && h->callback == nullptr) {
+    // Cancelled by the callback itself: asyncio reports what the handle
+    // holds by then, None().
+    rc = report_exception(h, Py_None, Py_None);
+  } else if (rc < 0) {
     Ref tuple = Ref::steal(PyTuple_New(nargs));
     if (!tuple) {
       rc = -1;
