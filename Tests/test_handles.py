@@ -492,6 +492,51 @@ class CallbackErrorTests(LoopTestCase):
         self.assertIn('Unhandled error in exception handler',
                       cm.records[0].getMessage())
 
+    def test_exception_handler_runs_while_the_exception_is_handled(self):
+        # asyncio calls the handler from the `except` clause of Handle._run.
+        seen = []
+
+        def handler(loop, context):
+            seen.append(sys.exc_info()[1])
+            try:
+                raise KeyError('in handler')
+            except KeyError as exc:
+                seen.append(exc.__context__)
+        self.loop.set_exception_handler(handler)
+        self.loop.call_soon(failing_callback)
+        self.run_briefly()
+        self.assertEqual(len(seen), 2)
+        self.assertIsInstance(seen[0], ZeroDivisionError)
+        self.assertIs(seen[1], seen[0])
+        self.assertIsNone(sys.exc_info()[1])
+
+    def test_failing_exception_handler_log_chains_the_callback_error(self):
+        def bad_handler(loop, context):
+            raise RuntimeError('handler failed')
+        self.loop.set_exception_handler(bad_handler)
+        self.loop.call_soon(failing_callback)
+        with self.assertLogs('asyncio', logging.ERROR) as cm:
+            self.run_briefly()
+        exc = cm.records[0].exc_info[1]
+        self.assertIsInstance(exc, RuntimeError)
+        self.assertIsInstance(exc.__context__, ZeroDivisionError)
+        self.assertIn('During handling of the above exception',
+                      cm.output[0])
+
+    def test_callback_cancelling_its_own_handle_then_raising(self):
+        errors = self.collect_errors()
+
+        def cancel_then_raise():
+            handle.cancel()
+            raise ValueError('after cancel')
+        handle = self.loop.call_soon(cancel_then_raise)
+        self.run_briefly()
+        self.assertEqual(len(errors), 1)
+        # asyncio formats what the handle holds by then: no callback.
+        self.assertEqual(errors[0]['message'], 'Exception in callback None()')
+        self.assertIs(errors[0]['handle'], handle)
+        self.assertIsInstance(errors[0]['exception'], ValueError)
+
     def test_keyboard_interrupt_from_exception_handler_propagates(self):
         def handler(loop, context):
             raise KeyboardInterrupt

@@ -1,5 +1,6 @@
 """add_reader, add_writer, remove_reader, remove_writer, and closed fds."""
 
+import errno
 import os
 import socket
 import unittest
@@ -281,6 +282,28 @@ class ReaderTests(LoopTestCase):
         self.run_until(lambda: chunks and chunks[-1] == b'')
         self.assertEqual(b''.join(chunks), b'abc')
 
+    def test_readers_ready_together_run_in_the_order_they_became_ready(self):
+        # asyncio hands on the selector's events in the kernel's order
+        # (epoll: the order the fds became ready).
+        pairs = [self.socketpair() for _ in range(5)]
+        order = []
+        for i, (a, _) in enumerate(pairs):
+            self.loop.add_reader(a.fileno(), order.append, i)
+        self.run_briefly()
+        for i in (2, 0, 4, 1, 3):
+            pairs[i][1].send(b'x')
+        self.run_briefly()
+        self.assertEqual(order, [2, 0, 4, 1, 3])
+
+    def test_reader_runs_before_writer_of_the_same_fd(self):
+        a, b = self.socketpair()
+        order = []
+        self.loop.add_writer(a.fileno(), order.append, 'writer')
+        self.loop.add_reader(a.fileno(), order.append, 'reader')
+        b.send(b'x')
+        self.run_briefly()
+        self.assertEqual(order, ['reader', 'writer'])
+
     def test_many_fds(self):
         pairs = [self.socketpair() for _ in range(100)]
         got = set()
@@ -337,6 +360,26 @@ class BadFdTests(LoopTestCase):
                 ValueError, '^Invalid file descriptor: -1$'):
             self.loop.add_reader(s, print)
 
+    def test_fd_beyond_a_c_int_raises_overflow_error(self):
+        for fd in (2**31, 2**40, 2**64):
+            for method in ('add_reader', 'add_writer'):
+                with self.subTest(fd=fd, method=method):
+                    with self.assertRaisesRegex(
+                            OverflowError,
+                            '^Python int too large to convert to C int$'):
+                        getattr(self.loop, method)(fd, print)
+
+    def test_remove_fd_beyond_a_c_int_returns_false(self):
+        for fd in (2**31, 2**40, 2**64):
+            with self.subTest(fd=fd):
+                self.assertFalse(self.loop.remove_reader(fd))
+                self.assertFalse(self.loop.remove_writer(fd))
+
+    def test_huge_negative_fd_raises_value_error(self):
+        with self.assertRaisesRegex(
+                ValueError, f'^Invalid file descriptor: {-2**70}$'):
+            self.loop.add_reader(-2**70, print)
+
     def test_add_reader_on_closed_loop_raises(self):
         a, _ = self.socketpair()
         self.loop.close()
@@ -358,6 +401,93 @@ class BadFdTests(LoopTestCase):
         self.loop.add_writer(b.fileno(), print)
         self.loop.close()
         self.assertTrue(self.loop.is_closed())
+
+
+class ClosedSocketTests(LoopTestCase):
+    """A socket closed while registered: asyncio's selector finds it by the
+    object it was registered with, and its epoll registration ended with
+    the file, whatever later takes the fd number."""
+
+    def stale(self, *, writer=False, poll=True):
+        """Register a reader (and a writer) on a socket, close it, and
+        return calls and a (socket, peer) pair that took its fd number."""
+        a, b = self.socketpair()
+        fd = a.fileno()
+        calls = []
+        self.loop.add_reader(a, calls.append, 'stale reader')
+        if writer:
+            self.loop.add_writer(a, calls.append, 'stale writer')
+        if poll:
+            self.run_briefly()
+            calls.clear()
+        a.close()
+        b.close()
+        c, d = self.socketpair()
+        if fd not in (c.fileno(), d.fileno()):
+            self.skipTest('the fd number was not reused')
+        return calls, ((c, d) if c.fileno() == fd else (d, c))
+
+    def test_remove_reader_of_closed_socket_returns_true(self):
+        for method in ('reader', 'writer'):
+            with self.subTest(method=method):
+                a, b = self.socketpair()
+                calls = []
+                getattr(self.loop, 'add_' + method)(a, calls.append, 1)
+                self.run_briefly()
+                calls.clear()
+                a.close()
+                self.assertTrue(getattr(self.loop, 'remove_' + method)(a))
+                with self.assertRaisesRegex(
+                        ValueError, '^Invalid file descriptor: -1$'):
+                    getattr(self.loop, 'remove_' + method)(a)
+
+    def test_remove_one_of_two_on_closed_socket_raises_and_drops_both(self):
+        a, b = self.socketpair()
+        self.loop.add_reader(a, print, 'stale reader')
+        self.loop.add_writer(a, print, 'stale writer')
+        a.close()
+        with self.assertRaises(OSError) as cm:
+            self.loop.remove_reader(a)
+        self.assertEqual(cm.exception.errno, errno.EBADF)
+        with self.assertRaisesRegex(
+                ValueError, '^Invalid file descriptor: -1$'):
+            self.loop.remove_writer(a)
+
+    def test_no_stale_callback_fires_for_a_socket_reusing_the_fd(self):
+        calls, (new, peer) = self.stale(writer=True, poll=False)
+        peer.send(b'x')
+        self.run_briefly(3)
+        self.assertEqual(calls, [])
+
+    def test_no_stale_callback_fires_after_the_registration_was_polled(self):
+        calls, (new, peer) = self.stale()
+        peer.send(b'x')
+        self.run_briefly(3)
+        self.assertEqual(calls, [])
+        self.assertTrue(self.loop.remove_reader(new))
+        self.assertFalse(self.loop.remove_reader(new))
+
+    def test_new_event_on_a_reused_fd_raises_and_drops_the_stale_ones(self):
+        calls, (new, peer) = self.stale()
+        with self.assertRaises(FileNotFoundError):
+            self.loop.add_writer(new, calls.append, 'writer')
+        # The stale registration is gone: a new one works.
+        self.loop.add_reader(new, calls.append, 'reader')
+        peer.send(b'x')
+        self.run_until(lambda: calls)
+        self.assertEqual(calls[0], 'reader')
+        self.assertTrue(self.loop.remove_reader(new))
+
+    def test_changing_a_stale_registration_raises_file_not_found(self):
+        calls, (new, peer) = self.stale(writer=True)
+        # The same events: asyncio swaps the callback of its stale key.
+        self.assertIsNone(self.loop.add_writer(new, calls.append, 'writer'))
+        peer.send(b'x')
+        self.run_briefly(3)
+        self.assertEqual(calls, [])
+        with self.assertRaises(FileNotFoundError):
+            self.loop.remove_writer(new)
+        self.assertFalse(self.loop.remove_reader(new))
 
 
 # Each fault runs in a child process: a watcher change that reaches a closed

@@ -1,6 +1,7 @@
 """The loop's sock_* methods on socketpairs and loopback TCP/UDP/Unix."""
 
 import asyncio
+import gc
 import hashlib
 import os
 import socket
@@ -195,6 +196,31 @@ class SockRecvTests(LoopTestCase):
         self.assertEqual(whole, data)
 
 
+class SockRecvArgumentTests(LoopTestCase):
+
+    def test_sock_recv_zero_bytes_returns_at_once(self):
+        a, b = self.socketpair()
+        self.assertEqual(self.run_coro(self.loop.sock_recv(a, 0)), b'')
+
+    def test_sock_recv_into_empty_buffer_returns_at_once(self):
+        a, b = self.socketpair()
+        for buf in (bytearray(), memoryview(bytearray(4))[:0]):
+            with self.subTest(buf=buf):
+                self.assertEqual(self.run_coro(self.loop.sock_recv_into(a, buf)), 0)
+
+    def test_sock_recv_into_needs_a_writable_contiguous_buffer(self):
+        a, b = self.socketpair()
+        for name, buf in (('bytes', b'..'), ('str', 'text'),
+                          ('memoryview', memoryview(bytearray(10))[::2]),
+                          ('memoryview', memoryview(b'read only'))):
+            with self.subTest(buf=buf):
+                with self.assertRaisesRegex(
+                        TypeError,
+                        '^recv_into\\(\\) argument 1 must be read-write '
+                        f'bytes-like object, not {name}$'):
+                    self.run_coro(self.loop.sock_recv_into(a, buf))
+
+
 class SockSendallTests(LoopTestCase):
 
     def test_sock_sendall_small(self):
@@ -330,6 +356,29 @@ class SockConnectAcceptTests(LoopTestCase):
         client.setblocking(False)
         with self.assertRaises(ConnectionRefusedError):
             self.run_coro(self.loop.sock_connect(client, addr))
+
+    def test_refused_sock_connect_leaves_no_reference_cycle(self):
+        # CPython gh-124858: nothing but the caller may hold the exception
+        # (asyncio breaks exception -> traceback -> frame -> future).
+        srv = self.tcp_listener()
+        addr = srv.getsockname()
+        srv.close()
+
+        async def connect():
+            with socket.socket() as client:
+                client.setblocking(False)
+                try:
+                    await self.loop.sock_connect(client, addr)
+                except ConnectionRefusedError as exc:
+                    return exc
+
+        gc.disable()
+        self.addCleanup(gc.enable)
+        task = self.loop.create_task(connect())
+        self.loop.run_until_complete(task)
+        exc = task.result()
+        self.assertIsInstance(exc, ConnectionRefusedError)
+        self.assertEqual([r for r in gc.get_referrers(exc) if r is not task], [])
 
     def test_sock_connect_resolves_host_names(self):
         srv = self.tcp_listener()

@@ -6,11 +6,13 @@ import asyncio
 import gc
 import logging
 import socket
+import sys
 import unittest
 import warnings
 import weakref
 
 from Tests import support
+from Tests.support import PY_VERSION
 from Tests.net_support import (
     HOST, KiB, MiB, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER,
     Boom, BufferedRecorder, Echo, NetTestCase, Recorder, payload)
@@ -299,6 +301,32 @@ class WriteTests(NetTestCase):
             tr.write(part)
         expected = payload(256 * KiB) + b''.join(parts)
         self.assertEqual(self.peer_read(peer, len(expected)), expected)
+
+    def test_writelines_item_errors(self):
+        # 3.11's writelines() is b''.join() and write(); 3.12 and later
+        # make a memoryview of each item.
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw(proto)
+        if PY_VERSION < (3, 12):
+            item = '^sequence item 1: expected a bytes-like object, str found$'
+            iterable = '^can only join an iterable$'
+        else:
+            item = "^memoryview: a bytes-like object is required, not 'str'$"
+            iterable = "^'int' object is not iterable$"
+        with self.assertRaisesRegex(TypeError, item):
+            tr.writelines([b'a', 'b'])
+        with self.assertRaisesRegex(TypeError, iterable):
+            tr.writelines(5)
+        self.assertEqual(tr.get_write_buffer_size(), 0)
+
+    def test_writelines_after_write_eof_message(self):
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw(proto)
+        tr.write_eof()
+        method = 'write' if PY_VERSION < (3, 12) else 'writelines'
+        with self.assertRaisesRegex(
+                RuntimeError, rf'^Cannot call {method}\(\) after write_eof\(\)$'):
+            tr.writelines([])
 
     def test_writelines_empty_list(self):
         proto = self.new_recorder()
@@ -795,6 +823,50 @@ class ProtocolExceptionTests(NetTestCase):
                 return bytearray()
 
         self.fail_on_data(P(self.loop), 'get_buffer', RuntimeError)
+
+    def test_exception_handler_runs_while_the_protocol_error_is_handled(self):
+        # asyncio calls _fatal_error() from an `except` clause.
+        handled = []
+
+        class P(Recorder):
+            def data_received(self, data):
+                raise Boom('data_received')
+
+        proto = P(self.loop)
+        errors = self.collect_errors()
+        self.loop.set_exception_handler(
+            lambda loop, context: (handled.append(sys.exc_info()[1]),
+                                   errors.append(context)))
+        tr, peer = self.connect_raw(proto)
+        peer.sendall(b'x')
+        self.run_coro(proto.lost)
+        self.assertEqual(len(handled), 1)
+        self.assertIs(handled[0], errors[0]['exception'])
+
+    def test_get_buffer_returning_read_only_or_non_contiguous_buffers(self):
+        for name, make in (('bytes', lambda: b'read only'),
+                           ('memoryview', lambda: memoryview(bytearray(10))[::2])):
+            with self.subTest(buffer=name):
+                class P(BufferedRecorder):
+                    def get_buffer(self, sizehint):
+                        return make()
+
+                proto = P(self.loop)
+                self.fail_on_data(proto, 'Fatal read error on socket transport',
+                                  TypeError)
+                self.assertEqual(
+                    str(proto.lost_exc),
+                    'recv_into() argument 1 must be read-write bytes-like '
+                    f'object, not {name}')
+
+    def test_get_buffer_returning_an_int(self):
+        class P(BufferedRecorder):
+            def get_buffer(self, sizehint):
+                return 5
+
+        proto = P(self.loop)
+        self.fail_on_data(proto, 'protocol.get_buffer() call failed', TypeError)
+        self.assertEqual(str(proto.lost_exc), "object of type 'int' has no len()")
 
     def test_buffer_updated_exception(self):
         class P(BufferedRecorder):

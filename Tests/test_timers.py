@@ -2,11 +2,15 @@
 
 import asyncio
 import random
+import sys
+import threading
 import time
 import unittest
 
 from Tests import support
-from Tests.support import LoopTestCase, aioev_only
+from Tests.support import PY_VERSION, LoopTestCase, aioev_only
+
+NAN = float('nan')
 
 
 def noop(*args):
@@ -156,6 +160,24 @@ class CallLaterTests(LoopTestCase):
         self.run_until(lambda: fired)
         self.assertEqual(fired, ['soon'])
 
+    def test_infinite_deadline_first_does_not_block_io(self):
+        a, b = self.socketpair()
+        fired = []
+        self.loop.call_later(float('inf'), fired.append, 'inf')
+        self.loop.add_reader(a, lambda: fired.append(a.recv(10)))
+        self.loop.call_soon(b.send, b'x')
+        self.run_until(lambda: fired)
+        self.assertEqual(fired, [b'x'])
+        self.loop.remove_reader(a)
+
+    def test_largest_finite_deadline_does_not_block(self):
+        fired = []
+        self.loop.call_at(sys.float_info.max, fired.append, 'max')
+        self.loop.call_later(-sys.float_info.max, fired.append, 'min')
+        self.loop.call_later(0.01, fired.append, 'soon')
+        self.run_until(lambda: len(fired) == 2)
+        self.assertEqual(fired, ['min', 'soon'])
+
     def test_call_later_none_delay_raises(self):
         with self.assertRaisesRegex(TypeError, '^delay must not be None$'):
             self.loop.call_later(None, noop)
@@ -194,6 +216,74 @@ class CallLaterTests(LoopTestCase):
             await asyncio.sleep(0.05)
             return self.loop.time() - t0
         self.assertGreaterEqual(self.loop.run_until_complete(main()), 0.04)
+
+
+class NanDeadlineTests(LoopTestCase):
+    """call_later(nan) and call_at(nan): every comparison with NaN is
+    false, so asyncio's heapq never moves such a timer up, and _run_once
+    runs it as soon as it is first in the heap (it stops at the first timer
+    'when >= end_time'). With nothing else to do, 3.11 and 3.12 poll with
+    max(0, nan) = 0 and run it at once; 3.13 hands NaN to the selector,
+    which raises ValueError out of the loop."""
+
+    def setUp(self):
+        super().setUp()
+        # Whatever a NaN deadline does, it must not hang the test run.
+        watchdog = threading.Timer(
+            5, lambda: self.loop.call_soon_threadsafe(self.loop.stop))
+        watchdog.start()
+        self.addCleanup(watchdog.cancel)
+
+    def run_timers(self, *delays, stop_after=0.5):
+        """Schedule delays (NaN included) in order, run until stop_after;
+        the (index, seconds after start) of each timer that ran."""
+        fired = []
+        t0 = self.loop.time()
+        self.loop.call_later(stop_after, self.loop.stop)
+        for i, delay in enumerate(delays):
+            self.loop.call_later(
+                delay, lambda i=i: fired.append((i, self.loop.time() - t0)))
+        self.loop.run_forever()
+        return fired
+
+    def test_nan_delay_alone(self):
+        for schedule in (self.loop.call_later, self.loop.call_at):
+            with self.subTest(schedule=schedule.__name__):
+                fired = []
+                handle = schedule(NAN, fired.append, 'nan')
+                if PY_VERSION >= (3, 13):
+                    with self.assertRaisesRegex(
+                            ValueError, '^cannot convert float NaN to integer$'):
+                        self.loop.run_forever()
+                    handle.cancel()
+                    continue
+                self.loop.call_soon(self.loop.stop)
+                self.loop.run_forever()
+                self.assertEqual(fired, ['nan'])
+
+    def test_nan_deadline_runs_once_it_surfaces(self):
+        # heapq: [0.2 (stop), 0.1, nan] -> nan sits under 0.2 after 0.1 ran.
+        fired = self.run_timers(0.1, NAN, stop_after=0.2)
+        self.assertEqual([i for i, _ in fired], [0, 1])
+        self.assertGreaterEqual(fired[1][1], 0.19)
+
+    def test_nan_deadline_can_hold_back_an_earlier_timer(self):
+        # heapq: [0.3, nan, 0.5 (stop), 0.1]: 0.1 sits under nan until 0.3
+        # is popped.
+        fired = self.run_timers(NAN, 0.3, 0.1, stop_after=0.5)
+        self.assertEqual([i for i, _ in fired], [1, 2, 0])
+        self.assertGreaterEqual(fired[1][1], 0.29)
+
+    def test_sleep_nan(self):
+        async def main():
+            await asyncio.sleep(NAN)
+        if PY_VERSION >= (3, 13):
+            # asyncio.sleep() itself refuses NaN from 3.13 on.
+            with self.assertRaisesRegex(
+                    ValueError, r'^Invalid delay: NaN \(not a number\)$'):
+                self.loop.run_until_complete(main())
+        else:
+            self.loop.run_until_complete(main())
 
 
 class TimerCancelTests(LoopTestCase):

@@ -13,6 +13,7 @@ import errno
 import os
 import pathlib
 import socket
+import sys
 import unittest
 
 from asyncio import trsock
@@ -53,6 +54,7 @@ class DatagramRecorder(asyncio.DatagramProtocol):
         self.misuse = []
         self.datagrams = []
         self.errors = []
+        self.handled = []  # sys.exc_info()[1] in each error_received
         self.transport = None
         self.paused = False
         self.pause_sizes = []
@@ -83,6 +85,7 @@ class DatagramRecorder(asyncio.DatagramProtocol):
         self._check_live('error_received')
         self.events.append('error')
         self.errors.append(exc)
+        self.handled.append(sys.exc_info()[1])
 
     def pause_writing(self):
         self._check_live('pause_writing')
@@ -816,6 +819,14 @@ class QueueingTests(DatagramTestCase):
 
 class ErrorReceivedTests(DatagramTestCase):
 
+    def unix_endpoint_to_vanished_peer(self):
+        path = unix_path(self)
+        peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        peer.bind(path)
+        tr, proto = self.endpoint(remote_addr=path, family=socket.AF_UNIX)
+        peer.close()
+        return tr, proto
+
     def test_peer_that_vanished_gives_connection_refused(self):
         peer = self.peer()
         tr, proto = self.endpoint(remote_addr=peer.getsockname())
@@ -829,6 +840,20 @@ class ErrorReceivedTests(DatagramTestCase):
         self.assertFalse(tr.is_closing())
         self.assertFalse(proto.lost.done())
         self.assertEqual(proto.misuse, [])
+
+    def test_error_received_runs_while_the_error_is_handled(self):
+        # asyncio calls it from its `except OSError` clauses, reading (an
+        # ICMP error) and sending (a Unix peer that went away) alike.
+        peer = self.peer()
+        tr, proto = self.endpoint(remote_addr=peer.getsockname())
+        peer.close()
+        tr.sendto(b'gone?')
+        self.run_until(lambda: proto.errors)
+        unix_tr, unix_proto = self.unix_endpoint_to_vanished_peer()
+        unix_tr.sendto(b'gone?')
+        for p in (proto, unix_proto):
+            self.assertEqual(len(p.handled), 1)
+            self.assertIs(p.handled[0], p.errors[0])
 
     def test_transport_works_after_error_received(self):
         peer = self.peer()
@@ -863,11 +888,7 @@ class ErrorReceivedTests(DatagramTestCase):
         self.assertFalse(tr.is_closing())
 
     def test_unix_peer_that_vanished(self):
-        path = unix_path(self)
-        peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        peer.bind(path)
-        tr, proto = self.endpoint(remote_addr=path, family=socket.AF_UNIX)
-        peer.close()
+        tr, proto = self.unix_endpoint_to_vanished_peer()
         tr.sendto(b'gone?')
         self.assertEqual(len(proto.errors), 1)
         self.assertIsInstance(proto.errors[0], ConnectionRefusedError)

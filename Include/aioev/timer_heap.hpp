@@ -1,4 +1,6 @@
 // The loop's timers: a binary min-heap ordered by deadline, then by insertion.
+// Its moves are heapq's (asyncio's heap), so that a deadline no order can
+// place (NaN: every comparison false) moves through it as in asyncio.
 //
 // Cancelled timers stay in the heap and are dropped lazily, as asyncio does:
 // from the top when they surface, and all at once by remove_if() when they
@@ -49,7 +51,7 @@ class TimerHeap {
       if (!drop(entries_[i].item)) entries_[kept++] = std::move(entries_[i]);
     }
     entries_.resize(kept);
-    for (std::size_t i = kept / 2; i-- > 0;) sift_down(i);
+    for (std::size_t i = kept / 2; i-- > 0;) sift_down(i);  // heapq.heapify
   }
 
   // Hands every item to take(item) and empties the heap.
@@ -65,8 +67,9 @@ class TimerHeap {
     return a.when < b.when || (a.when == b.when && a.seq < b.seq);
   }
 
-  void sift_up(std::size_t i) {
-    while (i > 0) {
+  // heapq's _siftdown: the entry at i goes up while it is before its parent.
+  void sift_up(std::size_t i, std::size_t start = 0) {
+    while (i > start) {
       std::size_t parent = (i - 1) / 2;
       if (!before(entries_[i], entries_[parent])) break;
       std::swap(entries_[i], entries_[parent]);
@@ -74,18 +77,20 @@ class TimerHeap {
     }
   }
 
+  // heapq's _siftup: the entry at i goes down to a leaf along the path of
+  // the smaller children (the right one unless the left is before it),
+  // then back up as far as it belongs.
   void sift_down(std::size_t i) {
     const std::size_t n = entries_.size();
-    for (;;) {
-      std::size_t smallest = i;
-      std::size_t left = 2 * i + 1;
-      std::size_t right = left + 1;
-      if (left < n && before(entries_[left], entries_[smallest])) smallest = left;
-      if (right < n && before(entries_[right], entries_[smallest])) smallest = right;
-      if (smallest == i) return;
-      std::swap(entries_[i], entries_[smallest]);
-      i = smallest;
+    const std::size_t start = i;
+    Entry moving = std::move(entries_[i]);
+    for (std::size_t child = 2 * i + 1; child < n; child = 2 * i + 1) {
+      if (child + 1 < n && !before(entries_[child], entries_[child + 1])) ++child;
+      entries_[i] = std::move(entries_[child]);
+      i = child;
     }
+    entries_[i] = std::move(moving);
+    sift_up(i, start);
   }
 
   std::vector<Entry> entries_;

@@ -6,6 +6,7 @@ in this file.
 """
 
 import contextlib
+import contextvars
 import sys
 from asyncio import base_events, format_helpers, log
 
@@ -90,6 +91,18 @@ def installed_child_watcher():
         return None
     import asyncio
     return getattr(asyncio.get_event_loop_policy(), '_watcher', None)
+
+
+# asyncio's default child watcher hands an exit to the loop from a thread
+# on 3.11 (ThreadedChildWatcher: the exit's callbacks run in that thread's
+# empty context), from a pidfd reader on 3.12 and 3.13 (in the context that
+# started the process, as aioev's own reader does).
+if PY312:
+    def child_exit_context():
+        return None
+else:
+    def child_exit_context():
+        return contextvars.Context()
 
 
 # 3.11's Unix loop uses what the watcher's __enter__ returns; 3.12 and 3.13

@@ -108,7 +108,9 @@ class ProcessMethods:
     def _child_exited(self, pidfd, pid, transport):
         self._remove_reader(pidfd)
         os.close(pidfd)
-        transport._process_exited(_reap(pid))
+        # As asyncio's child watchers do, one callback later.
+        self.call_soon(transport._process_exited, _reap(pid),
+                       context=_compat.child_exit_context())
 
     def _wait_child_thread(self, pid, transport):
         returncode = _reap(pid)

@@ -185,6 +185,10 @@ class SocketMethods:
             fut.set_exception(exc)
         else:
             fut.set_result(None)
+        finally:
+            # The exception's traceback holds this frame: as asyncio does,
+            # break the cycle exception -> traceback -> frame -> fut.
+            fut = None
 
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), conn non-blocking."""

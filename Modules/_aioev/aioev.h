@@ -6,7 +6,11 @@
 #include <ev.h>
 #include <structmember.h>
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "aioev/fd_table.hpp"
 #include "aioev/ready_queue.hpp"
@@ -177,6 +181,17 @@ struct FdSlot {
   PyObject* transport;  // owned while transport_events is not zero
   int transport_events;  // EV_READ | EV_WRITE the transport waits for
   bool changed;  // on the FdTable's changed list
+  // While there is a reader or writer: the object add_reader/add_writer
+  // first got (asyncio's selector key keeps it, and finds a closed socket
+  // by it), or nullptr; and the file they watch. Once that file is closed
+  // or the fd number reused, the registration is stale: asyncio's kernel
+  // registration went with the file, so its callbacks never run again.
+  PyObject* fileobj;
+  dev_t dev;
+  ino_t ino;
+  bool stale;
+
+  ~FdSlot() { Py_XDECREF(fileobj); }  // the table erases slots with the GIL held
 };
 
 struct LoopObject {
@@ -191,6 +206,10 @@ struct LoopObject {
 
   FdTable<FdSlot> fds;
   int io_active;  // started user watchers: while zero a busy loop need not poll
+  // What the poll reported, as (slot, events), in the order libev ran its
+  // callbacks: the reverse of the kernel's, so io_queue_fired() walks it
+  // backwards to queue the callbacks in asyncio's (the kernel's) order.
+  std::vector<std::pair<FdSlot*, int>> io_fired;
 
   ev_async wakeup;
   ev_timer poll_timer;
@@ -256,6 +275,16 @@ inline LoopObject* as_aioev_loop(PyObject* obj) {
   }
   return nullptr;
 }
+// loop.call_exception_handler(context) with exc as the exception being
+// handled (sys.exception()), as asyncio calls it from inside `except`: the
+// handler sees it in sys.exc_info(), and what it raises has it as its
+// __context__ (the "Unhandled error in exception handler" log chains it).
+// loop may be any event loop; 0, or -1 with an exception set.
+int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* context,
+                                PyObject* exc);
+// obj.<name>(arg) likewise with exc being handled (a new reference, or
+// empty with an exception set): protocol.error_received(exc), for one.
+Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject* arg);
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
@@ -296,11 +325,13 @@ PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t narg
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
-// Makes h fd's reader (or writer), cancelling the one it replaces; and
-// removes it again (true if there was one). The fd must be valid.
-void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h);
+// Makes h fd's reader (or writer), cancelling the one it replaces and
+// whatever a file closed since left registered on fd; and removes it again
+// (true if there was one). The fd must be valid.
+void io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h);
 bool io_unregister(LoopObject* loop, int fd, bool reader);
 void io_check_changed(LoopObject* loop);
+void io_queue_fired(LoopObject* loop);  // after each poll
 void io_release_all(LoopObject* loop);
 int io_traverse(LoopObject* loop, visitproc visit, void* arg);
 // Sets the events a transport waits for on fd (0: none, releasing it).
@@ -314,6 +345,10 @@ int transport_run_queued(PyObject* transport);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);
+// A writable contiguous buffer of obj, as socket.recv_into() takes one: -1
+// with its TypeError ('recv_into() argument 1 must be read-write
+// bytes-like object, not bytes') for anything else.
+int recv_into_buffer(PyObject* obj, Py_buffer* view);
 PyObject* loop_sock_recv(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs);

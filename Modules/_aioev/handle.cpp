@@ -45,9 +45,8 @@ int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
       PyDict_SetItem(context.get(), st->str_source_traceback, h->source_traceback) < 0) {
     return -1;
   }
-  Ref result = Ref::steal(PyObject_CallMethodOneArg(
-      reinterpret_cast<PyObject*>(h->loop), st->str_call_exception_handler, context.get()));
-  return result ? 0 : -1;
+  return loop_call_exception_handler(st, reinterpret_cast<PyObject*>(h->loop), context.get(),
+                                     exc.get());
 }
 
 }  // namespace
@@ -123,7 +122,11 @@ int handle_run(HandleObject* h) {
   } else {
     rc = -1;
   }
-  if (rc < 0) {
+  if (rc < 0 && h->callback == nullptr) {
+    // Cancelled by the callback itself: asyncio reports what the handle
+    // holds by then, None().
+    rc = report_exception(h, Py_None, Py_None);
+  } else if (rc < 0) {
     Ref tuple = Ref::steal(PyTuple_New(nargs));
     if (!tuple) {
       rc = -1;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 namespace aioev {
@@ -30,12 +31,38 @@ Ref fileobj_number(PyObject* fileobj) {
   return Ref();
 }
 
-// The fd that number names; -1 with ValueError('Invalid file descriptor').
-int checked_fd(PyObject* number) {
-  long fd = PyLong_AsLong(number);
+// An fd beyond a C int: no registration has it (epoll's register refuses
+// it with OverflowError).
+constexpr int kUnregistrable = -2;
+
+bool has_callbacks(const FdSlot* slot) { return slot->reader != nullptr || slot->writer != nullptr; }
+
+// The fd of a registration made with fileobj itself, as selectors find a
+// closed file object (its fileno() is -1) by identity; -1 if none.
+int registered_fd(LoopObject* loop, PyObject* fileobj) {
+  int found = -1;
+  loop->fds.for_each([&](int fd, FdSlot& slot) {
+    if (found < 0 && has_callbacks(&slot) && slot.fileobj == fileobj) found = fd;
+  });
+  return found;
+}
+
+// The fd that fileobj's number names: -1 with asyncio's error (ValueError
+// for a negative one that no registration was made with; OverflowError, when
+// adding, for one beyond a C int), or kUnregistrable when removing one.
+int checked_fd(LoopObject* loop, PyObject* fileobj, PyObject* number, bool adding) {
+  int overflow;
+  long fd = PyLong_AsLongAndOverflow(number, &overflow);
   if (fd == -1 && PyErr_Occurred()) return -1;
-  if (fd < 0 || fd > INT32_MAX) {
-    PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
+  if (overflow > 0 || (overflow == 0 && fd > INT_MAX)) {
+    if (!adding) return kUnregistrable;
+    PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
+    return -1;
+  }
+  if (overflow < 0 || fd < 0) {
+    int found = PyLong_Check(fileobj) ? -1 : registered_fd(loop, fileobj);
+    if (found >= 0) return found;
+    PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %S", number);
     return -1;
   }
   return static_cast<int>(fd);
@@ -45,8 +72,8 @@ void io_cb(struct ev_loop*, ev_io* w, int revents);
 
 // Starts, changes or stops the slot's watcher to match its reader and writer.
 void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
-  int want = (slot->reader ? EV_READ : 0) | (slot->writer ? EV_WRITE : 0) |
-             (slot->transport ? slot->transport_events : 0);
+  int want = slot->stale ? 0 : (slot->reader ? EV_READ : 0) | (slot->writer ? EV_WRITE : 0);
+  want |= slot->transport ? slot->transport_events : 0;
   bool active = ev_is_active(&slot->io);
   if (active && (slot->io.events & (EV_READ | EV_WRITE)) == want) return;
   if (active) {
@@ -87,22 +114,78 @@ void queue_or_drop(LoopObject* loop, int fd, FdSlot* slot, PyObject** which) {
 void io_cb(struct ev_loop*, ev_io* w, int revents) {
   FdSlot* slot = reinterpret_cast<FdSlot*>(w);
   LoopObject* loop = slot->loop;
-  int fd = w->fd;
   if (revents & EV_ERROR) {
     // libev stopped the watcher (the fd went bad): wake both sides, whose
     // next system call reports the error, and watch no more.
     loop->io_active--;
     revents |= EV_READ | EV_WRITE;
   }
-  if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
-  if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
-  if (slot->transport != nullptr && (revents & slot->transport_events)) {
-    transport_queue(loop, slot->transport, revents & slot->transport_events);
-  }
+  loop->io_fired.emplace_back(slot, revents);
 }
 
 bool slot_unused(const FdSlot* slot) {
   return slot->reader == nullptr && slot->writer == nullptr && slot->transport == nullptr;
+}
+
+// Whether the slot's reader and writer watch a file that is gone: st is
+// fd's file now (nullptr: fd is closed). Marks the slot stale if so.
+bool check_stale(FdSlot* slot, const struct stat* st) {
+  if (!slot->stale && (st == nullptr || st->st_dev != slot->dev || st->st_ino != slot->ino)) {
+    slot->stale = true;
+  }
+  return slot->stale;
+}
+
+// Takes the slot's reader and writer away (cancelled) and forgets the slot
+// if nothing else uses it.
+void drop_callbacks(LoopObject* loop, int fd, FdSlot* slot) {
+  PyObject* reader = slot->reader;
+  PyObject* writer = slot->writer;
+  slot->reader = slot->writer = nullptr;
+  slot->stale = false;
+  Ref fileobj = Ref::steal(slot->fileobj);
+  slot->fileobj = nullptr;
+  slot_update(loop, fd, slot);
+  if (slot_unused(slot)) loop->fds.erase(fd);
+  for (PyObject* old : {reader, writer}) {
+    if (old == nullptr) continue;
+    handle_cancel(reinterpret_cast<HandleObject*>(old));
+    Py_DECREF(old);
+  }
+}
+
+// Raises asyncio's error for a change of a stale registration: epoll_ctl
+// finds the fd closed, or open but not the file it watched.
+PyObject* stale_error(int fd) {
+  errno = fcntl(fd, F_GETFD) == -1 && errno == EBADF ? EBADF : ENOENT;
+  return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+// Makes h fd's reader or writer; st is fd's file, when it starts a
+// registration made with fileobj (nullptr: fd is closed, so it is stale).
+void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
+                 const struct stat* st) {
+  FdSlot* slot = loop->fds.get_or_create(fd);
+  if (slot->loop == nullptr) {
+    ev_io_init(&slot->io, io_cb, fd, EV_READ);
+    slot->loop = loop;
+  }
+  if (!has_callbacks(slot)) {
+    Py_XSETREF(slot->fileobj, Py_XNewRef(fileobj));
+    slot->stale = st == nullptr;
+    if (st != nullptr) {
+      slot->dev = st->st_dev;
+      slot->ino = st->st_ino;
+    }
+  }
+  PyObject** which = reader ? &slot->reader : &slot->writer;
+  PyObject* old = *which;
+  *which = Py_NewRef(reinterpret_cast<PyObject*>(h));
+  slot_update(loop, fd, slot);
+  if (old != nullptr) {
+    handle_cancel(reinterpret_cast<HandleObject*>(old));
+    Py_DECREF(old);
+  }
 }
 
 PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader) {
@@ -115,19 +198,29 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   }
   Ref number = fileobj_number(args[0]);
   if (!number || loop_check_closed(loop) < 0) return nullptr;
-  int fd = checked_fd(number.get());
+  int fd = checked_fd(loop, args[0], number.get(), true);
   if (fd < 0) return nullptr;
-  // Refuse what epoll refuses, with its errors (asyncio's selector raises
-  // them): a closed fd is EBADF, a regular file or directory EPERM.
   struct stat st;
-  if (fstat(fd, &st) < 0) return PyErr_SetFromErrno(PyExc_OSError);
-  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+  bool closed = fstat(fd, &st) < 0;
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot != nullptr && has_callbacks(slot) && check_stale(slot, closed ? nullptr : &st)) {
+    // asyncio changes its key for the stale registration: a new event
+    // fails in epoll_ctl and drops the key; the same events only swap the
+    // callback, which then never runs.
+    if ((reader ? slot->reader : slot->writer) == nullptr) {
+      drop_callbacks(loop, fd, slot);
+      return stale_error(fd);
+    }
+  } else if (closed) {
+    return PyErr_SetFromErrno(PyExc_OSError);
+  } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+    // What epoll refuses, with its error (asyncio's selector raises it).
     errno = EPERM;
     return PyErr_SetFromErrno(PyExc_OSError);
   }
   HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
   if (h == nullptr) return nullptr;
-  io_register(loop, fd, reader, h);
+  io_register(loop, fd, reader, h, args[0], closed ? nullptr : &st);
   return reinterpret_cast<PyObject*>(h);
 }
 
@@ -136,27 +229,33 @@ PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
   Ref number = fileobj_number(fileobj);
   if (!number) return nullptr;
   if (loop->closed) Py_RETURN_FALSE;
-  int fd = checked_fd(number.get());
+  int fd = checked_fd(loop, fileobj, number.get(), false);
+  if (fd == kUnregistrable) Py_RETURN_FALSE;
   if (fd < 0) return nullptr;
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot != nullptr && slot->reader != nullptr && slot->writer != nullptr) {
+    // Taking one of two away changes asyncio's epoll registration, which
+    // fails for a file that is gone and drops both.
+    struct stat st;
+    bool closed = fstat(fd, &st) < 0;
+    if (check_stale(slot, closed ? nullptr : &st)) {
+      drop_callbacks(loop, fd, slot);
+      return stale_error(fd);
+    }
+  }
   return PyBool_FromLong(io_unregister(loop, fd, reader));
 }
 
 }  // namespace
 
-void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h) {
-  FdSlot* slot = loop->fds.get_or_create(fd);
-  if (slot->loop == nullptr) {
-    ev_io_init(&slot->io, io_cb, fd, EV_READ);
-    slot->loop = loop;
+void io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h) {
+  struct stat st;
+  bool closed = fstat(fd, &st) < 0;
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot != nullptr && has_callbacks(slot) && check_stale(slot, closed ? nullptr : &st)) {
+    drop_callbacks(loop, fd, slot);
   }
-  PyObject** which = reader ? &slot->reader : &slot->writer;
-  PyObject* old = *which;
-  *which = Py_NewRef(reinterpret_cast<PyObject*>(h));
-  slot_update(loop, fd, slot);
-  if (old != nullptr) {
-    handle_cancel(reinterpret_cast<HandleObject*>(old));
-    Py_DECREF(old);
-  }
+  io_register(loop, fd, reader, h, nullptr, closed ? nullptr : &st);
 }
 
 bool io_unregister(LoopObject* loop, int fd, bool reader) {
@@ -165,6 +264,12 @@ bool io_unregister(LoopObject* loop, int fd, bool reader) {
   PyObject** which = reader ? &slot->reader : &slot->writer;
   PyObject* old = *which;
   *which = nullptr;
+  Ref fileobj;
+  if (!has_callbacks(slot)) {
+    fileobj = Ref::steal(slot->fileobj);
+    slot->fileobj = nullptr;
+    slot->stale = false;
+  }
   slot_update(loop, fd, slot);
   if (slot_unused(slot)) loop->fds.erase(fd);
   if (old == nullptr) return false;
@@ -186,13 +291,34 @@ PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj) {
   return remove_callback(self, fileobj, false);
 }
 
+void io_queue_fired(LoopObject* loop) {
+  // libev runs the callbacks of one poll last-reported first; asyncio's
+  // selector hands the callbacks on in the order the kernel reported them.
+  auto& fired = loop->io_fired;
+  for (size_t i = fired.size(); i-- > 0;) {
+    FdSlot* slot = fired[i].first;
+    int revents = fired[i].second;
+    int fd = slot->io.fd;
+    if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
+    if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
+    if (slot->transport != nullptr && (revents & slot->transport_events)) {
+      transport_queue(loop, slot->transport, revents & slot->transport_events);
+    }
+  }
+  fired.clear();
+}
+
 void io_check_changed(LoopObject* loop) {
   loop->fds.take_changed([&](int fd, FdSlot& slot) {
     if (!ev_is_active(&slot.io)) return;
-    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
-      // Closed since it was registered: epoll_ctl would fail and Debian's
-      // libev would abort. The callbacks stay registered but never fire,
-      // as with asyncio's selector, until the fd is registered again.
+    struct stat st;
+    bool closed = fstat(fd, &st) < 0 && errno == EBADF;
+    // A reader or writer whose file was closed since, even if a new one
+    // took the fd number: asyncio's selector registered that file with
+    // epoll at once, and closing it ended the registration. (A closed fd
+    // would also make epoll_ctl fail, which Debian's libev aborts on.)
+    // The callbacks stay registered but never fire, as with asyncio.
+    if (has_callbacks(&slot) ? check_stale(&slot, closed ? nullptr : &st) : closed) {
       ev_io_stop(loop->ev, &slot.io);
       loop->io_active--;
     }
@@ -209,7 +335,8 @@ void io_release_all(LoopObject* loop) {
     if (slot.reader) handles.push_back(slot.reader);
     if (slot.writer) handles.push_back(slot.writer);
     if (slot.transport) handles.push_back(slot.transport);
-    slot.reader = slot.writer = slot.transport = nullptr;
+    if (slot.fileobj) handles.push_back(slot.fileobj);
+    slot.reader = slot.writer = slot.transport = slot.fileobj = nullptr;
     slot.transport_events = 0;
     (void)fd;
   });
@@ -223,6 +350,7 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
     if (rc == 0 && slot.reader) rc = visit(slot.reader, arg);
     if (rc == 0 && slot.writer) rc = visit(slot.writer, arg);
     if (rc == 0 && slot.transport) rc = visit(slot.transport, arg);
+    if (rc == 0 && slot.fileobj) rc = visit(slot.fileobj, arg);
   });
   return rc;
 }

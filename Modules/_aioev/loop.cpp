@@ -18,6 +18,10 @@ constexpr size_t kMinScheduledTimers = 100;
 constexpr double kMaxCancelledFraction = 0.5;
 // asyncio's MAXIMUM_SELECT_TIMEOUT: one day.
 constexpr double kMaxPollTimeout = 24 * 3600;
+// With a NaN deadline first in the heap (call_later(nan)), 3.11's and 3.12's
+// _run_once poll without waiting (max(0, nan) is 0); 3.13's hands NaN to
+// the selector, whose math.ceil() raises ValueError out of the loop.
+constexpr bool kNanTimeoutRaises = PY_VERSION_HEX >= 0x030D0000;
 // epoll sleeps whole milliseconds: a timer due sooner than this is waited
 // for by polling without blocking instead of oversleeping by up to 1 ms.
 constexpr double kSpinThreshold = 100e-6;
@@ -303,6 +307,7 @@ void poll_io(LoopObject* loop, double timeout) {
   if (timeout == 0) {
     ev_set_loop_release_cb(ev, nullptr, nullptr);  // not worth dropping the GIL
     ev_run(ev, EVRUN_NOWAIT);
+    io_queue_fired(loop);
     return;
   }
   ev_set_loop_release_cb(ev, release_gil, acquire_gil);
@@ -313,6 +318,7 @@ void poll_io(LoopObject* loop, double timeout) {
   }
   ev_run(ev, EVRUN_ONCE);
   if (ev_is_active(&loop->poll_timer)) ev_timer_stop(ev, &loop->poll_timer);
+  io_queue_fired(loop);
 }
 
 int run_debug(LoopObject* loop, HandleObject* h) {
@@ -362,6 +368,13 @@ int run_once(LoopObject* loop) {
     timeout = loop->timers.top().when - monotonic_now();
     if (timeout < kSpinThreshold) timeout = 0;
     if (timeout > kMaxPollTimeout) timeout = kMaxPollTimeout;
+    if (AIOEV_UNLIKELY(timeout != timeout)) {
+      if (kNanTimeoutRaises) {
+        PyErr_SetString(PyExc_ValueError, "cannot convert float NaN to integer");
+        return -1;
+      }
+      timeout = 0;
+    }
   }
   // A busy loop with no fd to watch has nothing to learn from the kernel:
   // threadsafe callbacks are already queued and signals are checked below.
@@ -375,7 +388,9 @@ int run_once(LoopObject* loop) {
 
   if (!loop->timers.empty()) {
     double end_time = monotonic_now() + loop->clock_resolution;
-    while (!loop->timers.empty() && loop->timers.top().when < end_time) {
+    // asyncio stops at the first timer due at end_time or later, so a NaN
+    // deadline at the top runs now.
+    while (!loop->timers.empty() && !(loop->timers.top().when >= end_time)) {
       HandleObject* h = loop->timers.pop();
       h->scheduled = false;
       if (h->cancelled) {
@@ -553,6 +568,7 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->ready) ReadyQueue<PyObject*>();
   new (&loop->timers) TimerHeap<HandleObject*>();
   new (&loop->fds) FdTable<FdSlot>();
+  new (&loop->io_fired) std::vector<std::pair<FdSlot*, int>>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = false;  // asyncio's Task and Future unless asked
   loop->signal_handlers = PyDict_New();
@@ -623,6 +639,7 @@ void loop_dealloc(PyObject* self) {
   loop->ready.~ReadyQueue();
   loop->timers.~TimerHeap();
   loop->fds.~FdTable();
+  loop->io_fired.~vector();
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -666,6 +683,24 @@ double monotonic_now() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject* arg) {
+  // The value of the innermost exception state, which an `except` sets and
+  // PyErr_SetHandledException() replaces (PyErr_GetHandledException() looks
+  // further out when it is empty, so restoring what it returns could leave
+  // an outer exception in a coroutine's state).
+  _PyErr_StackItem* item = PyThreadState_Get()->exc_info;
+  Ref saved = Ref::borrow(item->exc_value == Py_None ? nullptr : item->exc_value);
+  PyErr_SetHandledException(exc);
+  Ref result = call_method(obj, name, arg);
+  PyErr_SetHandledException(saved.get());
+  return result;
+}
+
+int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* context,
+                                PyObject* exc) {
+  return call_method_handling(exc, loop, st->str_call_exception_handler, context) ? 0 : -1;
 }
 
 int loop_check_closed(LoopObject* loop) {

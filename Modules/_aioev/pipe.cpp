@@ -189,9 +189,10 @@ PyObject* WritePipe_write(PyObject* self, PyObject* data) {
         return done(write_pipe_failed(t, err));
       }
       sent = n > 0 ? static_cast<size_t>(n) : 0;
-      if (sent < len) transport_set_interest(t, t->interest | EV_WRITE);
     }
-    if (sent < len) {
+    if (sent < len && p->buffer.empty() && transport_watch(t, EV_WRITE) < 0) {
+      rc = -1;
+    } else if (sent < len) {
       if (!p->buffer.append(bytes + sent, len - sent)) {
         PyErr_NoMemory();
         rc = -1;
@@ -254,7 +255,7 @@ PyObject* Pipe_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 
 PyObject* WritePipe_start_watching(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
-  if (t->file != nullptr) transport_set_interest(t, t->interest | EV_READ);
+  if (t->file != nullptr) return done(transport_watch(t, EV_READ));
   Py_RETURN_NONE;
 }
 

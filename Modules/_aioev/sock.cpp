@@ -69,6 +69,15 @@ void keep_recv_spare(LoopObject* loop, PyObject* bytes) {
 // One attempt: 1 done (*result set), 0 not ready, -1 error set.
 int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
             Py_ssize_t* sent, PyObject** result) {
+  // socket.recv(0) and recv_into() of an empty buffer return at once.
+  if (op == SockOp::kRecv && size == 0) {
+    *result = PyBytes_FromStringAndSize(nullptr, 0);
+    return *result ? 1 : -1;
+  }
+  if (op == SockOp::kRecvInto && view->len == 0) {
+    *result = PyLong_FromLong(0);
+    return *result ? 1 : -1;
+  }
   for (;;) {
     ssize_t n;
     PyObject* bytes = nullptr;
@@ -267,8 +276,9 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   Py_buffer view;
   bool has_view = false;
   if (buffer != nullptr) {
-    int flags = op == SockOp::kRecvInto ? PyBUF_WRITABLE : PyBUF_SIMPLE;
-    if (PyObject_GetBuffer(buffer, &view, flags) < 0) return nullptr;
+    int got = op == SockOp::kRecvInto ? recv_into_buffer(buffer, &view)
+                                      : PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE);
+    if (got < 0) return nullptr;
     has_view = true;
   }
   Py_ssize_t sent = 0;
@@ -307,7 +317,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   HandleObject* h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
   if (h == nullptr) return nullptr;
   w->handle = reinterpret_cast<PyObject*>(h);
-  io_register(loop, fd, reads(op), h);
+  io_wait(loop, fd, reads(op), h);
   if (Py_IS_TYPE(future.get(), st->native_future_type)) {
     if (future_add_callback(as_future(future.get()), waiter.get(), nullptr) < 0) return nullptr;
   } else {
@@ -318,6 +328,17 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
 }
 
 }  // namespace
+
+int recv_into_buffer(PyObject* obj, Py_buffer* view) {
+  if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE) == 0) {
+    if (PyBuffer_IsContiguous(view, 'C')) return 0;
+    PyBuffer_Release(view);
+  }
+  PyErr_Format(PyExc_TypeError,
+               "recv_into() argument 1 must be read-write bytes-like object, not %.50s",
+               obj == Py_None ? "None" : Py_TYPE(obj)->tp_name);
+  return -1;
+}
 
 PyTypeObject* sock_waiter_type_new(PyObject* module) {
   return reinterpret_cast<PyTypeObject*>(

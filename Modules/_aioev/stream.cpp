@@ -20,6 +20,9 @@ namespace aioev {
 
 namespace {
 
+// 3.11's writelines() is WriteTransport's: b''.join() and write(); from
+// 3.12 on the socket transport has its own.
+constexpr bool kPy312Writelines = PY_VERSION_HEX >= 0x030C0000;
 
 struct StreamObject {
   TransportObject base;
@@ -75,14 +78,16 @@ int read_into_protocol_buffer(TransportObject* t) {
   if (!minus_one) return -1;
   Ref buffer = transport_call_protocol(t, st->str_get_buffer, minus_one.get());
   if (!buffer) return transport_protocol_failed(t, get_buffer_failed);
-  Py_buffer view;
-  if (PyObject_GetBuffer(buffer.get(), &view, PyBUF_WRITABLE) < 0) {
-    return transport_protocol_failed(t, "Fatal read error on socket transport");
-  }
-  if (view.len == 0) {
-    PyBuffer_Release(&view);
+  // asyncio checks len(buffer), then hands it to sock.recv_into().
+  Py_ssize_t size = PyObject_Size(buffer.get());
+  if (size < 0) return transport_protocol_failed(t, get_buffer_failed);
+  if (size == 0) {
     PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
     return transport_protocol_failed(t, get_buffer_failed);
+  }
+  Py_buffer view;
+  if (recv_into_buffer(buffer.get(), &view) < 0) {
+    return transport_protocol_failed(t, "Fatal read error on socket transport");
   }
   ssize_t n = recv(t->fd, view.buf, view.len, 0);
   int err = errno;
@@ -212,7 +217,7 @@ int buffer_rest(StreamObject* s, const char* bytes, size_t n) {
     PyErr_NoMemory();
     return -1;
   }
-  transport_set_interest(&s->base, s->base.interest | EV_WRITE);
+  if (transport_watch(&s->base, EV_WRITE) < 0) return -1;
   return transport_maybe_pause_protocol(&s->base);
 }
 
@@ -252,11 +257,34 @@ PyObject* Stream_write(PyObject* self, PyObject* data) {
   return done(rc);
 }
 
+// A buffer of writelines()'s item i, or -1 with the error asyncio's
+// writelines() raises for it: b''.join()'s on 3.11, memoryview()'s later.
+int writelines_item(PyObject* item, Py_ssize_t i, Py_buffer* view) {
+  if (PyObject_GetBuffer(item, view, PyBUF_SIMPLE) == 0) return 0;
+  if (!kPy312Writelines) {
+    PyErr_Format(PyExc_TypeError, "sequence item %zd: expected a bytes-like object, %.80s found",
+                 i, Py_TYPE(item)->tp_name);
+  } else if (!PyObject_CheckBuffer(item)) {
+    PyErr_Format(PyExc_TypeError, "memoryview: a bytes-like object is required, not '%.200s'",
+                 Py_TYPE(item)->tp_name);
+  }
+  return -1;
+}
+
 PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   StreamObject* s = as_stream(self);
   TransportObject* t = &s->base;
-  if (check_writable(s, "writelines") < 0) return nullptr;
-  Ref items = Ref::steal(PySequence_Fast(list_of_data, "writelines() argument must be iterable"));
+  Ref items;
+  if (kPy312Writelines) {
+    // The socket transport's own: its checks, then `if not list_of_data`.
+    if (check_writable(s, "writelines") < 0) return nullptr;
+    int truth = PyObject_IsTrue(list_of_data);
+    if (truth <= 0) return truth < 0 ? nullptr : Py_NewRef(Py_None);
+    items = Ref::steal(PySequence_List(list_of_data));
+  } else {
+    // WriteTransport's: write(b''.join(list_of_data)).
+    items = Ref::steal(PySequence_Fast(list_of_data, "can only join an iterable"));
+  }
   if (!items) return nullptr;
   Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
   std::vector<Py_buffer> views;
@@ -264,12 +292,13 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   int rc = 0;
   for (Py_ssize_t i = 0; i < count && rc == 0; ++i) {
     Py_buffer view;
-    if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(items.get(), i), &view, PyBUF_SIMPLE) < 0) {
+    if (writelines_item(PySequence_Fast_GET_ITEM(items.get(), i), i, &view) < 0) {
       rc = -1;
     } else {
       views.push_back(view);
     }
   }
+  if (rc == 0 && !kPy312Writelines && check_writable(s, "write") < 0) rc = -1;
   size_t total = 0;
   for (Py_buffer& v : views) total += static_cast<size_t>(v.len);
   if (rc == 0 && total > 0 && t->conn_lost) {
@@ -303,8 +332,9 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       }
     }
     if (rc == 0 && !s->buffer.empty()) {
-      transport_set_interest(t, t->interest | EV_WRITE);
-      rc = transport_maybe_pause_protocol(t);
+      // From 3.12 on, asyncio's writelines() registers its writer anew.
+      rc = transport_watch(t, EV_WRITE, kPy312Writelines);
+      if (rc == 0) rc = transport_maybe_pause_protocol(t);
     }
   }
   for (Py_buffer& v : views) PyBuffer_Release(&v);

@@ -399,10 +399,8 @@ int report_step_error(LoopObject* loop, TaskObject* t) {
       PyDict_SetItem(context.get(), st->str_exception, exc.get()) < 0) {
     return -1;
   }
-  return call_method(reinterpret_cast<PyObject*>(loop), st->str_call_exception_handler,
-                     context.get())
-             ? 0
-             : -1;
+  return loop_call_exception_handler(st, reinterpret_cast<PyObject*>(loop), context.get(),
+                                    exc.get());
 }
 
 int run_in_context(LoopObject* loop, TaskObject* t, bool wakeup, PyObject* arg) {

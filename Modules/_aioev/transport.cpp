@@ -98,6 +98,18 @@ void transport_set_interest(TransportObject* t, int events) {
   io_set_transport_interest(loop, t->fd, as_object(t), events);
 }
 
+int transport_watch(TransportObject* t, int events, bool renew) {
+  int fresh = renew ? events : events & ~t->interest;
+  for (int event : {EV_READ, EV_WRITE}) {
+    if (!(fresh & event)) continue;
+    PyObject* context = PyContext_CopyCurrent();
+    if (context == nullptr) return -1;
+    Py_XSETREF(event == EV_READ ? t->read_context : t->write_context, context);
+  }
+  transport_set_interest(t, t->interest | events);
+  return 0;
+}
+
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
                             PyObject* arg2) {
   return call_method(t->protocol, name, arg1, arg2);
@@ -135,10 +147,7 @@ int transport_report(TransportObject* t, const char* message, PyObject* exc) {
       PyDict_SetItem(context.get(), st->str_protocol, t->protocol ? t->protocol : Py_None) < 0) {
     return -1;
   }
-  Ref result = Ref::steal(PyObject_CallMethodOneArg(reinterpret_cast<PyObject*>(t->loop),
-                                                    st->str_call_exception_handler,
-                                                    context.get()));
-  return result ? 0 : -1;
+  return loop_call_exception_handler(st, reinterpret_cast<PyObject*>(t->loop), context.get(), exc);
 }
 
 int transport_force_close(TransportObject* t, PyObject* exc) {
@@ -315,12 +324,27 @@ void transport_queue(LoopObject* loop, PyObject* transport, int events) {
   t->in_ready = true;
 }
 
+// One side's readiness, inside that side's context (as asyncio runs its
+// reader or writer handle).
+static int run_ready(TransportObject* t, int event) {
+  Ref context = Ref::borrow(event == EV_READ ? t->read_context : t->write_context);
+  if (!context) return t->kind->on_ready(t, event);
+  if (PyContext_Enter(context.get()) < 0) return -1;
+  int rc = t->kind->on_ready(t, event);
+  PyContext_Exit(context.get());  // cannot fail: this thread entered it
+  return rc;
+}
+
 int transport_run_queued(PyObject* transport) {
   TransportObject* t = as_transport(transport);
   int events = t->queued & t->interest;  // what it still waits for
   t->queued = 0;
   t->in_ready = false;
-  if (events == 0 || t->kind->on_ready(t, events) == 0) return 0;
+  int rc = 0;
+  if (events & EV_READ) rc = run_ready(t, EV_READ);
+  // The reading side may have stopped the writing one.
+  if (rc == 0 && (events & EV_WRITE) && (t->interest & EV_WRITE)) rc = run_ready(t, EV_WRITE);
+  if (rc == 0) return 0;
   // An error of the transport's own (not its protocol's): reported as
   // asyncio reports an exception that escapes a callback.
   if (must_propagate()) return -1;
@@ -359,9 +383,7 @@ PyObject* Transport_pause_reading(PyObject* self, PyObject*) {
 
 PyObject* Transport_start_reading(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
-  if (transport_is_reading(t) && t->file != nullptr) {
-    transport_set_interest(t, t->interest | EV_READ);
-  }
+  if (transport_is_reading(t) && t->file != nullptr) return done(transport_watch(t, EV_READ));
   Py_RETURN_NONE;
 }
 
@@ -369,7 +391,8 @@ PyObject* Transport_resume_reading(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
   if (t->closing || !t->paused) Py_RETURN_NONE;
   t->paused = false;
-  Transport_start_reading(self, nullptr);
+  Ref started = Ref::steal(Transport_start_reading(self, nullptr));
+  if (!started) return nullptr;
   if (t->loop->debug && transport_log_debug(t, "%r resumes reading") < 0) return nullptr;
   Py_RETURN_NONE;
 }
@@ -495,6 +518,8 @@ int transport_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(t->protocol);
   Py_VISIT(t->server);
   Py_VISIT(t->dict);
+  Py_VISIT(t->read_context);
+  Py_VISIT(t->write_context);
   return 0;
 }
 
@@ -505,6 +530,8 @@ int transport_clear(PyObject* self) {
   Py_CLEAR(t->protocol);
   Py_CLEAR(t->server);
   Py_CLEAR(t->dict);
+  Py_CLEAR(t->read_context);
+  Py_CLEAR(t->write_context);
   // The file and the loop stay until deallocation: the finalizer needs them.
   return 0;
 }

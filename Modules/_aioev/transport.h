@@ -33,6 +33,11 @@ struct TransportObject {
   PyObject* server;
   PyObject* dict;
   PyObject* weakreflist;
+  // The contexts the reading and the writing side run in: copies of the
+  // current one when the transport began waiting for each (asyncio's reader
+  // and writer handles copy it in add_reader / add_writer).
+  PyObject* read_context;
+  PyObject* write_context;
   const TransportKind* kind;
   Py_ssize_t high_water;
   Py_ssize_t low_water;
@@ -67,6 +72,9 @@ int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* lo
                    PyObject* file, int fd, PyObject* protocol, PyObject* extra,
                    PyObject* server);
 void transport_set_interest(TransportObject* t, int events);
+// Adds events to what t waits for; the callbacks of each newly added one
+// (or, with renew, of each one) will run in a copy of the current context.
+int transport_watch(TransportObject* t, int events, bool renew = false);
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
                             PyObject* arg2 = nullptr);
 Ref os_error(int err);  // an OSError instance for errno err

@@ -57,7 +57,9 @@ bool would_block_error() {
 int send_failed(TransportObject* t, const char* message) {
   if (PyErr_ExceptionMatches(PyExc_OSError)) {
     Ref exc = fetch_exception();
-    Ref result = transport_call_protocol(t, t->loop->state->str_error_received, exc.get());
+    // asyncio calls it from its `except OSError` clause.
+    Ref result = call_method_handling(exc.get(), t->protocol, t->loop->state->str_error_received,
+                                      exc.get());
     return result ? 0 : -1;
   }
   return transport_protocol_failed(t, message);
@@ -79,7 +81,7 @@ int read_ready(TransportObject* t) {
     }
     if (PyErr_ExceptionMatches(PyExc_OSError)) {
       Ref exc = fetch_exception();
-      Ref handled = transport_call_protocol(t, st->str_error_received, exc.get());
+      Ref handled = call_method_handling(exc.get(), t->protocol, st->str_error_received, exc.get());
       return handled ? 0 : -1;
     }
     return transport_protocol_failed(t, "Fatal read error on datagram transport");
@@ -176,7 +178,7 @@ PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t narg
     if (sent) Py_RETURN_NONE;
     if (!would_block_error()) return done(send_failed(t, "Fatal write error on datagram transport"));
     PyErr_Clear();
-    transport_set_interest(t, t->interest | EV_WRITE);
+    if (transport_watch(t, EV_WRITE) < 0) return nullptr;
   }
   // What is queued must not change: keep a bytes copy.
   PyObject* copy = PyBytes_FromObject(data);

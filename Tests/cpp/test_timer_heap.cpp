@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <tuple>
@@ -78,6 +79,23 @@ TEST(TimerHeapTest, EqualDeadlinesPopInSchedulingOrder) {
     int group = static_cast<int>(k / 100);
     int expected = group + 3 * static_cast<int>(k % 100);
     ASSERT_EQ(out[k], expected) << "position " << k;
+  }
+}
+
+// A NaN deadline compares false with everything: the heap then moves it as
+// asyncio's heapq does (the orders below are heapq.heappush/heappop's on
+// the same deadlines), so NaN timers surface, and hold others back, alike.
+TEST(TimerHeapTest, NanDeadlinesMoveAsInHeapq) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<std::vector<double>, std::vector<int>>> cases = {
+      {{1.0, nan, 0.3, 0.1}, {2, 3, 1, 0}},
+      {{0.2, 0.1, nan}, {1, 0, 2}},
+      {{nan, 3.0, 1.0, 2.0, nan, 0.5}, {0, 5, 2, 4, 3, 1}},
+  };
+  for (const auto& c : cases) {
+    TimerHeap<int> heap;
+    for (std::size_t i = 0; i < c.first.size(); ++i) heap.push(c.first[i], static_cast<int>(i));
+    EXPECT_EQ(pop_all(heap), c.second);
   }
 }
 
