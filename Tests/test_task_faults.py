@@ -17,6 +17,7 @@ import gc
 import inspect
 import io
 import logging
+import sys
 import textwrap
 import threading
 import unittest
@@ -653,6 +654,26 @@ class DuckFutureFaultTests(FaultTestCase):
         task, errors = self.run_awaiting(
             OddFuture(self.loop, add=raiser(ZeroDivisionError('add'))))
         self.assert_step_error(task, errors, ZeroDivisionError)
+
+    def test_step_error_is_being_handled_in_the_exception_handler(self):
+        # asyncio calls the handler from inside `except`: the handler sees
+        # the step's exception in sys.exc_info().
+        seen = []
+
+        def handler(loop, context):
+            seen.append((context['exception'], sys.exc_info()[1]))
+        self.loop.set_exception_handler(handler)
+
+        async def waits():
+            return await odd
+        odd = OddFuture(self.loop, add=raiser(ZeroDivisionError('add')))
+        task = self.new_task(waits())
+        self.run_briefly(2)
+        self.assertEqual(len(seen), 1)
+        exc, handled = seen[0]
+        self.assertIsInstance(exc, ZeroDivisionError)
+        self.assertIs(handled, exc)
+        task._log_destroy_pending = False
 
     def test_add_done_callback_that_calls_back_twice(self):
         odd = OddFuture(self.loop)
