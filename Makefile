@@ -143,10 +143,10 @@ asan: deps
 
 # --- demo, bench ------------------------------------------------------------
 demo: deps build
-	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench --quick
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) Tools/bench/bench.py --quick
 
 bench: deps build
-	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) Tools/bench/bench.py
 
 # --- wheel ------------------------------------------------------------------
 # libev from Debian's source package, compiled into the module (see DESIGN.md).

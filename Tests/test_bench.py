@@ -1,4 +1,4 @@
-"""The bench's --floor: the C echo server over libev (aioev/_echo_floor.c)
+"""The bench's --floor: the C echo server over libev (Tools/bench/echo_floor.c)
 that gives the least CPU per request of each echo benchmark, and its column
 in the bench's report."""
 
@@ -15,16 +15,17 @@ import time
 import unittest
 
 from Tests.net_support import KiB, MiB, payload
-from Tests.support import child_env, import_aioev
+from Tests.support import ROOT_DIR, child_env, import_aioev
 
 import_aioev()
-from aioev import bench  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT_DIR, "Tools", "bench"))
+import bench  # noqa: E402
 
 START_TIMEOUT = 30
 
 
 class FloorServer:
-    """_echo_floor serving on a listening socket of this process."""
+    """echo_floor serving on a listening socket of this process."""
 
     def __init__(self, test, read_size, write_size, family=socket.AF_INET):
         self.listener = socket.socket(family, socket.SOCK_STREAM)
@@ -174,7 +175,7 @@ class FloorColumnTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as directory:
             report_path = os.path.join(directory, "report.json")
             result = subprocess.run(
-                [sys.executable, "-m", "aioev.bench", "--floor", "--only",
+                [sys.executable, os.path.join(ROOT_DIR, "Tools", "bench", "bench.py"), "--floor", "--only",
                  "echo_protocol_1k,echo_sock_10k,http", "--rounds", "1",
                  "--duration", "0.05", "--json", report_path],
                 capture_output=True, text=True, timeout=300, env=child_env())

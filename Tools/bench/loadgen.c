@@ -1,5 +1,5 @@
 /*
- * The load generator of `python -m aioev.bench` (its server benchmarks).
+ * The load generator of Tools/bench/bench.py (its server benchmarks).
  *
  * The bench compiles this file with the system C compiler into a cache
  * directory and runs it against a server process.  It opens -c connections

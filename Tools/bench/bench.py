@@ -1,6 +1,6 @@
 """Compare the speed of aioev, asyncio's own event loop and uvloop.
 
-Run ``python -m aioev.bench`` (``--quick`` for a short run, ``--help`` for
+Run ``python Tools/bench/bench.py`` (``--quick`` for a short run, ``--help`` for
 the options).  Doc/benchmarks.rst says what each benchmark measures and how
 to read the table.
 
@@ -11,7 +11,7 @@ collection.
 
 The server benchmarks run an echo or HTTP server on each loop in a process of
 its own (this module with ``--serve``), drive it with a load generator written
-in C (_loadgen.c, compiled on first use) and report requests per second and
+in C (loadgen.c, compiled on first use) and report requests per second and
 the server's CPU time per request.
 """
 
@@ -450,9 +450,22 @@ def find_loops():
     return loops
 
 
-def aioev_loops():
+def import_aioev():
+    """aioev as installed, else from the source tree's Lib/ (a built tree)."""
     try:
         import aioev
+    except ImportError:
+        lib = str(ROOT / "Lib")
+        if lib in sys.path or not (ROOT / "Lib" / "aioev").is_dir():
+            raise
+        sys.path.insert(0, lib)
+        import aioev
+    return aioev
+
+
+def aioev_loops():
+    try:
+        aioev = import_aioev()
     except ImportError as exc:
         error = f"aioev did not import: {describe(exc)}"
         return [LoopKind("aioev", None, "-", error),
@@ -782,7 +795,7 @@ def save_json(path, benchmarks, listed, cells, rounds, target, servers=None):
 # A server benchmark runs one server (an echo server in one of asyncio's
 # styles, or a small HTTP server) on one loop, in a process of its own: this
 # module run with --serve.  The load generator, a small C program
-# (_loadgen.c, compiled here on first use), keeps CONNECTIONS connections
+# (loadgen.c, compiled here on first use), keeps CONNECTIONS connections
 # busy with request -> whole response -> next request, first for a warm-up,
 # then for a measured window, and reads the server process's CPU clock at
 # both ends of the window.  Where there are two CPUs or more, the server and
@@ -807,9 +820,11 @@ NOT_APPLICABLE = "not applicable"  # a cell that cannot be: HTTP on FLOOR
 SERVER_START_TIMEOUT = 30  # seconds a server process may take to listen
 SERVER_STOP_TIMEOUT = 10  # seconds it may take to stop once told to
 LOADGEN_GRACE = 30  # seconds the load generator may run beyond its phases
-LOADGEN_SOURCE = pathlib.Path(__file__).with_name("_loadgen.c")
-FLOOR_SOURCE = pathlib.Path(__file__).with_name("_echo_floor.c")
-# The --floor server kind: _echo_floor.c, an echo server in C over libev.
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent  # the source tree
+LOADGEN_SOURCE = HERE / "loadgen.c"
+FLOOR_SOURCE = HERE / "echo_floor.c"
+# The --floor server kind: echo_floor.c, an echo server in C over libev.
 FLOOR = "C libev"
 
 HTTP_RESPONSE = (
@@ -1021,8 +1036,7 @@ SERVERS = {
 
 def loop_factory(name):
     if name == "aioev":
-        import aioev
-        return aioev.new_event_loop
+        return import_aioev().new_event_loop
     if name == "asyncio":
         return asyncio.SelectorEventLoop
     if name == "uvloop":
@@ -1096,13 +1110,8 @@ class ServerCell:
 
 
 def program_cache_dir():
-    """Where the compiled C programs go: build/loadgen in a source tree,
-    else $XDG_CACHE_HOME/aioev."""
-    root = pathlib.Path(__file__).resolve().parent.parent.parent
-    if (root / "setup.py").is_file() and (root / "Lib" / "aioev").is_dir():
-        return root / "build" / "loadgen"
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return pathlib.Path(cache) / "aioev"
+    """Where the compiled C programs go: build/bench of the source tree."""
+    return ROOT / "build" / "bench"
 
 
 def build_program(source_path, stem, what, libraries=()):
@@ -1155,10 +1164,13 @@ def pick_cpus():
 
 
 def child_environment():
-    """The environment of a server process: it imports this same aioev."""
+    """The environment of a server process: it imports the aioev that this
+    process imported."""
     env = dict(os.environ)
-    package_parent = str(pathlib.Path(__file__).resolve().parent.parent)
-    paths = [package_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    aioev = sys.modules.get("aioev")
+    if aioev is not None and getattr(aioev, "__file__", None):
+        paths.insert(0, str(pathlib.Path(aioev.__file__).resolve().parent.parent))
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
@@ -1209,7 +1221,7 @@ def server_command(benchmark, loop_kind, settings, context, fd):
             command.append(str(context.server_cpu))
         return command
     lifetime = settings.warmup + settings.duration + LOADGEN_GRACE + 60
-    command = [sys.executable, "-m", "aioev.bench", "--serve", benchmark.server,
+    command = [sys.executable, str(HERE / "bench.py"), "--serve", benchmark.server,
                "--loop", loop_kind.name, "--fd", str(fd), "--lifetime", str(lifetime)]
     if context.server_cpu is not None:
         command += ["--cpu", str(context.server_cpu)]
@@ -1446,7 +1458,7 @@ def server_report(benchmarks, loops, cells, settings):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m aioev.bench",
+        prog="python Tools/bench/bench.py",
         description="Compare the speed of aioev, asyncio and uvloop.")
     parser.add_argument(
         "--quick", action="store_true",
@@ -1477,7 +1489,7 @@ def parse_args(argv):
     parser.add_argument(
         "--floor", action="store_true",
         help=f"also run the echo benchmarks on {FLOOR!r}: an echo server in C over"
-             " libev, with no Python (aioev/_echo_floor.c), whose CPU per request is"
+             " libev, with no Python (Tools/bench/echo_floor.c), whose CPU per request is"
              " the least any loop can reach")
     parser.add_argument("--json", metavar="FILE", help="also save the results here")
     # The server process of a server benchmark (started by the bench).
@@ -1557,7 +1569,7 @@ def main(argv=None):
             print()
         server_loops = [kind for kind in loops if not kind.tasks_only]
         if args.floor:
-            server_loops.append(LoopKind(FLOOR, None, "aioev/_echo_floor.c"))
+            server_loops.append(LoopKind(FLOOR, None, "Tools/bench/echo_floor.c"))
         server_cells, context = run_servers(server_benchmarks, server_loops, settings)
         print_server_tables(server_benchmarks, server_loops, server_cells, settings, context)
         servers = server_report(server_benchmarks, server_loops, server_cells, settings)
