@@ -19,7 +19,8 @@ from Tests.support import ROOT_DIR, child_env, import_aioev
 
 import_aioev()
 sys.path.insert(0, os.path.join(ROOT_DIR, "Tools", "bench"))
-import bench  # noqa: E402
+import cells  # noqa: E402
+import loops  # noqa: E402
 
 START_TIMEOUT = 30
 
@@ -42,7 +43,7 @@ class FloorServer:
         self.listener.listen(128)
         fd = self.listener.fileno()
         self.process = subprocess.Popen(
-            [str(bench.build_floor()), str(fd), str(read_size), str(write_size)],
+            [str(cells.build_floor()), str(fd), str(read_size), str(write_size)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=[fd])
         test.addCleanup(self.kill)
@@ -153,7 +154,7 @@ class FloorServerTests(unittest.TestCase):
 
     def test_bad_usage(self):
         for args in ([], ["3"], ["3", "0", "10"], ["3", "10"], ["3", "1", "1", "0", "9"]):
-            result = subprocess.run([str(bench.build_floor()), *args],
+            result = subprocess.run([str(cells.build_floor()), *args],
                                     capture_output=True, timeout=START_TIMEOUT)
             self.assertEqual(result.returncode, 2, args)
             self.assertIn(b"usage:", result.stderr)
@@ -163,10 +164,10 @@ class FloorServerTests(unittest.TestCase):
             source = os.path.join(directory, "broken.c")
             with open(source, "w") as f:
                 f.write("this is not C\n")
-            with self.assertRaisesRegex(bench.ServerFailed, "broken.c.* failed"):
-                bench.build_program(pathlib.Path(source), "broken-test", "a test program")
-            with self.assertRaisesRegex(bench.ServerFailed, "source is missing"):
-                bench.build_program(pathlib.Path(source + ".gone"), "gone", "a test program")
+            with self.assertRaisesRegex(loops.ServerFailed, "broken.c.* failed"):
+                cells.build_program(pathlib.Path(source), "broken-test", "a test program")
+            with self.assertRaisesRegex(loops.ServerFailed, "source is missing"):
+                cells.build_program(pathlib.Path(source + ".gone"), "gone", "a test program")
 
 
 class FloorColumnTests(unittest.TestCase):
@@ -182,23 +183,23 @@ class FloorColumnTests(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
             with open(report_path) as f:
                 servers = json.load(f)["servers"]["benchmarks"]
-        self.assertIn(f"{bench.FLOOR}: an echo server in C", result.stdout)
+        self.assertIn(f"{cells.FLOOR}: an echo server in C", result.stdout)
         for name in ("echo_protocol_1k", "echo_sock_10k"):
-            floor = servers[name][bench.FLOOR]
+            floor = servers[name][cells.FLOOR]
             self.assertIsNone(floor["error"], name)
             self.assertGreater(floor["requests_per_s"], 0, name)
             self.assertGreater(floor["cpu_us_per_request"], 0, name)
-        self.assertEqual(servers["http"][bench.FLOOR]["error"], bench.NOT_APPLICABLE)
+        self.assertEqual(servers["http"][cells.FLOOR]["error"], cells.NOT_APPLICABLE)
         if "uvloop" in servers["http"]:
-            ratio = servers["echo_protocol_1k"][f"{bench.FLOOR}/uvloop"]
+            ratio = servers["echo_protocol_1k"][f"{cells.FLOOR}/uvloop"]
             self.assertGreater(ratio["cpu_us_per_request"], 0)
-            self.assertIsNone(servers["http"][f"{bench.FLOOR}/uvloop"]["cpu_us_per_request"])
+            self.assertIsNone(servers["http"][f"{cells.FLOOR}/uvloop"]["cpu_us_per_request"])
 
     def test_without_floor_no_column(self):
-        loops = [bench.LoopKind("aioev", None, "x"), bench.LoopKind("uvloop", None, "y")]
-        self.assertNotIn((bench.FLOOR, "uvloop"), bench.server_ratio_columns(loops))
-        loops.append(bench.LoopKind(bench.FLOOR, None, "z"))
-        self.assertIn((bench.FLOOR, "uvloop"), bench.server_ratio_columns(loops))
+        kinds = [loops.LoopKind("aioev", None, "x"), loops.LoopKind("uvloop", None, "y")]
+        self.assertNotIn((cells.FLOOR, "uvloop"), cells.server_ratio_columns(kinds))
+        kinds.append(loops.LoopKind(cells.FLOOR, None, "z"))
+        self.assertIn((cells.FLOOR, "uvloop"), cells.server_ratio_columns(kinds))
 
 
 if __name__ == "__main__":
