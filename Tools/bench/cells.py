@@ -324,7 +324,8 @@ def measure_server(benchmark, loop_kind, settings, context):
         except ServerFailed as exc:
             failure = exc
         finally:
-            failure = stop_server(process) or failure
+            stopped = stop_server(process)
+            failure = failure or stopped  # the first failure is the cause
         if failure:
             # What the server said is usually the cause.
             server_said = last_lines(errors)
