@@ -9,7 +9,7 @@
 #   make pytest   pytest Tests/ on every interpreter (pytest-3.12 for one)
 #   make asan     ASan+UBSan build, its unit tests, pytest Tests/ on 3.12
 #   make bench    the full benchmark on 3.12 (Tools/bench/), its JSON in build/bench/
-#   make bench-plots  SVG plots of that JSON into Doc/bench/
+#   make bench-plots  that JSON and its SVG plots into Doc/bench/
 #   make bench-test   Tests/test_bench.py in the bench venv (part of `make test`)
 #   make wheel    one wheel per interpreter in dist/, libev linked statically
 #   make clean    build products (distclean: the venvs too)
@@ -180,8 +180,10 @@ bench: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
 	mkdir -p $(dir $(BENCH_JSON))
 	PYTHONPATH=$(CURDIR)/Lib $(BENCH_PYTHON) Tools/bench/bench.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
+# The report goes beside the plots, so that Doc/bench always says what it shows.
 bench-plots: bench-venv
-	$(BENCH_PYTHON) Tools/bench/plot.py $(BENCH_JSON) Doc/bench
+	cp $(BENCH_JSON) Doc/bench/report.json
+	$(BENCH_PYTHON) Tools/bench/plot.py Doc/bench/report.json Doc/bench
 
 bench-test: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
 	PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \

@@ -582,8 +582,15 @@ class PlotTests(unittest.TestCase):
         self.assertEqual(first, second)
 
     def test_no_data_no_file(self):
+        self.plot.plot(small_report(), self.directory)
+        report = small_report()
+        del report["servers"]
+        self.plot.plot(report, self.directory)
+        # The server plots of the earlier report do not stay.
+        self.assertEqual(sorted(os.listdir(self.directory)), ["loop_benchmarks.svg"])
         report = {"benchmarks": {}, "servers": {"benchmarks": {}}}
         self.assertEqual(self.plot.plot(report, self.directory), [])
+        self.assertEqual(os.listdir(self.directory), [])
 
 
 if __name__ == "__main__":

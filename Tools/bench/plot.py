@@ -5,7 +5,8 @@
 writes, for what the report holds:
 
 * loop_benchmarks.svg: each loop benchmark's ops/s on every loop, over
-  uvloop's (asyncio's when uvloop is absent), on a log scale;
+  uvloop's (asyncio's when uvloop is absent; the line at 1x), on a log
+  scale;
 * servers_requests.svg, servers_cpu.svg: each server cell's requests/s and
   CPU time per request on every loop, over uvloop's;
 * servers_latency.svg: each server cell's median and 99th percentile
@@ -27,6 +28,9 @@ import matplotlib
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+PLOTS = ("loop_benchmarks.svg", "servers_requests.svg", "servers_cpu.svg",
+         "servers_latency.svg", "servers_faults.svg")
 
 # One colour per loop, the same in every plot.
 COLOURS = {
@@ -74,8 +78,12 @@ def grouped_bars(path, title, xlabel, benchmarks, names, value, log=False, refer
             if figure_value is not None:
                 positions.append(row + (index - (len(names) - 1) / 2) * height)
                 lengths.append(figure_value)
-        axes.barh(positions, lengths, height=height, label=name,
-                  color=COLOURS.get(name))
+        if reference is None:
+            axes.barh(positions, lengths, height=height, label=name,
+                      color=COLOURS.get(name))
+        else:  # a ratio: the bar runs from the reference to the figure
+            axes.barh(positions, [length - reference for length in lengths],
+                      left=reference, height=height, label=name, color=COLOURS.get(name))
     axes.set_yticks(range(len(shown)), shown)
     axes.invert_yaxis()
     if log:
@@ -139,9 +147,10 @@ def plot(report, directory):
     names = loop_names(loops_rows)
     base = baseline(names)
     if loops_rows and base:
+        others = [name for name in names if name != base]  # base is the line at 1x
         if not grouped_bars(out("loop_benchmarks.svg"),
                             f"Loop benchmarks: ops/s over {base}'s (higher is better)",
-                            f"x {base}", list(loops_rows), names,
+                            f"x {base}", list(loops_rows), others,
                             relative(loops_rows, "ops_per_s", names, base),
                             log=True, reference=1):
             written.pop()
@@ -149,26 +158,33 @@ def plot(report, directory):
     names = loop_names(server_rows)
     base = baseline(names)
     benchmarks = list(server_rows)
+    others = [name for name in names if name != base]
     plots = []
     if base:
         plots += [
             ("servers_requests.svg",
              f"Servers: requests/s over {base}'s (higher is better)", f"x {base}",
-             relative(server_rows, "requests_per_s", names, base), True, 1),
+             relative(server_rows, "requests_per_s", names, base), True, 1, others),
             ("servers_cpu.svg",
              f"Servers: CPU per request over {base}'s (lower is better)", f"x {base}",
-             relative(server_rows, "cpu_us_per_request", names, base), True, 1),
+             relative(server_rows, "cpu_us_per_request", names, base), True, 1, others),
         ]
     plots += [
         ("servers_latency.svg", "Servers: 99th percentile latency (lower is better)",
-         "microseconds", absolute(server_rows, "p99_us"), True, None),
+         "microseconds", absolute(server_rows, "p99_us"), True, None, names),
         ("servers_faults.svg", "Servers: minor page faults per request (lower is better)",
-         "faults per request", absolute(server_rows, "minflt_per_request"), False, None),
+         "faults per request", absolute(server_rows, "minflt_per_request"), False, None,
+         names),
     ]
-    for name, title, xlabel, value, log, reference in plots:
-        if not grouped_bars(out(name), title, xlabel, benchmarks, names, value,
+    for name, title, xlabel, value, log, reference, shown in plots:
+        if not grouped_bars(out(name), title, xlabel, benchmarks, shown, value,
                             log=log, reference=reference):
             written.pop()
+    # A plot that this report has no data for must not survive from another.
+    for name in PLOTS:
+        path = os.path.join(directory, name)
+        if path not in written and os.path.exists(path):
+            os.unlink(path)
     return written
 
 
