@@ -474,6 +474,19 @@ class MissingLoopTests(unittest.TestCase):
         self.assertIn("ValueError: unknown loop nosuchloop", error)
 
 
+class AioevKindsTests(unittest.TestCase):
+
+    def test_the_second_kind_has_the_other_task_class(self):
+        default, other = loops.aioev_loops()
+        loops.probe_tasks(other)
+        self.assertEqual(default.name, "aioev")
+        self.assertTrue(other.tasks_only)
+        self.assertEqual({default.task_type, other.task_type}, {"asyncio.Task", "aioev.Task"})
+        expected = (loops.AIOEV_NATIVE_TASK if default.task_type == "asyncio.Task"
+                    else loops.AIOEV_ASYNCIO_TASK)
+        self.assertEqual(other.name, expected)
+
+
 # --- The real-application cells -----------------------------------------
 
 

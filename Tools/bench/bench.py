@@ -20,13 +20,13 @@ import sys
 
 import cells
 import micro
-from loops import AIOEV_ASYNCIO_TASK, OPTIONAL_LOOPS, LoopKind, find_loops
+from loops import AIOEV_OTHER_TASK, OPTIONAL_LOOPS, LoopKind, find_loops
 
 QUICK_ROUNDS = 5
 FULL_ROUNDS = 21
 QUICK_TARGET = 0.1  # seconds one measurement should take
 FULL_TARGET = 0.2
-LOOP_NAMES = ("aioev", AIOEV_ASYNCIO_TASK, "asyncio") + OPTIONAL_LOOPS
+LOOP_NAMES = ("aioev",) + AIOEV_OTHER_TASK + ("asyncio",) + OPTIONAL_LOOPS
 
 
 def print_header(loops, missing, benchmarks, rounds, target):
