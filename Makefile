@@ -1,14 +1,16 @@
 # aioev development entry points.
 #
 #   make demo     deps + build, then the quick benchmark (aioev vs asyncio vs uvloop)
-#   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, then asan
+#   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, asan, bench-test
 #
 #   make deps     Debian packages (only the missing ones) and one venv per interpreter
 #   make build    in-place build of aioev._aioev for every interpreter (Lib/aioev/*.so)
 #   make ctest    build and run the GoogleTest tests of Include/aioev (CTest)
 #   make pytest   pytest Tests/ on every interpreter (pytest-3.12 for one)
 #   make asan     ASan+UBSan build, its unit tests, pytest Tests/ on 3.12
-#   make bench    the full benchmark on 3.12
+#   make bench    the full benchmark on 3.12 (Tools/bench/), its JSON in build/bench/
+#   make bench-plots  that JSON and its SVG plots into Doc/bench/
+#   make bench-test   Tests/test_bench.py in the bench venv (part of `make test`)
 #   make wheel    one wheel per interpreter in dist/, libev linked statically
 #   make clean    build products (distclean: the venvs too)
 #
@@ -26,6 +28,16 @@ PYENV_ROOT   ?= $(HOME)/.pyenv
 REQUIREMENTS := Tests/requirements.txt
 APT_PACKAGES := g++ libev-dev libgtest-dev
 SUDO         := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# The benchmark's own venv (the other loops, the applications it serves,
+# matplotlib) and the Debian packages of its real-application cells: made
+# and installed only by the targets that run the benchmark.
+BENCH_VENV         := .venv-bench/$(MAIN_VERSION)
+BENCH_PYTHON       := $(CURDIR)/$(BENCH_VENV)/bin/python
+BENCH_REQUIREMENTS := Tools/bench/requirements.txt
+BENCH_APT_PACKAGES := wrk postgresql redis-server
+BENCH_JSON         ?= build/bench/results.json
+BENCH_ARGS         ?=
 
 # pytest: extra arguments (e.g. PYTEST_ARGS='-k timers -x'); each run's time limit.
 PYTEST_ARGS    ?=
@@ -60,7 +72,8 @@ ASAN_ENV = LD_PRELOAD="$(ASAN_PRELOAD)" \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
            PYTHONMALLOC=malloc
 
-.PHONY: all deps apt-deps build ctest pytest test asan demo bench wheel clean distclean \
+.PHONY: all deps apt-deps build ctest pytest test asan demo bench bench-apt-deps bench-venv \
+        bench-plots bench-test wheel clean distclean \
         $(foreach v,$(VERSIONS),build-$(v) pytest-$(v))
 
 all: build
@@ -69,9 +82,8 @@ all: build
 deps: apt-deps $(VENV_STAMPS)
 
 # dpkg-query is instant; apt-get update runs only when something is missing.
-apt-deps:
-	@missing=; \
-	for p in $(APT_PACKAGES); do \
+apt_install = missing=; \
+	for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
 	        || missing="$$missing $$p"; \
 	done; \
@@ -81,6 +93,9 @@ apt-deps:
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+apt-deps:
+	@$(call apt_install,$(APT_PACKAGES))
 
 $(VENV_PYTHONS): .venv/%/bin/python:
 	$(call base_python,$*) -m venv .venv/$*
@@ -119,7 +134,7 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 # -k: one failing suite does not hide the others' results; the exit status
 # still says whether everything passed.
 test: deps build
-	@$(MAKE) --no-print-directory -k ctest pytest asan
+	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
@@ -142,11 +157,37 @@ asan: deps
 	    bash Tools/run-pytest.sh $(call python,$(MAIN_VERSION)) --capture=sys $(PYTEST_ARGS)
 
 # --- demo, bench ------------------------------------------------------------
-demo: deps build
-	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench --quick
+# The benchmark runs in its own venv, made from the same interpreter as
+# .venv/$(MAIN_VERSION) (so the in-place module imports), with the pinned
+# Tools/bench/requirements.txt; the stamp inside it makes it idempotent.
+bench-venv: $(BENCH_VENV)/.requirements.stamp
 
-bench: deps build
-	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m aioev.bench
+$(BENCH_VENV)/bin/python:
+	$(call base_python,$(MAIN_VERSION)) -m venv $(BENCH_VENV)
+
+$(BENCH_VENV)/.requirements.stamp: $(BENCH_REQUIREMENTS) | $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(BENCH_REQUIREMENTS)
+	touch $@
+
+bench-apt-deps:
+	@$(call apt_install,$(BENCH_APT_PACKAGES))
+
+# The quick run measures no real application, so it needs no Debian package.
+demo: deps build-$(MAIN_VERSION) bench-venv
+	PYTHONPATH=$(CURDIR)/Lib $(BENCH_PYTHON) Tools/bench/bench.py --quick $(BENCH_ARGS)
+
+bench: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
+	mkdir -p $(dir $(BENCH_JSON))
+	PYTHONPATH=$(CURDIR)/Lib $(BENCH_PYTHON) Tools/bench/bench.py --json $(BENCH_JSON) $(BENCH_ARGS)
+
+# The report goes beside the plots, so that Doc/bench always says what it shows.
+bench-plots: bench-venv
+	cp $(BENCH_JSON) Doc/bench/report.json
+	$(BENCH_PYTHON) Tools/bench/plot.py Doc/bench/report.json Doc/bench
+
+bench-test: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
+	PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
+	    bash Tools/run-pytest.sh $(BENCH_PYTHON) Tests/test_bench.py $(PYTEST_ARGS)
 
 # --- wheel ------------------------------------------------------------------
 # libev from Debian's source package, compiled into the module (see DESIGN.md).
@@ -167,4 +208,4 @@ clean:
 	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf .venv
+	rm -rf .venv .venv-bench

@@ -85,8 +85,6 @@ class CMakeBuild(build_ext):
 setup(
     package_dir={"": "Lib"},
     packages=find_packages("Lib"),
-    # The benchmark's load generator is compiled from source when it runs.
-    package_data={"aioev": ["_loadgen.c", "_echo_floor.c"]},
     ext_modules=[CMakeExtension("aioev._aioev")],
     cmdclass={"build_ext": CMakeBuild},
 )

@@ -1,5 +1,5 @@
 /*
- * The load generator of `python -m aioev.bench` (its server benchmarks).
+ * The load generator of Tools/bench/bench.py (its server benchmarks).
  *
  * The bench compiles this file with the system C compiler into a cache
  * directory and runs it against a server process.  It opens -c connections
@@ -11,23 +11,33 @@
  * which no new requests start and the ones in flight are answered before the
  * connections are closed (so the server sees a clean end of file).  At both
  * ends of the window it reads the server's CPU clock (clock_getcpuclockid,
- * nanoseconds; /proc/PID/stat as a fallback), so that the CPU time and the
- * request count cover the same interval.
+ * nanoseconds; /proc/PID/stat as a fallback) and the server's minor page
+ * faults (/proc/PID/stat), so that they and the request count cover the
+ * same interval.  Each request of the window has its latency (from its
+ * first byte sent to its last byte received) counted in a histogram of
+ * 1/64 relative resolution, from which the median and the 99th percentile
+ * come.
  *
  * Modes:
  *   -s SIZE  echo: a request is SIZE bytes of a fixed pattern, the response
  *            must be the same SIZE bytes.
  *   -H       HTTP/1.1 keep-alive: a small GET; the response must be a
  *            "HTTP/1.1 200" with a Content-Length, read to its last byte.
+ *   -W SIZE  WebSocket: each connection starts with the opening handshake
+ *            (the answer must be "HTTP/1.1 101"); a request is one masked
+ *            binary frame of SIZE bytes, the response must be the same
+ *            bytes in one unmasked binary frame.
  *
  * With -b it polls without ever sleeping (for a CPU of its own): then no
  * response has to wake it, and the server's sends are not charged with the
  * cost of waking it.
  *
  * On success it prints one line to stdout:
- *   requests=N seconds=S server_cpu=C cpu_clock=clock|procstat total=T
+ *   requests=N seconds=S server_cpu=C server_minflt=F p50_us=M p99_us=L
+ *   cpu_clock=clock|procstat total=T
  * (N requests completed in the window of S seconds, in which the server used
- * C seconds of CPU; T requests in the whole run).  On any failure it prints
+ * C seconds of CPU and took F minor page faults; M and L the median and 99th
+ * percentile latency in microseconds; T requests in the whole run).  On any failure it prints
  * the reason to stderr and exits with status 1 (2 for bad usage).
  */
 
@@ -48,6 +58,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +67,15 @@
 #define HTTP_RESPONSE_MAX 16384
 #define DRAIN_SECONDS 5.0
 #define STALL_SECONDS 10.0
+
+static const char websocket_handshake[] =
+    "GET / HTTP/1.1\r\n"
+    "Host: 127.0.0.1\r\n"
+    "Upgrade: websocket\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Key: YWlvZXYtbG9hZGdlbi0xMg==\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "\r\n";
 
 static const char http_request[] =
     "GET / HTTP/1.1\r\n"
@@ -71,23 +91,27 @@ struct conn {
     size_t received;   /* bytes of the response read so far */
     size_t expected;   /* response length (HTTP: 0 until the headers are in) */
     char *response;    /* HTTP: the response read so far */
+    double started;    /* when the request's first byte went out */
 };
 
 static struct {
     const char *tcp;   /* HOST:PORT */
     const char *unix_path;
     int connections;
-    size_t size;       /* echo message size; 0 in HTTP mode */
+    size_t size;       /* echo or WebSocket message size; 0 in HTTP mode */
     int http;
+    int websocket;
     double warmup;
     double duration;
     long server_pid;
     int cpu;
     int spin;          /* poll without sleeping */
-} opt = {NULL, NULL, 10, 0, 0, 0.2, 1.0, 0, -1, 0};
+} opt = {NULL, NULL, 10, 0, 0, 0, 0.2, 1.0, 0, -1, 0};
 
 static const char *request;
 static size_t request_len;
+static const char *expected_response;  /* echo and WebSocket modes */
+static size_t expected_len;
 static unsigned char *recv_buffer;
 static int epfd = -1;
 
@@ -104,7 +128,7 @@ static void fail(const char *format, ...)
 
 static void usage(void)
 {
-    fputs("usage: loadgen (-t HOST:PORT | -u PATH) (-s SIZE | -H) [-c CONNECTIONS]\n"
+    fputs("usage: loadgen (-t HOST:PORT | -u PATH) (-s SIZE | -H | -W SIZE) [-c CONNECTIONS]\n"
           "               [-w WARMUP_S] [-d DURATION_S] [-p SERVER_PID] [-a CPU] [-b]\n",
           stderr);
     exit(2);
@@ -117,12 +141,14 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* --- The server's CPU time ------------------------------------------- */
+/* --- The server's CPU time and page faults ---------------------------- */
 
 static clockid_t server_clock;
 static int have_server_clock;
 
-static double procstat_cpu(long pid)
+/* The server's CPU seconds (utime + stime) and minor faults, from
+   /proc/PID/stat: both count every thread of the process. */
+static void procstat(long pid, double *cpu, unsigned long *minflt)
 {
     char path[64], text[4096];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -136,29 +162,139 @@ static double procstat_cpu(long pid)
     char *p = strrchr(text, ')');
     if (!p)
         fail("cannot parse %s", path);
-    unsigned long utime = 0, stime = 0;
-    /* After ')': state(3) ppid(4) ... utime(14) stime(15). */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-               &utime, &stime) != 2)
+    unsigned long faults = 0, utime = 0, stime = 0;
+    /* After ')': state(3) ppid(4) pgrp session tty_nr tpgid flags(9)
+       minflt(10) cminflt majflt cmajflt utime(14) stime(15). */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %*u %*u %lu %lu",
+               &faults, &utime, &stime) != 3)
         fail("cannot parse %s", path);
-    return (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+    *cpu = (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+    *minflt = faults;
 }
 
-static double server_cpu(void)
+/* The server's CPU seconds (its CPU clock when it has one: nanoseconds,
+   not clock ticks) and minor faults so far. */
+static void server_usage(double *cpu, unsigned long *minflt)
 {
+    *cpu = 0.0;
+    *minflt = 0;
     if (!opt.server_pid)
-        return 0.0;
+        return;
+    procstat(opt.server_pid, cpu, minflt);
     if (have_server_clock) {
         struct timespec ts;
-        if (clock_gettime(server_clock, &ts) == 0)
-            return ts.tv_sec + ts.tv_nsec * 1e-9;
-        fail("cannot read the CPU clock of process %ld: %s", opt.server_pid,
-             strerror(errno));
+        if (clock_gettime(server_clock, &ts) != 0)
+            fail("cannot read the CPU clock of process %ld: %s", opt.server_pid,
+                 strerror(errno));
+        *cpu = ts.tv_sec + ts.tv_nsec * 1e-9;
     }
-    return procstat_cpu(opt.server_pid);
+}
+
+/* --- Latency ---------------------------------------------------------- */
+/* A histogram of nanoseconds: values under 128 have a bucket each; above,
+   each power of two has 64 buckets (a relative resolution of 1/64). */
+
+#define SUB_BUCKETS 64
+#define LATENCY_BUCKETS (SUB_BUCKETS * 40)
+
+static unsigned long long latency_counts[LATENCY_BUCKETS];
+static unsigned long long latency_total;
+
+static int latency_bucket(unsigned long long ns)
+{
+    if (ns < 2 * SUB_BUCKETS)
+        return (int)ns;
+    int shift = 63 - __builtin_clzll(ns) - 6;  /* ns >> shift is in [64, 128) */
+    int index = SUB_BUCKETS * (shift + 1) + (int)((ns >> shift) - SUB_BUCKETS);
+    return index < LATENCY_BUCKETS ? index : LATENCY_BUCKETS - 1;
+}
+
+/* The middle of a bucket's range, in nanoseconds. */
+static double latency_value(int index)
+{
+    if (index < 2 * SUB_BUCKETS)
+        return index;
+    int shift = index / SUB_BUCKETS - 1;
+    double low = (double)((unsigned long long)(index % SUB_BUCKETS + SUB_BUCKETS) << shift);
+    return low + (double)(1ULL << shift) / 2;
+}
+
+static void record_latency(double seconds)
+{
+    latency_counts[latency_bucket((unsigned long long)(seconds * 1e9))]++;
+    latency_total++;
+}
+
+/* The latency under which a fraction q of the window's requests finished,
+   in microseconds. */
+static double latency_quantile(double q)
+{
+    if (!latency_total)
+        return 0.0;
+    unsigned long long rank = (unsigned long long)(q * (double)(latency_total - 1)) + 1;
+    unsigned long long seen = 0;
+    for (int i = 0; i < LATENCY_BUCKETS; i++) {
+        seen += latency_counts[i];
+        if (seen >= rank)
+            return latency_value(i) / 1000.0;
+    }
+    return latency_value(LATENCY_BUCKETS - 1) / 1000.0;
 }
 
 /* --- Connections ------------------------------------------------------ */
+
+/* The WebSocket opening handshake, on the still blocking socket. */
+static void websocket_open(int fd)
+{
+    struct timeval timeout = {STALL_SECONDS, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    size_t sent = 0, length = sizeof websocket_handshake - 1;
+    while (sent < length) {
+        ssize_t n = send(fd, websocket_handshake + sent, length - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno != EINTR)
+            fail("send: %s", strerror(errno));
+        if (n > 0)
+            sent += (size_t)n;
+    }
+    /* Byte by byte, so as not to read past the answer's end. */
+    char answer[4096];
+    size_t got = 0;
+    while (got < 4 || memcmp(answer + got - 4, "\r\n\r\n", 4) != 0) {
+        if (got == sizeof answer)
+            fail("WebSocket handshake answer longer than %zu bytes", sizeof answer);
+        ssize_t n = recv(fd, answer + got, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            fail("no WebSocket handshake answer: %s", n ? strerror(errno) : "closed");
+        got++;
+    }
+    if (got < 12 || memcmp(answer, "HTTP/1.1 101", 12) != 0)
+        fail("WebSocket handshake refused: %.*s", (int)(got < 80 ? got : 80), answer);
+    timeout.tv_sec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+/* A binary frame's header (FIN, opcode 2, the length), masked or not;
+   returns its length. */
+static size_t websocket_header(unsigned char *header, size_t size, int masked)
+{
+    size_t n = 0;
+    unsigned char mask_bit = masked ? 0x80 : 0;
+    header[n++] = 0x82;
+    if (size < 126) {
+        header[n++] = mask_bit | (unsigned char)size;
+    } else if (size < 65536) {
+        header[n++] = mask_bit | 126;
+        header[n++] = (unsigned char)(size >> 8);
+        header[n++] = (unsigned char)size;
+    } else {
+        header[n++] = mask_bit | 127;
+        for (int shift = 56; shift >= 0; shift -= 8)
+            header[n++] = (unsigned char)(size >> shift);
+    }
+    return n;
+}
 
 static int open_connection(void)
 {
@@ -196,6 +332,8 @@ static int open_connection(void)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
+    if (opt.websocket)
+        websocket_open(fd);
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         fail("fcntl: %s", strerror(errno));
@@ -237,7 +375,8 @@ static void start_request(struct conn *c)
     c->busy = 1;
     c->sent = 0;
     c->received = 0;
-    c->expected = opt.http ? 0 : opt.size;
+    c->expected = opt.http ? 0 : expected_len;
+    c->started = now();
     send_some(c);
 }
 
@@ -305,8 +444,8 @@ static int receive_some(struct conn *c)
         if (n == 0)
             fail("the server closed a connection (%zu of the response's bytes read)",
                  c->received);
-        if (!opt.http && memcmp(into, request + c->received, (size_t)n) != 0)
-            fail("the echo differs from the request at byte %zu", c->received);
+        if (!opt.http && memcmp(into, expected_response + c->received, (size_t)n) != 0)
+            fail("the response differs from the expected one at byte %zu", c->received);
         c->received += (size_t)n;
         if (opt.http && !c->expected)
             parse_http_head(c);
@@ -329,13 +468,14 @@ static double parse_seconds(const char *text)
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "t:u:c:s:Hw:d:p:a:b")) != -1) {
+    while ((ch = getopt(argc, argv, "t:u:c:s:HW:w:d:p:a:b")) != -1) {
         switch (ch) {
         case 't': opt.tcp = optarg; break;
         case 'u': opt.unix_path = optarg; break;
         case 'c': opt.connections = atoi(optarg); break;
         case 's': opt.size = (size_t)strtoul(optarg, NULL, 10); break;
         case 'H': opt.http = 1; break;
+        case 'W': opt.websocket = 1; opt.size = (size_t)strtoul(optarg, NULL, 10); break;
         case 'w': opt.warmup = parse_seconds(optarg); break;
         case 'd': opt.duration = parse_seconds(optarg); break;
         case 'p': opt.server_pid = atol(optarg); break;
@@ -357,10 +497,12 @@ int main(int argc, char **argv)
     }
     if (opt.server_pid) {
         have_server_clock = clock_getcpuclockid((pid_t)opt.server_pid, &server_clock) == 0;
-        server_cpu(); /* fails early if the process is not there */
+        double cpu;
+        unsigned long faults;
+        server_usage(&cpu, &faults); /* fails early if the process is not there */
     }
 
-    char *payload = NULL;
+    char *payload = NULL, *frame = NULL, *answer = NULL;
     if (opt.http) {
         request = http_request;
         request_len = sizeof http_request - 1;
@@ -370,8 +512,28 @@ int main(int argc, char **argv)
             fail("out of memory");
         for (size_t i = 0; i < opt.size; i++)
             payload[i] = (char)('a' + (i * 7 + i / 251) % 26);
-        request = payload;
-        request_len = opt.size;
+        request = expected_response = payload;
+        request_len = expected_len = opt.size;
+    }
+    if (opt.websocket) {
+        static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+        unsigned char header[14];
+        frame = malloc(opt.size + 14);
+        answer = malloc(opt.size + 10);
+        if (!frame || !answer)
+            fail("out of memory");
+        size_t n = websocket_header(header, opt.size, 1);
+        memcpy(frame, header, n);
+        memcpy(frame + n, mask, 4);
+        for (size_t i = 0; i < opt.size; i++)
+            frame[n + 4 + i] = (char)(payload[i] ^ mask[i % 4]);
+        request = frame;
+        request_len = n + 4 + opt.size;
+        n = websocket_header(header, opt.size, 0);
+        memcpy(answer, header, n);
+        memcpy(answer + n, payload, opt.size);
+        expected_response = answer;
+        expected_len = n + opt.size;
     }
     recv_buffer = malloc(RECV_CHUNK);
     struct conn *conns = calloc((size_t)opt.connections, sizeof *conns);
@@ -392,7 +554,8 @@ int main(int argc, char **argv)
     enum { WARMUP, MEASURE, DRAIN } phase = WARMUP;
     unsigned long long completed = 0, completed_at_start = 0, completed_at_end = 0;
     double start = now(), boundary = start + opt.warmup;
-    double window_start = 0, window_seconds = 0, cpu_at_start = 0, cpu_used = 0;
+    double window_start = 0, window_seconds = 0, cpu_at_start = 0, cpu_used = 0, cpu_now;
+    unsigned long faults_at_start = 0, faults_used = 0, faults_now;
     double last_progress = start;
     int in_flight = opt.connections;
     for (int i = 0; i < opt.connections; i++)
@@ -402,14 +565,16 @@ int main(int argc, char **argv)
     for (;;) {
         double t = now();
         if (phase == WARMUP && t >= boundary) {
-            cpu_at_start = server_cpu();
+            server_usage(&cpu_at_start, &faults_at_start);
             window_start = now();
             completed_at_start = completed;
             phase = MEASURE;
             boundary = window_start + opt.duration;
         } else if (phase == MEASURE && t >= boundary) {
             double window_end = now();
-            cpu_used = server_cpu() - cpu_at_start;
+            server_usage(&cpu_now, &faults_now);
+            cpu_used = cpu_now - cpu_at_start;
+            faults_used = faults_now - faults_at_start;
             window_seconds = window_end - window_start;
             completed_at_end = completed;
             phase = DRAIN;
@@ -441,6 +606,8 @@ int main(int argc, char **argv)
                         fail("the response came before the whole request was sent");
                     completed++;
                     last_progress = now();
+                    if (phase == MEASURE)
+                        record_latency(last_progress - c->started);
                     c->busy = 0;
                     if (phase == DRAIN) {
                         in_flight--;
@@ -465,8 +632,12 @@ int main(int argc, char **argv)
     free(conns);
     free(recv_buffer);
     free(payload);
-    printf("requests=%llu seconds=%.6f server_cpu=%.6f cpu_clock=%s total=%llu\n",
-           completed_at_end - completed_at_start, window_seconds, cpu_used,
+    free(frame);
+    free(answer);
+    printf("requests=%llu seconds=%.6f server_cpu=%.6f server_minflt=%lu"
+           " p50_us=%.2f p99_us=%.2f cpu_clock=%s total=%llu\n",
+           completed_at_end - completed_at_start, window_seconds, cpu_used, faults_used,
+           latency_quantile(0.50), latency_quantile(0.99),
            have_server_clock ? "clock" : "procstat", completed);
     return 0;
 }

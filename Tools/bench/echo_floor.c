@@ -1,5 +1,5 @@
 /*
- * The floor of `python -m aioev.bench --floor`: an echo server in C over
+ * The floor of `Tools/bench/bench.py --floor`: an echo server in C over
  * libev, with no Python at all.
  *
  * It serves the echo benchmarks as the Python servers do (the same
@@ -14,7 +14,7 @@
  * and reading stops until it is sent.  The two sizes let it make the system
  * calls the Python server makes.
  *
- * Usage: _echo_floor FD READ_SIZE WRITE_SIZE [CPU]
+ * Usage: echo_floor FD READ_SIZE WRITE_SIZE [CPU]
  *   FD          the listening socket, inherited
  *   READ_SIZE   bytes asked for by each read
  *   WRITE_SIZE  bytes given to each send at most
@@ -52,7 +52,7 @@ static int failed;
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "_echo_floor: %s: %s\n", what, strerror(errno));
+    fprintf(stderr, "echo_floor: %s: %s\n", what, strerror(errno));
     failed = 1;
 }
 
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
     }
     loop = ev_default_loop(EVFLAG_AUTO);
     if (loop == NULL) {
-        fprintf(stderr, "_echo_floor: libev has no usable backend\n");
+        fprintf(stderr, "echo_floor: libev has no usable backend\n");
         return 1;
     }
     ev_io_init(&listener, on_listener, fd, EV_READ);
