@@ -105,6 +105,15 @@ class OracleRunnerTests(unittest.TestCase):
                       regressed)
         self.assertFalse(report.ok)
 
+    def test_broken_loop_is_reported_in_anyio(self):
+        # Of anyio's tests, this one fails when call_soon drops context=
+        # (found by a run of the whole suite on the broken loop).
+        test_id = 'tests/test_pytest_plugin.py::test_plugin'
+        report = self.check(_anyio_suite(), 'broken', [test_id],
+                            exclusions=[], known=[])
+        self.assertEqual([t for t, _, _ in report.regressions], [test_id])
+        self.assertFalse(report.ok)
+
     def test_known_failure_is_counted_and_a_passing_one_reported(self):
         failing = 'tornado.test.gen_test.ContextVarsTest.test_propagate'
         passing = 'tornado.test.escape_test.EscapeTestCase.test_url_escape_*'
