@@ -1,13 +1,17 @@
 # aioev development entry points.
 #
 #   make demo     deps + build, then the quick benchmark (aioev vs asyncio vs uvloop)
-#   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, asan, bench-test
+#   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, asan,
+#                 bench-test, then the oracles
 #
 #   make deps     Debian packages (only the missing ones) and one venv per interpreter
 #   make build    in-place build of aioev._aioev for every interpreter (Lib/aioev/*.so)
 #   make ctest    build and run the GoogleTest tests of Include/aioev (CTest)
 #   make pytest   pytest Tests/ on every interpreter (pytest-3.12 for one)
 #   make asan     ASan+UBSan build, its unit tests, pytest Tests/ on 3.12
+#   make oracles  Tornado's and anyio's test suites on asyncio and on aioev,
+#                 compared test by test (their own venv, .venv/3.12-oracles)
+#   make fuzz     the differential fuzzer for FUZZ_SECONDS (default 600)
 #   make bench    the full benchmark on 3.12 (Tools/bench/), its JSON in build/bench/
 #   make bench-plots  that JSON and its SVG plots into Doc/bench/
 #   make bench-test   Tests/test_bench.py in the bench venv (part of `make test`)
@@ -72,8 +76,8 @@ ASAN_ENV = LD_PRELOAD="$(ASAN_PRELOAD)" \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
            PYTHONMALLOC=malloc
 
-.PHONY: all deps apt-deps build ctest pytest test asan demo bench bench-apt-deps bench-venv \
-        bench-plots bench-test wheel clean distclean \
+.PHONY: all deps apt-deps build ctest pytest test asan oracles oracle-deps fuzz \
+        demo bench bench-apt-deps bench-venv bench-plots bench-test wheel clean distclean \
         $(foreach v,$(VERSIONS),build-$(v) pytest-$(v))
 
 all: build
@@ -134,7 +138,7 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 # -k: one failing suite does not hide the others' results; the exit status
 # still says whether everything passed.
 test: deps build
-	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test
+	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
@@ -155,6 +159,48 @@ asan: deps
 	@# forked children of an ASan process) hang, so it is skipped here.
 	$(ASAN_ENV) AIOEV_SKIP_CONFORMANCE=1 PYTHONPATH=$(CURDIR)/$(ASAN_PKG) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
 	    bash Tools/run-pytest.sh $(call python,$(MAIN_VERSION)) --capture=sys $(PYTEST_ARGS)
+
+# --- oracles: other projects' test suites, and the fuzzer --------------------
+# Tornado's and anyio's suites run on one interpreter, in a venv of their own
+# made from a pinned requirements file; anyio's tests come from its sdist
+# (the same version as the requirements' anyio), unpacked once into
+# build/oracles/.  Both are remade only when the pins change.
+ORACLE_VERSION      := 3.12
+ORACLE_VENV         ?= .venv/$(ORACLE_VERSION)-oracles
+ORACLE_REQUIREMENTS := Tests/oracles/requirements.txt
+ORACLE_ANYIO        := 4.16.0
+ORACLE_ANYIO_SRC    := build/oracles/anyio-$(ORACLE_ANYIO)
+ORACLE_PYTHON       := $(ORACLE_VENV)/bin/python
+FUZZ_SECONDS        ?= 600
+FUZZ_ARGS           ?=
+
+$(ORACLE_PYTHON):
+	$(call base_python,$(ORACLE_VERSION)) -m venv $(ORACLE_VENV)
+
+$(ORACLE_VENV)/.requirements.stamp: $(ORACLE_REQUIREMENTS) | $(ORACLE_PYTHON)
+	$(ORACLE_PYTHON) -m pip install -q --disable-pip-version-check -r $(ORACLE_REQUIREMENTS)
+	touch $@
+
+$(ORACLE_ANYIO_SRC)/PKG-INFO: | $(ORACLE_PYTHON)
+	rm -rf build/oracles/sdist $(ORACLE_ANYIO_SRC)
+	mkdir -p build/oracles/sdist
+	$(ORACLE_PYTHON) -m pip download -q --disable-pip-version-check --no-deps \
+	    --no-binary :all: -d build/oracles/sdist anyio==$(ORACLE_ANYIO)
+	tar -C build/oracles -xzf build/oracles/sdist/anyio-$(ORACLE_ANYIO).tar.gz
+	touch $@
+
+oracle-deps: $(ORACLE_VENV)/.requirements.stamp $(ORACLE_ANYIO_SRC)/PKG-INFO
+
+oracles: build-$(ORACLE_VERSION) oracle-deps
+	AIOEV_ORACLES=1 AIOEV_ANYIO_SRC=$(CURDIR)/$(ORACLE_ANYIO_SRC) \
+	    PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
+	    bash Tools/run-pytest.sh $(ORACLE_PYTHON) Tests/test_oracles.py $(PYTEST_ARGS)
+
+# The fixed budget runs in `make pytest` (Tests/test_fuzz.py); this one runs
+# for FUZZ_SECONDS and saves failing programs under build/fuzz-failures/.
+fuzz: build-$(MAIN_VERSION)
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m Tests.fuzz \
+	    --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 # --- demo, bench ------------------------------------------------------------
 # The benchmark runs in its own venv, made from the same interpreter as

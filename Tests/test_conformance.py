@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import unittest
-import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,13 +45,8 @@ def _quiet(*args):
 
 def _check_report(test, report, stale_warning, regressions_header):
     """Warn about stale exclusions and fail on regressions, listing them."""
-    for test_id in report.stale:
-        warnings.warn(stale_warning.format(test_id=test_id))
-    if report.regressions:
-        lines = [f'{len(report.regressions)} {regressions_header}:']
-        for test_id, got, detail in report.regressions:
-            lines.append(f'{test_id}: {got}: {run.error_line(detail)}')
-        test.fail('\n'.join(lines))
+    run.suitegate.check_report(test, report, stale_warning=stale_warning,
+                               regressions_header=regressions_header)
 
 
 @unittest.skipIf(os.environ.get('AIOEV_SKIP_CONFORMANCE'),

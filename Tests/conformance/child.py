@@ -26,17 +26,19 @@ by faulthandler's watchdog.
 import argparse
 import asyncio
 import faulthandler
-import fnmatch
-import glob
 import importlib
-import json
 import os
 import signal
 import sys
-import sysconfig
-import time
-import traceback
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+import suitegate  # noqa: E402  (Tests/suitegate.py)
+from suitegate import (  # noqa: E402
+    LOOP_KINDS, JsonResult, iter_tests, make_factory, patch_default_policy,
+    policy_factory_ok, select_tests)
+del sys.path[0]
 
 
 # module -> (the module's per-selector class to copy, the method that makes
@@ -55,65 +57,6 @@ MIXIN_MODULES = {
 # Name of the class made from the mixin; the same in every run so that test
 # ids match between the stdlib and the aioev runs.
 MIXIN_CLASS = 'ConformanceLoopTests'
-
-LOOP_KINDS = ('stdlib', 'aioev', 'standin', 'broken')
-
-created_loops = 0
-
-
-def _import_aioev():
-    """Import aioev, preferring an in-place build for this interpreter."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    lib = os.path.join(os.path.dirname(os.path.dirname(here)), 'Lib')
-    suffix = sysconfig.get_config_var('EXT_SUFFIX')
-    if glob.glob(os.path.join(lib, 'aioev', '_aioev' + suffix)):
-        sys.path.insert(0, lib)
-    import aioev
-    return aioev
-
-
-def make_factory(kind):
-    """Return a zero-argument callable that makes a loop of the given kind."""
-    if kind == 'stdlib':
-        base = asyncio.SelectorEventLoop
-    elif kind == 'aioev':
-        base = _import_aioev().new_event_loop
-    elif kind == 'standin':
-        # Stand-in for aioev while it does not exist: a trivial subclass, so
-        # every test should give the same outcome as with the stdlib loop.
-        class StandinLoop(asyncio.SelectorEventLoop):
-            pass
-        base = StandinLoop
-    elif kind == 'broken':
-        # A deliberately wrong loop that runs callbacks in the caller's
-        # context instead of the one given: proves that the runner reports
-        # regressions.
-        class BrokenLoop(asyncio.SelectorEventLoop):
-            def call_soon(self, callback, *args, context=None):
-                return super().call_soon(callback, *args)
-        base = BrokenLoop
-    else:
-        raise ValueError(kind)
-
-    def factory():
-        global created_loops
-        loop = base()
-        created_loops += 1
-        return loop
-    return factory
-
-
-def patch_default_policy(factory):
-    # asyncio.events._init_event_loop_policy() does
-    # `from . import DefaultEventLoopPolicy` on 3.11-3.13, and
-    # BaseDefaultEventLoopPolicy.new_event_loop() returns
-    # self._loop_factory(); patching the class attribute therefore reaches
-    # every policy instance, including those made after
-    # set_event_loop_policy(None).
-    policy_class = asyncio.DefaultEventLoopPolicy
-    policy_class._loop_factory = staticmethod(factory)
-    asyncio.set_event_loop_policy(None)
-
 
 def adapt_test_runners(module, factory):
     """Give test_runners' asyncio.run()/Runner tests the loop under test.
@@ -200,7 +143,7 @@ class TaskTypes:
 def task_types(kind):
     from asyncio import futures, tasks
     if kind == 'aioev':
-        aioev = _import_aioev()
+        aioev = suitegate.import_aioev()
         Task = getattr(aioev, 'Task', None)
         Future = getattr(aioev, 'Future', None)
         if Task is None or Future is None:
@@ -355,120 +298,6 @@ def _class_of(test_id):
     return test_id.rsplit('.', 2)[-2]
 
 
-class JsonResult(unittest.TestResult):
-    """Writes one JSON line per test event and keeps a watchdog armed."""
-
-    RANK = {'pass': 0, 'skip': 0, 'xfail': 0, 'xpass': 2,
-            'fail': 3, 'error': 4}
-
-    def __init__(self, out, timeout):
-        super().__init__()
-        self.out = out
-        self.timeout = timeout
-        self.current = {}
-        self.started = {}
-        self.loops_at_start = 0
-        self.fault = os.environ.get('AIOEV_CONFORMANCE_FAULT', '')
-        self.arm()
-
-    def arm(self):
-        faulthandler.dump_traceback_later(self.timeout, exit=True)
-
-    def emit(self, **record):
-        self.out.write(json.dumps(record) + '\n')
-        self.out.flush()
-
-    def _set(self, test, outcome, err=None, reason=None):
-        tid = test.id()
-        detail = reason
-        if err is not None:
-            detail = ''.join(traceback.format_exception(*err))[-6000:]
-        old = self.current.get(tid)
-        if old is None or self.RANK[outcome] > self.RANK[old[0]]:
-            self.current[tid] = (outcome, detail)
-        if tid not in self.started:
-            # Errors from setUpModule/tearDownClass and friends come
-            # without startTest.
-            self.emit(event='end', id=tid, outcome=outcome, detail=detail,
-                      time=0.0)
-            self.current.pop(tid, None)
-
-    def startTest(self, test):
-        super().startTest(test)
-        self.arm()
-        self.started[test.id()] = time.monotonic()
-        self.loops_at_start = created_loops
-        self.emit(event='start', id=test.id())
-        self.inject_fault(test.id())
-
-    def inject_fault(self, tid):
-        # Lets the runner's own tests prove that a crashing or hanging test
-        # is reported and does not stop the rest of the module.
-        kind, _, pattern = self.fault.partition(':')
-        if pattern and fnmatch.fnmatchcase(tid, pattern):
-            if kind == 'crash':
-                os.abort()
-            elif kind == 'hang':
-                while True:
-                    time.sleep(1)
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        tid = test.id()
-        outcome, detail = self.current.pop(tid, ('pass', None))
-        elapsed = time.monotonic() - self.started.pop(tid)
-        self.emit(event='end', id=tid, outcome=outcome, detail=detail,
-                  time=round(elapsed, 3),
-                  loops=created_loops - self.loops_at_start)
-        self.arm()
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._set(test, 'pass')
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._set(test, 'error', err)
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._set(test, 'fail', err)
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._set(test, 'skip', reason=reason)
-
-    def addExpectedFailure(self, test, err):
-        super().addExpectedFailure(test, err)
-        self._set(test, 'xfail')
-
-    def addUnexpectedSuccess(self, test):
-        super().addUnexpectedSuccess(test)
-        self._set(test, 'xpass')
-
-    def addSubTest(self, test, subtest, err):
-        super().addSubTest(test, subtest, err)
-        if err is not None:
-            kind = ('fail' if issubclass(err[0], test.failureException)
-                    else 'error')
-            self._set(test, kind, err)
-
-
-def iter_tests(suite):
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from iter_tests(item)
-        else:
-            yield item
-
-
-def read_ids(path):
-    if not path:
-        return None
-    with open(path) as f:
-        return {line.strip() for line in f if line.strip()}
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--loop', choices=LOOP_KINDS, required=True)
@@ -531,8 +360,6 @@ def main():
 
     loader = unittest.TestLoader()
     tests = list(iter_tests(loader.loadTestsFromModule(module)))
-    skip = read_ids(args.skip) or set()
-    only = read_ids(args.only)
     if args.tasks:
         run_classes = set(pairs.values() if args.loop == 'stdlib' else pairs)
         tests = [t for t in tests if _class_of(t.id()) in run_classes]
@@ -546,25 +373,14 @@ def main():
                 if old == cls:
                     yield f'{head}.{new}.{method}'
 
-    tests = [t for t in tests
-             if t.id() not in skip and (only is None or t.id() in only)
-             and (not args.match or any(fnmatch.fnmatchcase(n, p)
-                                        for p in args.match
-                                        for n in names(t.id())))]
+    tests = select_tests(tests, args.skip, args.only, args.match, names)
     result.emit(event='loaded', ids=[t.id() for t in tests], pairs=pairs)
 
     suite = unittest.TestSuite(tests)
     suite.run(result)
-    faulthandler.cancel_dump_traceback_later()
-    result.emit(event='done', loops=created_loops,
-                policy_factory_ok=(asyncio.DefaultEventLoopPolicy._loop_factory
-                                   is factory))
-    out.close()
-    # Skip interpreter teardown: leftover threads or loops from a failed test
-    # must not hang the process after the results are written.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    result.emit(event='done', loops=suitegate.created_loops,
+                policy_factory_ok=policy_factory_ok(factory))
+    suitegate.finish_child(out)
 
 
 if __name__ == '__main__':

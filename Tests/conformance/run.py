@@ -37,24 +37,23 @@ otherwise.
 import argparse
 import collections
 import concurrent.futures
-import fnmatch
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-try:
-    import tomllib
-except ImportError:  # pragma: no cover - Python < 3.11 is not supported
-    tomllib = None
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import suitegate  # noqa: E402  (Tests/suitegate.py: the shared machinery)
+from suitegate import (  # noqa: E402,F401  (run.X is this module's API)
+    PASSED, REPO, ModuleRun, describe_python, error_line, essential,
+    find_exclusion, find_python)
+del sys.path[0]
+
 CHILD = os.path.join(HERE, 'child.py')
 EXCLUSIONS = os.path.join(HERE, 'exclusions.toml')
 PREFIX = 'test.test_asyncio.'
@@ -115,26 +114,14 @@ TASK_REASON_RE = re.compile(
 TASK_REASONS_HINT = 'use one of ' + ', '.join(
     repr(r) for r in TASK_REASONS)
 
-PASSED = ('pass',)
-DEFAULT_PYTHONS = ('3.11', '3.12', '3.13')
+DEFAULT_PYTHONS = suitegate.VERSIONS
 
 
 # --------------------------------------------------------------- exclusions
 
-class Exclusion:
-    def __init__(self, pattern, versions, reason):
-        self.pattern = pattern
-        self.versions = versions
-        self.reason = reason
-        self.used = False
-
-    def applies(self, version):
-        return self.versions is None or version in self.versions
-
-    def matches(self, test_id):
-        short = test_id[len(PREFIX):] if test_id.startswith(PREFIX) \
-            else test_id
-        return fnmatch.fnmatchcase(short, self.pattern)
+class Exclusion(suitegate.Exclusion):
+    """An exclusion whose patterns are relative to test.test_asyncio."""
+    prefix = PREFIX
 
 
 LOOP_REASONS_HINT = ('use "tests selector internals" or "needs <feature> '
@@ -145,63 +132,10 @@ LOOP_REASONS_HINT = ('use "tests selector internals" or "needs <feature> '
 def load_exclusions(path=EXCLUSIONS, reason_re=REASON_RE,
                     hint=LOOP_REASONS_HINT):
     """Read and check an exclusion file; raise ValueError if it is wrong."""
-    if not os.path.exists(path):
-        return []
-    with open(path, 'rb') as f:
-        data = tomllib.load(f)
-    exclusions = []
-    for i, group in enumerate(data.get('exclude', ())):
-        reason = group.get('reason', '')
-        if not reason_re.match(reason):
-            raise ValueError(
-                f'{path}: group {i}: reason {reason!r} is not allowed; '
-                f'{hint}')
-        versions = group.get('versions')
-        if versions is not None:
-            versions = frozenset(str(v) for v in versions)
-            bad = versions - set(DEFAULT_PYTHONS)
-            if bad:
-                raise ValueError(f'{path}: group {i}: unknown versions {bad}')
-        tests = group.get('tests', ())
-        if not tests:
-            raise ValueError(f'{path}: group {i}: no tests')
-        for pattern in tests:
-            exclusions.append(Exclusion(pattern, versions, reason))
-    return exclusions
-
-
-def find_exclusion(exclusions, version, test_id):
-    for exc in exclusions:
-        if exc.applies(version) and exc.matches(test_id):
-            return exc
-    return None
+    return suitegate.load_exclusions(path, reason_re, hint, cls=Exclusion)
 
 
 # ------------------------------------------------------------ interpreters
-
-def describe_python(python):
-    """(major.minor, full version) of an interpreter."""
-    out = subprocess.run(
-        [python, '-c', 'import sys, platform; '
-         'print("%d.%d" % sys.version_info[:2], platform.python_version())'],
-        check=True, capture_output=True, text=True).stdout.split()
-    return out[0], out[1]
-
-
-def find_python(version):
-    """The interpreter for 'X.Y': the project's venv, else pyenv, else PATH."""
-    candidates = [os.path.join(REPO, '.venv', version, 'bin', 'python')]
-    pyenv = os.path.expanduser('~/.pyenv/versions')
-    if os.path.isdir(pyenv):
-        for name in sorted(os.listdir(pyenv), reverse=True):
-            if name == version or name.startswith(version + '.'):
-                candidates.append(os.path.join(pyenv, name, 'bin', 'python'))
-    candidates.append(shutil.which('python' + version) or '')
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    raise FileNotFoundError(f'no Python {version} found')
-
 
 def module_exists(python, module):
     code = ('import importlib.util, sys; sys.exit(0 if importlib.util.'
@@ -211,72 +145,20 @@ def module_exists(python, module):
 
 # ----------------------------------------------------------------- running
 
-class ModuleRun:
-    """The outcome of one module with one loop kind."""
-
-    def __init__(self, module, loop):
-        self.module = module
-        self.loop = loop
-        self.results = {}       # test id -> (outcome, detail)
-        self.used_loop = set()  # ids of tests that made a loop under test
-        self.loops = 0
-        self.problems = []      # crashes and timeouts, as text
-        self.seconds = 0.0
-        self.completed = False
-        self.loaded = []        # ids the first child loaded
-        self.pairs = {}         # task mode: built class -> baseline class
-
-
-def _parse(path):
-    records = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    pass        # a line cut short by a crash
-    return records
-
-
 def run_module(python, module, loop, workdir, *, test_timeout,
                module_timeout, only=None, match=(), tag='',
                debug=False, tasks=False, max_restarts=25):
-    """Run one module in subprocesses until every test has an outcome.
-
-    A test that crashes the child or hangs (faulthandler's watchdog exits
-    the child) gets the outcome 'crash' or 'timeout'; the child is then
-    restarted without the tests that already have an outcome.
-    """
-    run = ModuleRun(module, loop)
-    base = os.path.join(workdir, f'{module}.{loop}{tag}')
-    out_path = base + '.jsonl'
-    err_path = base + '.stderr'
-    skip_path = base + '.skip'
-    only_path = None
-    for p in (out_path, err_path):
-        if os.path.exists(p):
-            os.remove(p)
-    if only is not None:
-        only_path = base + '.only'
-        with open(only_path, 'w') as f:
-            f.write('\n'.join(sorted(only)) + '\n')
+    """Run one module in subprocesses until every test has an outcome
+    (suitegate.run_child: a crash or a hang ends one test, not the run)."""
     env = dict(os.environ)
     env.pop('PYTHONASYNCIODEBUG', None)
     if debug:
         env['PYTHONASYNCIODEBUG'] = '1'
         env['PYTHONDEVMODE'] = '1'
 
-    cwd = os.path.join(workdir, 'cwd')
-    os.makedirs(cwd, exist_ok=True)
-    start = time.monotonic()
-    deadline = start + module_timeout
-    for attempt in range(max_restarts + 1):
-        with open(skip_path, 'w') as f:
-            f.write('\n'.join(sorted(run.results)) + '\n')
-        seen = len(_parse(out_path))
+    def make_cmd(out, skip, only_path):
         cmd = [python, CHILD, '--loop', loop, '--module', module,
-               '--out', out_path, '--skip', skip_path,
+               '--out', out, '--skip', skip,
                '--timeout', str(test_timeout)]
         if only_path:
             cmd += ['--only', only_path]
@@ -284,106 +166,35 @@ def run_module(python, module, loop, workdir, *, test_timeout,
             cmd.append('--tasks')
         for pattern in match:
             cmd += ['--match', pattern]
-        killed = False
-        with open(err_path, 'a') as err:
-            err.write(f'--- attempt {attempt}: {" ".join(cmd)}\n')
-            err.flush()
-            proc = subprocess.Popen(cmd, stdout=err, stderr=err, cwd=cwd,
-                                    env=env, stdin=subprocess.DEVNULL)
-            try:
-                rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
-                killed = True
-        records = _parse(out_path)[seen:]
-        running = None
-        done = False
-        for r in records:
-            if r['event'] == 'loaded' and attempt == 0:
-                run.loaded = r['ids']
-                run.pairs = r.get('pairs') or {}
-            elif r['event'] == 'start':
-                running = r['id']
-            elif r['event'] == 'end':
-                run.results[r['id']] = (r['outcome'], r.get('detail'))
-                if r.get('loops'):
-                    run.used_loop.add(r['id'])
-                if r['id'] == running:
-                    running = None
-            elif r['event'] == 'done':
-                run.loops += r['loops']
-                done = True
-                if not r.get('policy_factory_ok', True):
-                    run.problems.append('a test replaced the patched '
-                                        'default policy factory')
-        if done:
-            run.completed = True
-            break
-        # The child died: count the loops its finished tests made.
-        run.loops += sum(r.get('loops', 0) for r in records
-                         if r['event'] == 'end')
-        tail = _tail(err_path)
-        if killed:
-            what = 'timeout'
-            run.problems.append(f'module run killed after {module_timeout}s'
-                                f' (running {running})')
-        elif 'Timeout (' in tail:
-            what = 'timeout'
-        else:
-            what = 'crash'
-        if running is None:
-            # Died outside a test: at import, or in a module fixture.
-            run.problems.append(f'child exited with {rc} outside a test:\n'
-                                f'{tail}')
-            run.results.setdefault(f'{PREFIX}{module}.<module>',
-                                   ('crash', tail))
-            break
-        run.results[running] = (what, f'child exited with {rc}:\n{tail}')
-        run.problems.append(f'{what}: {running} (exit status {rc})')
-        if killed:
-            break
-    run.seconds = time.monotonic() - start
-    return run
+        return cmd
 
-
-def _tail(path, limit=4000):
-    try:
-        with open(path, errors='replace') as f:
-            text = f.read()
-    except OSError:
-        return ''
-    marker = text.rfind('--- attempt')
-    if marker >= 0:
-        text = text[text.find('\n', marker) + 1:]
-    return text[-limit:]
+    return suitegate.run_child(
+        make_cmd, module, loop, os.path.join(workdir, f'{module}.{loop}{tag}'),
+        module_timeout=module_timeout, only=only, env=env,
+        cwd=os.path.join(workdir, 'cwd'), max_restarts=max_restarts,
+        crash_id=f'{PREFIX}{module}.<module>')
 
 
 # -------------------------------------------------------------- comparison
 
-class Report:
+class Report(suitegate.GateReport):
     """Conformance of one interpreter."""
 
     def __init__(self, python, version, full_version, loop):
+        super().__init__(version)
         self.python = python
-        self.version = version
         self.full_version = full_version
         self.loop = loop
         self.modules = []           # (module, baseline run, loop run)
         self.baseline_passed = 0
         self.loop_passed = 0
         self.loop_passed_on_loop = 0  # ... in tests that made such a loop
-        self.excluded = []          # (test id, reason)
-        self.regressions = []       # (test id, outcome, detail)
-        self.flaky = []             # test ids that passed on a rerun
-        self.stale = []             # excluded, yet passed on the loop
         self.loops_created = 0
-        self.problems = []
         self.seconds = 0.0
 
     @property
     def ok(self):
-        return not self.regressions and self.loops_created > 0
+        return super().ok and self.loops_created > 0
 
     def to_json(self):
         return {
@@ -405,13 +216,10 @@ class Report:
         }
 
 
-def _count(run, among=None):
-    return sum(1 for t, (o, _) in run.results.items()
-               if o in PASSED and (among is None or t in among))
+_count = suitegate.count_passed
 
 
 def compare(report, exclusions, rerun):
-    candidates = collections.defaultdict(list)
     for module, base, other in report.modules:
         report.loops_created += other.loops
         report.baseline_passed += _count(base)
@@ -421,29 +229,7 @@ def compare(report, exclusions, rerun):
             report.problems.append(f'{module} (baseline): {problem}')
         for problem in other.problems:
             report.problems.append(f'{module} ({other.loop}): {problem}')
-        for test_id, (outcome, _) in sorted(base.results.items()):
-            if outcome not in PASSED:
-                continue
-            got, detail = other.results.get(
-                test_id, ('missing', 'the test did not run on the loop'))
-            exc = find_exclusion(exclusions, report.version, test_id)
-            if exc is not None:
-                exc.used = True
-                report.excluded.append((test_id, exc.reason))
-                if got in PASSED:
-                    report.stale.append(test_id)
-                continue
-            if got not in PASSED:
-                candidates[module].append((test_id, got, detail))
-    # A failure seen under load may be a timing flake: rerun it alone once
-    # (not a timeout: that would cost the whole timeout again).
-    for module, items in candidates.items():
-        again = rerun(module, {t for t, got, _ in items if got != 'timeout'})
-        for test_id, got, detail in items:
-            if again.get(test_id, ('missing',))[0] in PASSED:
-                report.flaky.append(test_id)
-            else:
-                report.regressions.append((test_id, got, detail))
+    suitegate.compare_pairs(report, report.modules, exclusions, rerun)
 
 
 # ------------------------------------------------------------------ driver
@@ -521,13 +307,13 @@ def probe(python, loop):
 
 # ---------------------------------------------------------------- task mode
 
-class TaskReport:
+class TaskReport(suitegate.GateReport):
     """Task mode on one interpreter: aioev's Task and Future against
     asyncio's C Task and C Future, test by test."""
 
     def __init__(self, python, version, full_version, loop):
+        super().__init__(version)
         self.python = python
-        self.version = version
         self.full_version = full_version
         self.loop = loop
         self.skipped = None         # why task mode did not run, or None
@@ -537,17 +323,12 @@ class TaskReport:
                                     #  compared, passed)
         self.compared = 0           # tests whose baseline test passed
         self.passed = 0             # ... and that passed with the types
-        self.excluded = []
-        self.regressions = []
-        self.flaky = []
-        self.stale = []
-        self.problems = []
         self.seconds = 0.0
 
     @property
     def ok(self):
         return self.skipped is not None or (
-            not self.regressions and self.compared > 0)
+            super().ok and self.compared > 0)
 
     def to_json(self):
         return {
@@ -739,39 +520,6 @@ def format_task_summary(report):
     for problem in report.problems:
         w(f'   note: {problem.splitlines()[0]}')
     return '\n'.join(out)
-
-
-def error_line(detail):
-    """The exception line of a traceback ('ValueError: bad thing')."""
-    if not detail:
-        return ''
-    lines = detail.rstrip().splitlines()
-    if lines[0].startswith('child exited'):
-        # A crash or a timeout: the fatal error line, then where the main
-        # thread was (faulthandler prints it last, innermost frame first).
-        fatal = [l for l in lines if l.startswith(('Fatal Python error',
-                                                   'Timeout ('))]
-        where = ''
-        for i, line in enumerate(lines):
-            if line.startswith(('Thread 0x', 'Current thread 0x')):
-                where = lines[i + 1].strip() if i + 1 < len(lines) else ''
-        return ' '.join([lines[0].rstrip(':')] + fatal[:1] + [where])[:300]
-    start = 0
-    for i, line in enumerate(lines):
-        if line.startswith('Traceback (most recent call last)'):
-            start = i + 1
-    for line in lines[start:]:
-        if line and not line[0].isspace():
-            return line[:200]
-    return lines[-1].strip()[:200]
-
-
-def essential(detail, lines=8):
-    """The last lines of a traceback: where it failed and why."""
-    if not detail:
-        return ''
-    text = [l for l in detail.rstrip().splitlines() if l.strip()]
-    return '\n'.join(text[-lines:])
 
 
 def format_summary(report):

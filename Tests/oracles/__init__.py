@@ -1,0 +1,1 @@
+"""Tornado's and anyio's test suites as oracles for aioev; see run.py."""
