@@ -44,7 +44,7 @@ cc=gcc
 command -v ccache >/dev/null && cc="ccache gcc"
 (
     cd "$build"
-    CC="$cc" "$src/configure" --prefix="$prefix" --with-ensurepip=install "${conf[@]}"
+    CC="$cc" "$src/configure" --prefix="$prefix" --without-ensurepip "${conf[@]}"
     make -j"$(nproc)"
     make install
 ) > "$log" 2>&1 || { tail -40 "$log" >&2; exit 1; }
