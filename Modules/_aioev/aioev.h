@@ -149,6 +149,9 @@ struct ModuleState {
   static constexpr int kFutureIterPoolSize = 64;
   PyObject* future_iter_pool[kFutureIterPoolSize];
   int future_iter_pool_count;
+  // Set by module_clear once the pools are drained: a pooled object's type
+  // must outlive it, so objects freed after that go straight to tp_free.
+  bool pools_closed;
 };
 
 extern PyModuleDef module_def;

@@ -812,7 +812,8 @@ void FutureIter_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   FutureIter_clear(self);
   ModuleState* st = as_iter(self)->state;
-  if (kRecycle && st->future_iter_pool_count < ModuleState::kFutureIterPoolSize) {
+  if (kRecycle && !st->pools_closed &&
+      st->future_iter_pool_count < ModuleState::kFutureIterPoolSize) {
     st->future_iter_pool[st->future_iter_pool_count++] = self;  // PyObject_Init revives it
   } else {
     PyObject_GC_Del(self);

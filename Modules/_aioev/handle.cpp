@@ -296,7 +296,7 @@ void Handle_dealloc(PyObject* self) {
   Handle_clear(self);
   ModuleState* st = h->loop != nullptr ? h->loop->state : nullptr;
   Py_CLEAR(h->loop);
-  if (kRecycle && h->poolable && st != nullptr &&
+  if (kRecycle && h->poolable && st != nullptr && !st->pools_closed &&
       st->handle_pool_count < ModuleState::kHandlePoolSize) {
     st->handle_pool[st->handle_pool_count++] = h;  // PyObject_InitVar revives it
   } else {

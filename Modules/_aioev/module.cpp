@@ -57,6 +57,11 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
 
 int module_clear(PyObject* module) {
   ModuleState* st = module_state(module);
+  // The pools first, while the state still owns their objects' types:
+  // PyObject_GC_Del reads the type (its pre-header size).
+  st->pools_closed = true;
+  handle_pool_clear(st);
+  future_iter_pool_clear(st);
   Py_CLEAR(st->loop_type);
   Py_CLEAR(st->handle_type);
   Py_CLEAR(st->timer_handle_type);
@@ -162,14 +167,20 @@ int module_clear(PyObject* module) {
 
 void module_free(void* module) {
   module_clear(static_cast<PyObject*>(module));
-  handle_pool_clear(module_state(static_cast<PyObject*>(module)));
-  future_iter_pool_clear(module_state(static_cast<PyObject*>(module)));
 }
 
+// `from module_name import attr`: a missing name is an ImportError that names
+// it, as the import statement says it.
 PyObject* import_attr(const char* module_name, const char* attr) {
   Ref module = Ref::steal(PyImport_ImportModule(module_name));
   if (!module) return nullptr;
-  return PyObject_GetAttrString(module.get(), attr);
+  PyObject* value = PyObject_GetAttrString(module.get(), attr);
+  if (value == nullptr && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ImportError, "cannot import name '%s' from '%s' (needed by aioev._aioev)",
+                 attr, module_name);
+  }
+  return value;
 }
 
 PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
@@ -204,34 +215,37 @@ int module_exec(PyObject* module) {
     return -1;
   }
 
-  st->future_type = import_attr("asyncio", "Future");
-  st->task_type = import_attr("asyncio", "Task");
+  // Each import stops at its first failure: running the next one with an
+  // exception set would turn an ImportError into a SystemError.
+  struct {
+    PyObject** slot;
+    const char* module_name;
+    const char* attr;
+  } imports[] = {
+      {&st->future_type, "asyncio", "Future"},
+      {&st->task_type, "asyncio", "Task"},
+      {&st->iscoroutine, "asyncio", "iscoroutine"},
+      {&st->iscoroutinefunction, "asyncio", "iscoroutinefunction"},
+      {&st->buffered_protocol_type, "asyncio", "BufferedProtocol"},
+      {&st->set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled"},
+      {&st->format_callback_source, "aioev._compat", "format_callback_source"},
+      {&st->extract_stack, "aioev._compat", "extract_stack"},
+      {&st->warn_slow_callback, "aioev._compat", "warn_slow_callback"},
+      {&st->server_detach, "aioev._compat", "server_detach"},
+      {&st->log_debug, "aioev._compat", "log_debug"},
+      {&st->log_fatal_oserror, "aioev._compat", "log_fatal_oserror"},
+      {&st->warn_write_after_lost, "aioev._compat", "warn_write_after_lost"},
+      {&st->warn_pipe_write_after_lost, "aioev._compat", "warn_pipe_write_after_lost"},
+      {&st->log_info, "aioev._compat", "log_info"},
+  };
+  for (auto& imp : imports) {
+    *imp.slot = import_attr(imp.module_name, imp.attr);
+    if (*imp.slot == nullptr) return -1;
+  }
   Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
   if (!base_loop) return -1;
   st->base_create_task = PyObject_GetAttrString(base_loop.get(), "create_task");
-  st->iscoroutine = import_attr("asyncio", "iscoroutine");
-  st->iscoroutinefunction = import_attr("asyncio", "iscoroutinefunction");
-  st->format_callback_source = import_attr("aioev._compat", "format_callback_source");
-  st->extract_stack = import_attr("aioev._compat", "extract_stack");
-  st->warn_slow_callback = import_attr("aioev._compat", "warn_slow_callback");
-  st->buffered_protocol_type = import_attr("asyncio", "BufferedProtocol");
-  st->set_result_unless_cancelled =
-      import_attr("asyncio.futures", "_set_result_unless_cancelled");
-  st->server_detach = import_attr("aioev._compat", "server_detach");
-  st->log_debug = import_attr("aioev._compat", "log_debug");
-  st->log_fatal_oserror = import_attr("aioev._compat", "log_fatal_oserror");
-  st->warn_write_after_lost = import_attr("aioev._compat", "warn_write_after_lost");
-  st->warn_pipe_write_after_lost = import_attr("aioev._compat", "warn_pipe_write_after_lost");
-  st->log_info = import_attr("aioev._compat", "log_info");
-  if (!st->warn_pipe_write_after_lost || !st->log_info) return -1;
-  if (!st->buffered_protocol_type || !st->set_result_unless_cancelled || !st->server_detach ||
-      !st->log_debug || !st->log_fatal_oserror || !st->warn_write_after_lost) {
-    return -1;
-  }
-  if (!st->future_type || !st->task_type || !st->base_create_task || !st->iscoroutine || !st->iscoroutinefunction ||
-      !st->format_callback_source || !st->extract_stack || !st->warn_slow_callback) {
-    return -1;
-  }
+  if (st->base_create_task == nullptr) return -1;
 
   struct {
     PyObject** slot;

@@ -313,8 +313,9 @@ PyObject* WritePipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 
 void pipe_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
+  // Finalize while still tracked: a resurrecting finalizer needs a live, tracked object.
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  PyObject_GC_UnTrack(self);
   TransportObject* t = as_transport(self);
   bool write_pipe = t->kind == &kWritePipeKind;
   transport_dealloc_common(self);

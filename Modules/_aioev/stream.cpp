@@ -433,8 +433,9 @@ int Stream_clear(PyObject* self) {
 
 void Stream_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
+  // Finalize while still tracked: a resurrecting finalizer needs a live, tracked object.
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  PyObject_GC_UnTrack(self);
   Py_CLEAR(as_stream(self)->empty_waiter);
   transport_dealloc_common(self);
   as_stream(self)->buffer.~WriteBuffer();

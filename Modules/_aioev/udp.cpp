@@ -248,8 +248,9 @@ int Datagram_clear(PyObject* self) {
 
 void Datagram_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
+  // Finalize while still tracked: a resurrecting finalizer needs a live, tracked object.
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
+  PyObject_GC_UnTrack(self);
   Datagram_clear(self);
   transport_dealloc_common(self);
   as_datagram(self)->queue.~deque();
