@@ -30,7 +30,7 @@ VERSIONS     := 3.11 3.12 3.13
 MAIN_VERSION := 3.12
 PYENV_ROOT   ?= $(HOME)/.pyenv
 REQUIREMENTS := Tests/requirements.txt
-APT_PACKAGES := g++ libev-dev libgtest-dev
+APT_PACKAGES := g++ libev-dev libgtest-dev ccache
 SUDO         := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The benchmark's own venv (the other loops, the applications it serves,
