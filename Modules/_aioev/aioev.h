@@ -304,6 +304,25 @@ constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size
 // allocation.
 constexpr Py_ssize_t kDirectReadMin = 32 * 1024;
 char* loop_read_buffer(LoopObject* loop);
+// Large reads into bytes objects that the loop recycles (loop.cpp): a read
+// of up to size bytes takes a bytes object of capacity *capacity (the
+// loop's spare when it fits, else a new one); once the protocol is done
+// with it, loop_recycle_read_bytes keeps it as the spare if nothing else
+// holds it. Keeping one spare spares every large read an allocation and a
+// free, and the C library's heap the trimming and regrowth (and the page
+// faults) that a large free at its top causes.
+PyObject* loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity);
+// Sets *bytes (from loop_take_read_bytes, capacity bytes) to the n bytes a
+// read put in it: in place when that wastes at most half, else by
+// reallocation (*capacity becomes n). -1 with an error set on failure.
+int loop_shrink_read_bytes(PyObject** bytes, Py_ssize_t* capacity, Py_ssize_t n);
+// Takes the reference to bytes (of capacity bytes, from loop_take_read_bytes).
+void loop_recycle_read_bytes(LoopObject* loop, PyObject* bytes, Py_ssize_t capacity);
+// A bytes object of the n bytes at data (a read into the loop's buffer):
+// from loop_take_read_bytes when n is large (*capacity set for
+// loop_recycle_read_bytes), else a new one (*capacity 0).
+PyObject* loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
+                               Py_ssize_t* capacity);
 
 // handle.cpp
 extern PyType_Spec handle_spec;

@@ -4,6 +4,7 @@
 #include "future.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -717,6 +718,77 @@ char* loop_read_buffer(LoopObject* loop) {
     if (loop->read_buffer == nullptr) PyErr_NoMemory();
   }
   return loop->read_buffer;
+}
+
+namespace {
+
+// Sanitizer builds and free-threaded CPython (where a reference count of 1
+// does not prove that no other thread holds the object) allocate every read.
+#if defined(AIOEV_NO_RECYCLING) || defined(Py_GIL_DISABLED)
+constexpr bool kRecycleReads = false;
+#else
+constexpr bool kRecycleReads = true;
+#endif
+
+// A recycled bytes object must look new: its cached hash is forgotten.
+void forget_hash(PyObject* bytes) {
+  _Py_COMP_DIAG_PUSH
+  _Py_COMP_DIAG_IGNORE_DEPR_DECLS
+  reinterpret_cast<PyBytesObject*>(bytes)->ob_shash = -1;
+  _Py_COMP_DIAG_POP
+}
+
+}  // namespace
+
+PyObject* loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity) {
+  PyObject* spare = loop->recv_spare;
+  // The spare's size is its capacity; a read that fills less than half of
+  // it gets its own object, so that a kept object wastes at most half.
+  if (spare != nullptr && PyBytes_GET_SIZE(spare) >= size &&
+      PyBytes_GET_SIZE(spare) / 2 <= size) {
+    loop->recv_spare = nullptr;
+    *capacity = PyBytes_GET_SIZE(spare);
+    return spare;
+  }
+  *capacity = size;
+  return PyBytes_FromStringAndSize(nullptr, size);
+}
+
+int loop_shrink_read_bytes(PyObject** bytes, Py_ssize_t* capacity, Py_ssize_t n) {
+  if (n == PyBytes_GET_SIZE(*bytes)) return 0;
+  if (kRecycleReads && n >= *capacity / 2) {
+    Py_SET_SIZE(*bytes, n);
+    PyBytes_AS_STRING(*bytes)[n] = '\0';
+    return 0;
+  }
+  *capacity = n;
+  return _PyBytes_Resize(bytes, n);
+}
+
+void loop_recycle_read_bytes(LoopObject* loop, PyObject* bytes, Py_ssize_t capacity) {
+  PyObject* spare = loop->recv_spare;
+  if (!kRecycleReads || Py_REFCNT(bytes) != 1 ||
+      capacity > static_cast<Py_ssize_t>(kReadBufferSize) ||
+      (spare != nullptr && PyBytes_GET_SIZE(spare) >= capacity)) {
+    Py_DECREF(bytes);
+    return;
+  }
+  // Its bytes past the read's are the object's own (the terminating NUL at
+  // capacity included), never shown: the next read overwrites them.
+  Py_SET_SIZE(bytes, capacity);
+  forget_hash(bytes);
+  Py_XSETREF(loop->recv_spare, bytes);
+}
+
+PyObject* loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
+                               Py_ssize_t* capacity) {
+  *capacity = 0;
+  if (n < kDirectReadMin) return PyBytes_FromStringAndSize(data, n);
+  PyObject* bytes = loop_take_read_bytes(loop, n, capacity);
+  if (bytes == nullptr) return nullptr;
+  memcpy(PyBytes_AS_STRING(bytes), data, n);
+  if (loop_shrink_read_bytes(&bytes, capacity, n) < 0) return nullptr;
+  return bytes;
 }
 
 PyObject* loop_create_future(LoopObject* loop) {

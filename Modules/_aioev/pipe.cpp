@@ -70,10 +70,12 @@ int read_pipe_ready(TransportObject* t, int) {
   }
   ModuleState* st = loop->state;
   if (n > 0) {
-    Ref data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
+    Py_ssize_t capacity;
+    Ref data = Ref::steal(loop_copy_read_bytes(loop, buffer, n, &capacity));
     if (!data) return -1;
     // As in asyncio, an exception from data_received escapes the callback.
     Ref result = transport_call_protocol(t, st->str_data_received, data.get());
+    if (capacity > 0) loop_recycle_read_bytes(loop, data.release(), capacity);
     return result ? 0 : -1;
   }
   if (log_closed_by_peer(t) < 0) return -1;

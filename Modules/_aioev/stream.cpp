@@ -109,22 +109,25 @@ int read_into_protocol_buffer(TransportObject* t) {
 // handed to data_received() without a copy out of the loop's buffer: empty
 // with n set to 0 when the caller should read the usual way instead.
 // Knowing the size takes an ioctl, so it is tried only after a large read.
-Ref read_direct(TransportObject* t, ssize_t* n) {
+// *capacity: the object's, for loop_recycle_read_bytes.
+Ref read_direct(TransportObject* t, ssize_t* n, Py_ssize_t* capacity) {
   *n = 0;
+  *capacity = 0;
   int avail = 0;
   if (ioctl(t->fd, FIONREAD, &avail) < 0 || avail < kDirectReadMin) return Ref();
   Py_ssize_t size = avail < static_cast<int>(kReadBufferSize) ? avail : kReadBufferSize;
-  PyObject* data = PyBytes_FromStringAndSize(nullptr, size);
+  PyObject* data = loop_take_read_bytes(t->loop, size, capacity);
   if (data == nullptr) {
     *n = -1;
     return Ref();
   }
   *n = recv(t->fd, PyBytes_AS_STRING(data), size, 0);
   if (*n <= 0) {
-    Py_DECREF(data);
+    loop_recycle_read_bytes(t->loop, data, *capacity);
+    *capacity = 0;
     return Ref();
   }
-  if (*n < size && _PyBytes_Resize(&data, *n) < 0) {
+  if (loop_shrink_read_bytes(&data, capacity, *n) < 0) {
     *n = -1;
     return Ref();
   }
@@ -138,8 +141,9 @@ int read_ready(TransportObject* t) {
   StreamObject* s = as_stream(t);
   Ref data;
   ssize_t n = 0;
+  Py_ssize_t capacity = 0;  // of a direct read's bytes object
   if (s->large_reads) {
-    data = read_direct(t, &n);
+    data = read_direct(t, &n, &capacity);
     if (n < 0 && PyErr_Occurred()) return -1;
   }
   if (!data) {
@@ -151,11 +155,12 @@ int read_ready(TransportObject* t) {
                                 : os_error_failed(t, errno, "Fatal read error on socket transport");
     }
     if (n == 0) return on_eof(t);
-    data = Ref::steal(PyBytes_FromStringAndSize(buffer, n));
+    data = Ref::steal(loop_copy_read_bytes(loop, buffer, n, &capacity));
     if (!data) return -1;
   }
   s->large_reads = n >= kDirectReadMin;
   Ref result = transport_call_protocol(t, loop->state->str_data_received, data.get());
+  if (capacity > 0) loop_recycle_read_bytes(loop, data.release(), capacity);
   if (!result) {
     return transport_protocol_failed(t, "Fatal error: protocol.data_received() call failed.");
   }
