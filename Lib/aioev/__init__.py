@@ -6,6 +6,19 @@ Run a program on it with ``aioev.run(main())``, or
 """
 
 import asyncio as _asyncio
+import sys as _sys
+
+try:
+    from . import _aioev
+except ModuleNotFoundError as _error:
+    # Vendored into CPython (Doc/vendoring.rst) the extension is the top-level
+    # _aioev (makesetup takes no dotted names); registered under the package's
+    # name, it is what every "from . import _aioev" below finds.
+    if _error.name != __name__ + '._aioev':
+        raise
+    import _aioev
+    _sys.modules[__name__ + '._aioev'] = _aioev
+    del _error
 
 from ._aioev import Future, Task
 from ._loop import Loop
