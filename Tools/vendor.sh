@@ -31,7 +31,7 @@ setup_local() {
     cat <<EOF
 # aioev (written by aioev's Tools/vendor.sh). A line with "=" is a make
 # variable for makesetup, so the flags are variables the rule names.
-AIOEV_CFLAGS=-I\$(srcdir)/Modules/_aioev -I\$(srcdir)/Modules/_aioev/include -I\$(srcdir)/Modules/_aioev/libev -fno-exceptions -fvisibility=hidden
+AIOEV_CFLAGS=-I\$(srcdir)/Modules/_aioev -I\$(srcdir)/Modules/_aioev/include -isystem \$(srcdir)/Modules/_aioev/libev -fno-exceptions -fvisibility=hidden
 AIOEV_LIBS=-lstdc++ -lm
 *$kind*
 _aioev _aioev/module.cpp _aioev/loop.cpp _aioev/handle.cpp _aioev/future.cpp \\

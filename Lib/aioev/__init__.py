@@ -6,10 +6,12 @@ Run a program on it with ``aioev.run(main())``, or
 """
 
 import asyncio as _asyncio
+import importlib as _importlib
 import sys as _sys
 
 try:
-    from . import _aioev
+    # import_module, not "from . import": only it says which module is missing.
+    _importlib.import_module('._aioev', __name__)
 except ModuleNotFoundError as _error:
     # Vendored into CPython (Doc/vendoring.rst) the extension is the top-level
     # _aioev (makesetup takes no dotted names); registered under the package's
