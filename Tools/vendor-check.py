@@ -8,7 +8,6 @@ Exits non-zero with the reason otherwise."""
 
 import os
 import sys
-import sysconfig
 
 
 def fail(why):
@@ -20,10 +19,13 @@ def main():
     installed = '--installed' in sys.argv[2:]
     # This script's folder (Tools/) is sys.path[0]; the checkout's Lib is not
     # on the path, so "import aioev" finds the stdlib's copy or nothing.
+    import asyncio
     import aioev
     import _aioev
-    stdlib = sysconfig.get_path('stdlib')
-    if os.path.dirname(os.path.dirname(os.path.abspath(aioev.__file__))) != os.path.abspath(stdlib):
+    # The stdlib's folder: where asyncio is (sysconfig names the install
+    # prefix even for an interpreter run from its build folder).
+    stdlib = os.path.dirname(os.path.dirname(os.path.abspath(asyncio.__file__)))
+    if os.path.dirname(os.path.dirname(os.path.abspath(aioev.__file__))) != stdlib:
         fail(f'aioev from {aioev.__file__}, not from the stdlib {stdlib}')
     if aioev._aioev is not _aioev or sys.modules['aioev._aioev'] is not _aioev:
         fail('aioev._aioev is not the top-level _aioev')
@@ -40,7 +42,6 @@ def main():
         fail(f'libev not static: {sorted(set(mapped))} mapped')
 
     async def main():
-        import asyncio
         await asyncio.sleep(0.01)
         return 'ok'
 
