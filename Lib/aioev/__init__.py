@@ -18,9 +18,12 @@ except ModuleNotFoundError as _error:
     # name, it is what every "from . import _aioev" below finds.
     if _error.name != __name__ + '._aioev':
         raise
-    import _aioev
+    try:
+        import _aioev
+    except ModuleNotFoundError:
+        # Neither: the error names the wheel's module, the one to build.
+        raise _error from None
     _sys.modules[__name__ + '._aioev'] = _aioev
-    del _error
 
 from ._aioev import Future, Task
 from ._loop import Loop
