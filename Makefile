@@ -16,6 +16,9 @@
 #   make bench-plots  that JSON and its SVG plots into Doc/bench/
 #   make bench-test   Tests/test_bench.py in the bench venv (part of `make test`)
 #   make wheel    one wheel per interpreter in dist/, libev linked statically
+#   make doc      sphinx-build -W of Doc/ into build/doc (its venv: .venv-doc)
+#   make vendor-test  aioev vendored into Debian 13's CPython 3.13.5, built in
+#                 and as a shared module, `python -m test test_aioev` in each
 #   make clean    build products (distclean: the venvs too)
 #
 # Every target can be run again: a second `make deps` or `make build` finds
@@ -77,7 +80,8 @@ ASAN_ENV = LD_PRELOAD="$(ASAN_PRELOAD)" \
            PYTHONMALLOC=malloc
 
 .PHONY: all deps apt-deps build ctest pytest test asan oracles oracle-deps fuzz \
-        demo bench bench-apt-deps bench-venv bench-plots bench-test wheel clean distclean \
+        demo bench bench-apt-deps bench-venv bench-plots bench-test wheel doc vendor-test \
+        clean distclean \
         $(foreach v,$(VERSIONS),build-$(v) pytest-$(v))
 
 all: build
@@ -138,7 +142,7 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 # -k: one failing suite does not hide the others' results; the exit status
 # still says whether everything passed.
 test: deps build
-	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles
+	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc vendor-test
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
@@ -236,7 +240,7 @@ bench-test: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
 	    bash Tools/run-pytest.sh $(BENCH_PYTHON) Tests/test_bench.py $(PYTEST_ARGS)
 
 # --- wheel ------------------------------------------------------------------
-# libev from Debian's source package, compiled into the module (see DESIGN.md).
+# libev from Debian's source package, compiled into the module (CMakeLists.txt).
 wheel: deps
 	@libev=$$(bash Tools/fetch-libev-source.sh build/libev); \
 	for v in $(VERSIONS); do \
@@ -247,6 +251,80 @@ wheel: deps
 	done; \
 	ls -l dist/*.whl
 
+# --- doc, vendor-test (Doc/, Tools/vendor.sh) --------------------------------
+# The documentation builds in a venv of its own with the pinned Sphinx; -W
+# makes every warning an error.
+DOC_VENV         := .venv-doc
+DOC_REQUIREMENTS := Doc/requirements.txt
+
+$(DOC_VENV)/bin/python:
+	$(call base_python,$(MAIN_VERSION)) -m venv $(DOC_VENV)
+
+$(DOC_VENV)/.requirements.stamp: $(DOC_REQUIREMENTS) | $(DOC_VENV)/bin/python
+	$(DOC_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(DOC_REQUIREMENTS)
+	touch $@
+
+doc: $(DOC_VENV)/.requirements.stamp
+	$(DOC_VENV)/bin/sphinx-build -q -W -b html Doc build/doc
+
+# Vendoring (Doc/vendoring.rst) on Debian 13's CPython 3.13.5 source: one
+# copy of the tree and one configured build folder; the module is built in
+# (Setup.local *static*), tested, then rebuilt as a shared module (*shared*)
+# and tested again: the second flavour only recompiles the module and
+# relinks. ccache (CCACHE_BASEDIR/NOHASHDIR: paths relative to build/vendor)
+# lets a re-vendored tree recompile nothing that did not change. The stamp is
+# the hash of every input; a second run with the same inputs does nothing.
+# VENDOR_TEST_ARGS: regrtest's arguments. The default is a bounded part of
+# test_aioev, the loop, its transports and the Task (the part that differs
+# between builds); VENDOR_TEST_ARGS=test_aioev runs all of it, with the
+# stdlib conformance gate (CPython's own test_asyncio) that `make pytest`
+# already runs on three interpreters.
+VENDOR_DIR       := build/vendor
+VENDOR_BUILD     := $(VENDOR_DIR)/build
+VENDOR_TEST_ARGS ?= -j2 $(addprefix test_aioev.,test_loop test_handles test_timers \
+                    test_readers test_signals test_sock test_tcp test_unix test_udp \
+                    test_pipes test_subprocess test_task test_tasks_futures \
+                    test_threadsafe test_debug test_docs)
+VENDOR_ENV       := CCACHE_BASEDIR=$(CURDIR)/$(VENDOR_DIR) CCACHE_NOHASHDIR=1
+vendor_inputs = { find Modules/_aioev Include/aioev Lib/aioev Tests -type f \
+                    ! -name '*.so' ! -path '*/__pycache__/*' -print0 | sort -z \
+                    | xargs -0 sha256sum; sha256sum Tools/vendor.sh Tools/vendor-check.py Makefile; \
+                    echo "$(VENDOR_TEST_ARGS)"; } | sha256sum | cut -c1-16
+
+vendor-test:
+	@$(call apt_install,ccache g++)
+	@set -e; want=$$($(vendor_inputs)); \
+	if [ "$$(cat $(VENDOR_DIR)/.stamp 2>/dev/null)" = "$$want" ]; then \
+	    echo "vendor-test: passed before with the same inputs ($$want)"; exit 0; \
+	fi; \
+	src=$$(bash Tools/apt-source.sh python3.13 trixie $${AIOEV_CACHE:-$$HOME/.cache/aioev}/src Modules/_asynciomodule.c); \
+	if [ ! -f $(VENDOR_DIR)/cpython/.aioev-copy ]; then \
+	    rm -rf $(VENDOR_DIR)/cpython; mkdir -p $(VENDOR_DIR); \
+	    cp -a "$$src" $(VENDOR_DIR)/cpython; echo "$$src" > $(VENDOR_DIR)/cpython/.aioev-copy; \
+	fi; \
+	rm -f $(VENDOR_DIR)/.stamp; \
+	for kind in builtin shared; do \
+	    echo "== vendor-test: $$kind (log: $(VENDOR_BUILD)/$$kind.log)"; \
+	    bash Tools/vendor.sh $(VENDOR_DIR)/cpython $$kind; \
+	    mkdir -p $(VENDOR_BUILD)/Modules/_aioev/libev; \
+	    rm -f $(VENDOR_BUILD)/Modules/_aioev*.so $(VENDOR_BUILD)/build/lib.*/_aioev*.so; \
+	    cp $(VENDOR_DIR)/cpython/Modules/Setup.local $(VENDOR_BUILD)/Modules/Setup.local; \
+	    ( cd $(VENDOR_BUILD); export $(VENDOR_ENV); \
+	      if [ ! -f Makefile ]; then \
+	          CC="ccache gcc" CXX="ccache g++" ../cpython/configure --without-ensurepip \
+	              --prefix=$(CURDIR)/$(VENDOR_BUILD)/install; \
+	      fi; \
+	      make -j2; \
+	      if [ $$kind = shared ]; then make -j2 altinstall; fi ) > $(VENDOR_BUILD)/$$kind.log 2>&1 \
+	        || { tail -30 $(VENDOR_BUILD)/$$kind.log; exit 1; }; \
+	    $(VENDOR_BUILD)/python -E Tools/vendor-check.py $$kind; \
+	    if [ $$kind = shared ]; then \
+	        $(VENDOR_BUILD)/install/bin/python3.13 -E Tools/vendor-check.py $$kind --installed; \
+	    fi; \
+	    (cd $(VENDOR_BUILD) && ./python -E -m test --timeout 600 $(VENDOR_TEST_ARGS)); \
+	done; \
+	echo "$$want" > $(VENDOR_DIR)/.stamp
+
 # --- clean ------------------------------------------------------------------
 clean:
 	rm -rf build dist Lib/*.egg-info *.egg-info .pytest_cache
@@ -254,4 +332,4 @@ clean:
 	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf .venv .venv-bench
+	rm -rf .venv .venv-bench .venv-doc

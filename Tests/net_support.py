@@ -24,7 +24,7 @@ try:
 except ImportError:  # pragma: no cover - not on Linux
     resource = None
 
-from Tests.support import LoopTestCase
+from .support import LoopTestCase
 
 HOST = '127.0.0.1'
 KiB = 1024

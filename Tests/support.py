@@ -28,6 +28,15 @@ import unittest
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(TESTS_DIR)
+# This package's name: Tests in the checkout, test.test_aioev vendored into
+# CPython; child interpreters import it from the folder above its top package.
+PACKAGE = __name__.rpartition('.')[0]
+PACKAGE_PARENT = TESTS_DIR
+for _ in PACKAGE.split('.'):
+    PACKAGE_PARENT = os.path.dirname(PACKAGE_PARENT)
+# The checkout's tests that need files outside this package (Tools/bench,
+# Tests/cpp) skip where it is vendored without them.
+IN_CHECKOUT = os.path.isfile(os.path.join(ROOT_DIR, 'pyproject.toml'))
 LIB_DIR = os.path.join(ROOT_DIR, 'Lib')
 
 LOOP_KIND = os.environ.get('AIOEV_TEST_LOOP', 'aioev').strip().lower() or 'aioev'
@@ -65,11 +74,11 @@ def new_event_loop():
 
 
 def child_env(**extra):
-    """Environment for a child interpreter that can import Tests and aioev."""
+    """Environment for a child interpreter that can import this package and aioev."""
     env = dict(os.environ)
     # The child imports the same aioev as this process: an explicit
     # PYTHONPATH (e.g. a sanitizer build) comes before the source tree's Lib.
-    paths = [ROOT_DIR]
+    paths = [PACKAGE_PARENT]
     if env.get('PYTHONPATH'):
         paths.append(env['PYTHONPATH'])
     paths.append(LIB_DIR)
@@ -80,9 +89,9 @@ def child_env(**extra):
     return env
 
 
-CHILD_PRELUDE = """\
+CHILD_PRELUDE = f"""\
 import asyncio, os, signal, socket, sys, time
-from Tests.support import new_event_loop, USING_AIOEV
+from {PACKAGE}.support import new_event_loop, USING_AIOEV
 """
 
 

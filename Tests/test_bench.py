@@ -26,11 +26,15 @@ import unittest
 from unittest import mock
 from xml.etree import ElementTree
 
-from Tests.net_support import KiB, MiB, payload
-from Tests.support import ROOT_DIR, UNDER_SANITIZER, child_env, import_aioev
+from .net_support import KiB, MiB, payload
+from .support import ROOT_DIR, UNDER_SANITIZER, child_env, import_aioev
 
+BENCH_DIR = os.path.join(ROOT_DIR, "Tools", "bench")
+if not os.path.isdir(BENCH_DIR):
+    # Vendored into CPython the tests come without the checkout's Tools/.
+    raise unittest.SkipTest(f"no benchmark sources in {BENCH_DIR}")
 import_aioev()
-sys.path.insert(0, os.path.join(ROOT_DIR, "Tools", "bench"))
+sys.path.insert(0, BENCH_DIR)
 import bench  # noqa: E402
 import cells  # noqa: E402
 import loops  # noqa: E402

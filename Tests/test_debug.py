@@ -6,8 +6,8 @@ import sys
 import time
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 def slow_callback():

@@ -9,8 +9,8 @@ import sys
 import unittest
 import weakref
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 cvar = contextvars.ContextVar('cvar', default='default')

@@ -13,8 +13,8 @@ import sys
 import threading
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 N = 10_000

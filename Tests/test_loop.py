@@ -9,8 +9,8 @@ import unittest
 import warnings
 import weakref
 
-from Tests import support
-from Tests.support import LoopTestCase, aioev_only
+from . import support
+from .support import LoopTestCase, aioev_only
 
 
 class RunForeverTests(LoopTestCase):

@@ -17,9 +17,9 @@ import threading
 import tty
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
-from Tests.net_support import (
+from . import support
+from .support import LoopTestCase
+from .net_support import (
     KiB, MiB, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, Recorder, payload)
 
 # The smallest pipe buffer Linux grants (one page).

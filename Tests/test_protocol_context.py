@@ -18,8 +18,8 @@ import socket
 import sys
 import unittest
 
-from Tests.support import PY_VERSION, LoopTestCase
-from Tests.net_support import (
+from .support import PY_VERSION, LoopTestCase
+from .net_support import (
     HOST, client_tls_context, server_tls_context, unix_path)
 
 cvar = contextvars.ContextVar('cvar', default='unset')

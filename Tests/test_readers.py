@@ -5,8 +5,8 @@ import os
 import socket
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 class FilenoObject:

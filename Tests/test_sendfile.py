@@ -9,7 +9,7 @@ import socket
 import tempfile
 import unittest
 
-from Tests.net_support import (
+from .net_support import (
     KiB, MiB, NetTestCase, client_tls_context, payload, server_tls_context,
     unix_path)
 

@@ -8,8 +8,8 @@ import socket
 import unittest
 import warnings
 
-from Tests.support import PY_VERSION
-from Tests.net_support import (
+from .support import PY_VERSION
+from .net_support import (
     HOST, MiB, Echo, NetTestCase, Recorder, payload, stream_round_trip)
 
 requires_313 = unittest.skipUnless(PY_VERSION >= (3, 13), 'Python 3.13+')

@@ -9,8 +9,8 @@ import threading
 import time
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 async def coroutine_function():

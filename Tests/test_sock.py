@@ -10,8 +10,8 @@ import struct
 import tempfile
 import unittest
 
-from Tests import support
-from Tests.support import LoopTestCase
+from . import support
+from .support import LoopTestCase
 
 
 class SockRecvTests(LoopTestCase):

@@ -8,8 +8,8 @@ import socket
 import ssl
 import unittest
 
-from Tests.support import PY_VERSION
-from Tests.net_support import (
+from .support import PY_VERSION
+from .net_support import (
     HOST, KiB, MiB, NetTestCase, client_tls_context, payload,
     server_tls_context, unix_path, stream_round_trip)
 

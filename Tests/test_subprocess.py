@@ -19,10 +19,10 @@ import unittest
 
 from asyncio.subprocess import DEVNULL, PIPE, STDOUT
 
-from Tests import support
-from Tests.support import LoopTestCase
-from Tests.net_support import KiB, MiB, payload
-from Tests.proc_support import (
+from . import support
+from .support import LoopTestCase
+from .net_support import KiB, MiB, payload
+from .proc_support import (
     CAT, SLEEP, SubprocessRecorder, is_reaped, py, sh)
 
 try:

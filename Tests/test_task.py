@@ -23,8 +23,8 @@ import types
 import unittest
 import weakref
 
-from Tests import support
-from Tests.support import LoopTestCase, PY_VERSION, USING_AIOEV, aioev_only
+from . import support
+from .support import LoopTestCase, PY_VERSION, USING_AIOEV, aioev_only
 
 
 # The classes under test: the one place that picks aioev's or asyncio's.

@@ -23,17 +23,17 @@ import threading
 import unittest
 import weakref
 
-from Tests import support
-from Tests.support import LoopTestCase, PY_VERSION, aioev_only
+from . import support
+from .support import LoopTestCase, PY_VERSION, aioev_only
 # The classes under test, as test_task picks them.
-from Tests.test_task import EAGER_TASK_FACTORY, FUTURE, TASK
+from .test_task import EAGER_TASK_FACTORY, FUTURE, TASK
 
 requires_312 = unittest.skipIf(PY_VERSION < (3, 12), 'new in Python 3.12')
 
 # Run in a child: TASK, FUTURE and a loop of the kind under test.
-CHILD_HEADER = """
+CHILD_HEADER = f"""
 import asyncio, gc
-from Tests.test_task_faults import TASK, FUTURE
+from {support.PACKAGE}.test_task_faults import TASK, FUTURE
 loop = new_event_loop()
 errors = []
 loop.set_exception_handler(lambda loop, context: errors.append(context))

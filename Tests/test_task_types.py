@@ -13,9 +13,9 @@ import textwrap
 import unittest
 import weakref
 
-from Tests import support
-from Tests.support import LoopTestCase, PY_VERSION
-from Tests.test_task import FUTURE, TASK
+from . import support
+from .support import LoopTestCase, PY_VERSION
+from .test_task import FUTURE, TASK
 
 
 async def answer():
@@ -177,14 +177,15 @@ class NeverCrashTests(unittest.TestCase):
     """What crashes (or not) is checked in a child process."""
 
     def run_code(self, code):
-        proc = support.run_child(textwrap.dedent(code), timeout=120)
+        # The child imports the classes under test by this package's name.
+        header = f'from {support.PACKAGE}.test_task import TASK, FUTURE\n'
+        proc = support.run_child(header + textwrap.dedent(code), timeout=120)
         self.assertEqual(proc.returncode, 0, support.describe_child(proc))
         return proc.stdout
 
     @support.aioev_only  # asyncio's own get_coro() crashes on such a task
     def test_every_asyncio_method_on_objects_never_initialised(self):
         out = self.run_code(f"""
-            from Tests.test_task import TASK, FUTURE
             import asyncio
             calls = 0
             for cls, bases in ((TASK, (asyncio.Task, asyncio.Future, TASK)),
@@ -211,7 +212,6 @@ class NeverCrashTests(unittest.TestCase):
 
     def test_cancel_in_a_cycle_of_tasks_raises_recursion_error(self):
         out = self.run_code("""
-            from Tests.test_task import TASK
             loop = new_event_loop()
             async def a():
                 await tb
@@ -231,7 +231,6 @@ class NeverCrashTests(unittest.TestCase):
     def test_cancel_head_of_a_long_chain_raises_recursion_error(self):
         out = self.run_code("""
             import sys
-            from Tests.test_task import TASK
             loop = new_event_loop()
             async def link(prev):
                 if prev is None:

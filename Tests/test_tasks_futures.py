@@ -6,7 +6,7 @@ import gc
 import sys
 import unittest
 
-from Tests.support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
+from .support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
 
 # The types a loop of the kind under test makes by default: asyncio's, or
 # aioev's own where the loop says so (native_task, AIOEV_NATIVE_TASK=1).

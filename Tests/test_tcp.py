@@ -11,9 +11,9 @@ import unittest
 import warnings
 import weakref
 
-from Tests import support
-from Tests.support import PY_VERSION
-from Tests.net_support import (
+from . import support
+from .support import PY_VERSION
+from .net_support import (
     HOST, KiB, MiB, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER,
     Boom, BufferedRecorder, Echo, NetTestCase, Recorder, payload)
 

@@ -7,8 +7,8 @@ import threading
 import time
 import unittest
 
-from Tests import support
-from Tests.support import PY_VERSION, LoopTestCase, aioev_only
+from . import support
+from .support import PY_VERSION, LoopTestCase, aioev_only
 
 NAN = float('nan')
 

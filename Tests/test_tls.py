@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from Tests.net_support import (
+from .net_support import (
     HOST, KiB, MiB, BufferedRecorder, Echo, NetTestCase, Recorder,
     client_tls_context, payload, server_tls_context, tls_files, unix_path,
     stream_round_trip)

@@ -15,8 +15,8 @@ import time
 import unittest
 import weakref
 
-from Tests import support
-from Tests.net_support import (
+from . import support
+from .net_support import (
     HOST, KiB, MiB, DEFAULT_HIGH_WATER, Boom, BufferedRecorder, Echo,
     NetTestCase, Recorder, nofile_limit, payload, raise_nofile_limit)
 

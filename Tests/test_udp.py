@@ -18,9 +18,9 @@ import unittest
 
 from asyncio import trsock
 
-from Tests import support
-from Tests.support import PY_VERSION, LoopTestCase
-from Tests.net_support import (
+from . import support
+from .support import PY_VERSION, LoopTestCase
+from .net_support import (
     HOST, KiB, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, abstract_name,
     payload, unix_path)
 

@@ -9,8 +9,8 @@ import pathlib
 import socket
 import unittest
 
-from Tests.support import PY_VERSION
-from Tests.net_support import (
+from .support import PY_VERSION
+from .net_support import (
     KiB, MiB, BufferedRecorder, Echo, NetTestCase, abstract_name, payload,
     unix_path, stream_round_trip)
 

@@ -6,6 +6,24 @@ Run a program on it with ``aioev.run(main())``, or
 """
 
 import asyncio as _asyncio
+import importlib as _importlib
+import sys as _sys
+
+try:
+    # import_module, not "from . import": only it says which module is missing.
+    _importlib.import_module('._aioev', __name__)
+except ModuleNotFoundError as _error:
+    # Vendored into CPython (Doc/vendoring.rst) the extension is the top-level
+    # _aioev (makesetup takes no dotted names); registered under the package's
+    # name, it is what every "from . import _aioev" below finds.
+    if _error.name != __name__ + '._aioev':
+        raise
+    try:
+        import _aioev
+    except ModuleNotFoundError:
+        # Neither: the error names the wheel's module, the one to build.
+        raise _error from None
+    _sys.modules[__name__ + '._aioev'] = _aioev
 
 from ._aioev import Future, Task
 from ._loop import Loop
