@@ -1,0 +1,78 @@
+"""Tests.refleak itself: that it reports a module that leaks, passes one that
+does not, and refuses an exclusion without a reason."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+from . import refleak
+
+LEAKY = textwrap.dedent('''
+    import ctypes
+    import unittest
+
+    KEEP = []
+
+    class Leaky(unittest.TestCase):
+        def test_leak(self):
+            # A fresh object and one extra reference to it, every run:
+            # both the reference total and the allocated blocks grow.
+            obj = [object() for _ in range(10)]
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+''')
+
+CLEAN = textwrap.dedent('''
+    import unittest
+
+    class Clean(unittest.TestCase):
+        def test_nothing(self):
+            [object() for _ in range(10)]
+''')
+
+
+class RefleakRunnerTests(unittest.TestCase):
+
+    def run_runner(self, source):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, 'refleak_probe.py'), 'w') as f:
+                f.write(source)
+            empty = os.path.join(tmp, 'exclusions.txt')
+            open(empty, 'w').close()
+            env = dict(os.environ)
+            env['PYTHONPATH'] = os.pathsep.join(
+                [tmp, refleak.ROOT, env.get('PYTHONPATH', '')])
+            return subprocess.run(
+                [sys.executable, '-m', 'Tests.refleak', '--exclusions', empty,
+                 'refleak_probe'], cwd=refleak.ROOT, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+
+    def test_reports_a_leak(self):
+        proc = self.run_runner(LEAKY)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertIn('refleak_probe: leaked', proc.stdout)
+        self.assertIn('leaked memory blocks', proc.stdout)
+        if hasattr(sys, 'gettotalrefcount'):
+            self.assertIn('leaked references', proc.stdout)
+
+    def test_passes_a_clean_module(self):
+        proc = self.run_runner(CLEAN)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertIn('refleak_probe: ok', proc.stdout)
+
+    def test_exclusion_needs_a_reason(self):
+        with tempfile.NamedTemporaryFile('w', suffix='.txt') as f:
+            f.write('Tests.test_loop:\n')
+            f.flush()
+            with self.assertRaises(SystemExit):
+                refleak.read_exclusions(f.name)
+
+    def test_exclusions_file_is_valid(self):
+        for entry, reason in refleak.read_exclusions().items():
+            self.assertTrue(reason, entry)
+
+
+if __name__ == '__main__':
+    unittest.main()
