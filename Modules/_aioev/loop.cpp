@@ -394,7 +394,8 @@ int run_once(LoopObject* loop) {
       HandleObject* h = loop->timers.pop();
       h->scheduled = false;
       if (h->cancelled) {
-        loop->timers_cancelled--;
+        // asyncio hands it to _ready without counting it off, so its count
+        // of cancelled timers (which decides the heap's rebuild) drifts up.
         Py_DECREF(h);
         continue;
       }
