@@ -6,7 +6,7 @@ import unittest
 
 from .fuzz import runner
 
-SEEDS = range(1000, 1040)
+SEEDS = range(1000, 1060)
 
 
 class FuzzTest(unittest.TestCase):

@@ -266,7 +266,7 @@ def run_program(prog, mode):
     loop.set_exception_handler(env.handler)
     if prog.get('eager') and hasattr(asyncio, 'eager_task_factory'):
         loop.set_task_factory(asyncio.eager_task_factory)
-    watchdog = loop.call_later(5.0, lambda: (env.log('watchdog'), loop.stop()))
+    watchdog = loop.call_later(1.0, lambda: (env.log('watchdog'), loop.stop()))
     main = loop.create_task(env.run_async(prog['ops'], 'main'), name='main')
     for _ in range(6):
         try:
