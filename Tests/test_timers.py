@@ -141,6 +141,20 @@ class CallLaterTests(LoopTestCase):
         # With the drifted count (58 > 55) asyncio rebuilds the heap first.
         self.assertEqual(fired, self.expected_heapq_order(110, cancelled, rebuild=True))
 
+    def test_call_at_an_int_too_big_for_a_float_fails_in_the_poll(self):
+        # asyncio keeps the int; only the poll timeout (when - time())
+        # overflows, and only while nothing else is ready.
+        h = self.loop.call_at(10**400, lambda: None)
+        self.loop.run_until_complete(asyncio.sleep(0))
+        with self.assertRaisesRegex(OverflowError, 'int too large to convert to float'):
+            self.loop.run_until_complete(self.loop.create_future())
+        h.cancel()
+        fired = []
+        self.loop.call_at(-10**400, fired.append, 1)
+        self.loop.call_soon(fired.append, 0)  # ready: no timeout is computed
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.assertEqual(fired, [0, 1])
+
     def test_timers_never_fire_before_their_deadline(self):
         rnd = random.Random(99)
         early = []
