@@ -1,6 +1,7 @@
 """call_later and call_at: ordering, cancellation and memory."""
 
 import asyncio
+import heapq
 import random
 import sys
 import threading
@@ -77,16 +78,82 @@ class CallLaterTests(LoopTestCase):
         self.run_until(lambda: len(fired) == 50)
         self.assertEqual(sorted(fired), list(range(50)))
 
-    @aioev_only
-    def test_equal_deadlines_run_in_fifo_order(self):
-        # asyncio leaves the order of equal deadlines undefined (its heap
-        # is not stable); aioev keeps them FIFO.
+    def expected_heapq_order(self, n, cancelled, rebuild=None):
+        # asyncio's TimerHandle compares `when` alone: equal deadlines leave
+        # heapq in the order of its moves. This replays asyncio's _run_once:
+        # more than half of over 100 timers cancelled rebuilds the heap
+        # (heapify), else cancelled ones are popped when they reach the top.
+        class Entry:
+            def __init__(self, i):
+                self.i = i
+
+            def __lt__(self, other):
+                return False  # equal deadlines
+
+        heap = []
+        for i in range(n):
+            heapq.heappush(heap, Entry(i))
+        if rebuild is None:
+            rebuild = n > 100 and len(cancelled) / n > 0.5
+        if rebuild:
+            heap = [e for e in heap if e.i not in cancelled]
+            heapq.heapify(heap)
+        order = []
+        while heap:
+            e = heapq.heappop(heap)
+            if e.i not in cancelled:
+                order.append(e.i)
+        return order
+
+    def check_equal_deadline_order(self, n, cancelled):
         fired = []
-        when = self.loop.time() + 0.01
-        for i in range(200):
-            self.loop.call_at(when, fired.append, i)
-        self.run_until(lambda: len(fired) == 200)
-        self.assertEqual(fired, list(range(200)))
+        when = self.loop.time() - 1  # already due: one iteration runs them all
+        handles = [self.loop.call_at(when, fired.append, i) for i in range(n)]
+        for i in cancelled:
+            handles[i].cancel()
+        self.run_until(lambda: len(fired) == n - len(cancelled))
+        self.assertEqual(fired, self.expected_heapq_order(n, cancelled))
+
+    def test_equal_deadlines_run_in_asyncios_heap_order(self):
+        self.check_equal_deadline_order(12, set())
+        self.check_equal_deadline_order(200, set())
+
+    def test_equal_deadlines_order_after_cancels_at_the_top(self):
+        self.check_equal_deadline_order(50, {0, 1, 5, 7, 20})
+
+    def test_equal_deadlines_order_after_the_heap_is_rebuilt(self):
+        self.check_equal_deadline_order(150, set(range(0, 150, 3)) | set(range(1, 150, 3)))
+
+    def test_cancelled_timer_popped_when_due_still_counts_for_the_rebuild(self):
+        # asyncio does not count off a cancelled timer that leaves the heap
+        # among the due ones: its count drifts up and rebuilds sooner.
+        when = self.loop.time() - 1
+        hs = [self.loop.call_at(when, lambda: None) for _ in range(60)]
+        for h in hs[1::2]:
+            h.cancel()  # 30 cancelled; none at the top: all leave as due
+        self.loop.run_until_complete(asyncio.sleep(0))
+        fired = []
+        hs = [self.loop.call_at(when, fired.append, i) for i in range(110)]
+        for i in range(0, 110, 4):
+            hs[i].cancel()  # 28 more: 58 counted, over half of 110
+        self.run_until(lambda: len(fired) == 82)
+        cancelled = set(range(0, 110, 4))
+        # With the drifted count (58 > 55) asyncio rebuilds the heap first.
+        self.assertEqual(fired, self.expected_heapq_order(110, cancelled, rebuild=True))
+
+    def test_call_at_an_int_too_big_for_a_float_fails_in_the_poll(self):
+        # asyncio keeps the int; only the poll timeout (when - time())
+        # overflows, and only while nothing else is ready.
+        h = self.loop.call_at(10**400, lambda: None)
+        self.loop.run_until_complete(asyncio.sleep(0))
+        with self.assertRaisesRegex(OverflowError, 'int too large to convert to float'):
+            self.loop.run_until_complete(self.loop.create_future())
+        h.cancel()
+        fired = []
+        self.loop.call_at(-10**400, fired.append, 1)
+        self.loop.call_soon(fired.append, 0)  # ready: no timeout is computed
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.assertEqual(fired, [0, 1])
 
     def test_timers_never_fire_before_their_deadline(self):
         rnd = random.Random(99)

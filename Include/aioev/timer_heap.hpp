@@ -1,6 +1,7 @@
-// The loop's timers: a binary min-heap ordered by deadline, then by insertion.
-// Its moves are heapq's (asyncio's heap), so that a deadline no order can
-// place (NaN: every comparison false) moves through it as in asyncio.
+// The loop's timers: a binary min-heap ordered by deadline only, moved exactly
+// as heapq moves asyncio's TimerHandles (whose `<` compares `when` alone), so
+// equal deadlines and NaN ones (every comparison false) surface in asyncio's
+// order, after pops and heapify alike.
 //
 // Cancelled timers stay in the heap and are dropped lazily, as asyncio does:
 // from the top when they surface, and all at once by remove_if() when they
@@ -20,7 +21,6 @@ class TimerHeap {
  public:
   struct Entry {
     double when;
-    std::uint64_t seq;  // ties run in scheduling order
     T item;
   };
 
@@ -30,7 +30,7 @@ class TimerHeap {
   T& at(std::size_t i) { return entries_[i].item; }
 
   void push(double when, T item) {
-    entries_.push_back(Entry{when, next_seq_++, std::move(item)});
+    entries_.push_back(Entry{when, std::move(item)});
     sift_up(entries_.size() - 1);
   }
 
@@ -63,9 +63,7 @@ class TimerHeap {
   }
 
  private:
-  static bool before(const Entry& a, const Entry& b) {
-    return a.when < b.when || (a.when == b.when && a.seq < b.seq);
-  }
+  static bool before(const Entry& a, const Entry& b) { return a.when < b.when; }
 
   // heapq's _siftdown: the entry at i goes up while it is before its parent.
   void sift_up(std::size_t i, std::size_t start = 0) {
@@ -94,7 +92,6 @@ class TimerHeap {
   }
 
   std::vector<Entry> entries_;
-  std::uint64_t next_seq_ = 0;
 };
 
 }  // namespace aioev

@@ -173,6 +173,7 @@ struct HandleObject {
   bool cancelled;
   bool scheduled;  // TimerHandle only: still in the loop's timer heap
   bool poolable;  // allocated with room for exactly one argument
+  bool when_overflow;  // call_at(an int no float holds): `when` is +-inf
   PyObject* args[1];
 };
 

@@ -74,6 +74,7 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
   h->when = 0.0;
   h->cancelled = false;
   h->scheduled = false;
+  h->when_overflow = false;
   if (context == nullptr || context == Py_None) {
     h->context = PyContext_CopyCurrent();
   } else {

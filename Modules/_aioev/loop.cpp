@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <new>
@@ -168,8 +170,20 @@ PyObject* Loop_call_at(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
     return nullptr;
   }
   double when = 0;
-  if (nargs >= 1 && as_seconds(args[0], &when) < 0) return nullptr;
-  return schedule_at(as_loop(self), "call_at", when, args, nargs, kwnames);
+  bool overflow = false;
+  if (nargs >= 1 && as_seconds(args[0], &when) < 0) {
+    // asyncio keeps the int and fails only when its poll timeout is computed
+    // from it (`when - time()`); until then it sorts as +-inf would.
+    if (!PyLong_Check(args[0]) || !PyErr_ExceptionMatches(PyExc_OverflowError)) return nullptr;
+    PyErr_Clear();
+    int sign = PyObject_RichCompareBool(args[0], Py_False, Py_GT);
+    if (sign < 0) return nullptr;
+    when = sign ? HUGE_VAL : -HUGE_VAL;
+    overflow = true;
+  }
+  PyObject* h = schedule_at(as_loop(self), "call_at", when, args, nargs, kwnames);
+  if (h != nullptr) reinterpret_cast<HandleObject*>(h)->when_overflow = overflow;
+  return h;
 }
 
 PyObject* Loop_call_later(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -366,6 +380,10 @@ int run_once(LoopObject* loop) {
   if (!loop->ready.empty() || loop->stopping) {
     timeout = 0;
   } else if (!loop->timers.empty()) {
+    if (AIOEV_UNLIKELY(loop->timers.top().item->when_overflow)) {
+      PyErr_SetString(PyExc_OverflowError, "int too large to convert to float");
+      return -1;
+    }
     timeout = loop->timers.top().when - monotonic_now();
     if (timeout < kSpinThreshold) timeout = 0;
     if (timeout > kMaxPollTimeout) timeout = kMaxPollTimeout;
@@ -395,7 +413,8 @@ int run_once(LoopObject* loop) {
       HandleObject* h = loop->timers.pop();
       h->scheduled = false;
       if (h->cancelled) {
-        loop->timers_cancelled--;
+        // asyncio hands it to _ready without counting it off, so its count
+        // of cancelled timers (which decides the heap's rebuild) drifts up.
         Py_DECREF(h);
         continue;
       }
