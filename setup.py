@@ -136,6 +136,8 @@ class CMakeBuild(build_ext):
 setup(
     package_dir={"": "Lib"},
     packages=find_packages("Lib"),
+    # PEP 561: the package is typed; _aioev.pyi describes the C module.
+    package_data={"aioev": ["py.typed", "*.pyi"]},
     ext_modules=[CMakeExtension("aioev._aioev")],
     cmdclass={"build_ext": CMakeBuild},
 )
