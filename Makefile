@@ -308,7 +308,7 @@ wheel-test: $(WHEEL_STAMPS) $(WHEEL_DIR)/system.stamp
 
 # --- clean ------------------------------------------------------------------
 clean:
-	rm -rf build dist Lib/*.egg-info *.egg-info .pytest_cache
+	rm -rf build dist libev Lib/*.egg-info *.egg-info .pytest_cache
 	rm -f Lib/aioev/_aioev*.so
 	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
