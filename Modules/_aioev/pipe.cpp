@@ -327,9 +327,9 @@ void pipe_dealloc(PyObject* self) {
 }
 
 #define PIPE_COMMON_METHODS                                                             \
-  {"is_closing", Transport_is_closing, METH_NOARGS, "True once closing."},              \
-  {"get_protocol", Transport_get_protocol, METH_NOARGS, "The current protocol."},       \
-  {"set_protocol", Transport_set_protocol, METH_O, "Replace the protocol."},            \
+  {"is_closing", Transport_is_closing, METH_NOARGS, "is_closing($self, /)\n--\n\nTrue once closing."}, \
+  {"get_protocol", Transport_get_protocol, METH_NOARGS, "get_protocol($self, /)\n--\n\nThe current protocol."}, \
+  {"set_protocol", Transport_set_protocol, METH_O, "set_protocol($self, protocol, /)\n--\n\nReplace the protocol."}, \
   {"_close", Pipe_close_now, METH_O, "Close now; connection_lost(exc) soon."},          \
   {"_call_connection_lost", Transport_call_connection_lost, METH_O,                     \
    "Tell the protocol, close the pipe."},                                              \
@@ -338,22 +338,22 @@ void pipe_dealloc(PyObject* self) {
 PyMethodDef read_pipe_methods[] = {
     PIPE_COMMON_METHODS,
     AIOEV_READ_METHODS,
-    {"close", ReadPipe_close, METH_NOARGS, "Close the transport."},
+    {"close", ReadPipe_close, METH_NOARGS, "close($self, /)\n--\n\nClose the transport."},
     {"_fatal_error", AIOEV_CFUNC(ReadPipe_fatal_error), METH_FASTCALL, "Report exc and close."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyMethodDef write_pipe_methods[] = {
     PIPE_COMMON_METHODS,
-    {"write", WritePipe_write, METH_O, "Write bytes, buffering what the pipe does not take."},
-    {"write_eof", WritePipe_write_eof, METH_NOARGS, "Close once the buffer is written."},
-    {"can_write_eof", WritePipe_can_write_eof, METH_NOARGS, "True."},
-    {"close", WritePipe_close, METH_NOARGS, "Close once the buffer is written."},
-    {"abort", WritePipe_abort, METH_NOARGS, "Close at once, dropping buffered data."},
-    {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "Buffered bytes."},
-    {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "(low, high)."},
+    {"write", WritePipe_write, METH_O, "write($self, data, /)\n--\n\nWrite bytes, buffering what the pipe does not take."},
+    {"write_eof", WritePipe_write_eof, METH_NOARGS, "write_eof($self, /)\n--\n\nClose once the buffer is written."},
+    {"can_write_eof", WritePipe_can_write_eof, METH_NOARGS, "can_write_eof($self, /)\n--\n\nTrue."},
+    {"close", WritePipe_close, METH_NOARGS, "close($self, /)\n--\n\nClose once the buffer is written."},
+    {"abort", WritePipe_abort, METH_NOARGS, "abort($self, /)\n--\n\nClose at once, dropping buffered data."},
+    {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "get_write_buffer_size($self, /)\n--\n\nBuffered bytes."},
+    {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "get_write_buffer_limits($self, /)\n--\n\n(low, high)."},
     {"set_write_buffer_limits", AIOEV_CFUNC(Transport_set_write_buffer_limits),
-     METH_VARARGS | METH_KEYWORDS, "Set the flow control marks."},
+     METH_VARARGS | METH_KEYWORDS, "set_write_buffer_limits($self, /, high=None, low=None)\n--\n\nSet the flow control marks."},
     {"_fatal_error", AIOEV_CFUNC(WritePipe_fatal_error), METH_FASTCALL, "Report exc and close."},
     {"_start_reading", WritePipe_start_watching, METH_NOARGS, "Watch for the reader leaving."},
     {nullptr, nullptr, 0, nullptr},

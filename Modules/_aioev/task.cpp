@@ -864,20 +864,20 @@ PyType_Slot task_method_slots[] = {
 #define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef task_methods[] = {
-    {"get_coro", Task_get_coro, METH_NOARGS, "The task's coroutine."},
-    {"get_context", Task_get_context, METH_NOARGS, "The contextvars.Context the task runs in."},
-    {"get_name", Task_get_name, METH_NOARGS, "The task's name."},
-    {"set_name", Task_set_name, METH_O, "Rename the task (to str(value))."},
+    {"get_coro", Task_get_coro, METH_NOARGS, "get_coro($self, /)\n--\n\nThe task's coroutine."},
+    {"get_context", Task_get_context, METH_NOARGS, "get_context($self, /)\n--\n\nThe contextvars.Context the task runs in."},
+    {"get_name", Task_get_name, METH_NOARGS, "get_name($self, /)\n--\n\nThe task's name."},
+    {"set_name", Task_set_name, METH_O, "set_name($self, value, /)\n--\n\nRename the task (to str(value))."},
     {"cancel", FASTCALL_KW(Task_cancel), METH_FASTCALL | METH_KEYWORDS,
-     "Request that the task be cancelled at its next step."},
-    {"cancelling", Task_cancelling, METH_NOARGS, "The number of pending cancellation requests."},
-    {"uncancel", Task_uncancel, METH_NOARGS, "Withdraw one cancellation request."},
-    {"set_result", Task_set_result, METH_O, "Not supported by tasks."},
-    {"set_exception", Task_set_exception, METH_O, "Not supported by tasks."},
+     "cancel($self, /, msg=None)\n--\n\nRequest that the task be cancelled at its next step."},
+    {"cancelling", Task_cancelling, METH_NOARGS, "cancelling($self, /)\n--\n\nThe number of pending cancellation requests."},
+    {"uncancel", Task_uncancel, METH_NOARGS, "uncancel($self, /)\n--\n\nWithdraw one cancellation request."},
+    {"set_result", Task_set_result, METH_O, "set_result($self, result, /)\n--\n\nNot supported by tasks."},
+    {"set_exception", Task_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nNot supported by tasks."},
     {"get_stack", FASTCALL_KW(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
-     "The frames of the task's coroutine."},
+     "get_stack($self, /, *, limit=None)\n--\n\nThe frames of the task's coroutine."},
     {"print_stack", FASTCALL_KW(Task_print_stack), METH_FASTCALL | METH_KEYWORDS,
-     "Print the stack or traceback of the task's coroutine."},
+     "print_stack($self, /, *, limit=None, file=None)\n--\n\nPrint the stack or traceback of the task's coroutine."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -904,7 +904,8 @@ PyType_Slot task_slots[] = {
     {Py_tp_clear, reinterpret_cast<void*>(Task_clear)},
     {Py_tp_finalize, reinterpret_cast<void*>(Task_finalize)},
     {Py_tp_dealloc, reinterpret_cast<void*>(Task_dealloc)},
-    {Py_tp_doc, const_cast<char*>("asyncio.Task's API and behaviour, in C++.")},
+    {Py_tp_doc, const_cast<char*>("Task(coro, *, loop=None, name=None, context=None, eager_start=False)\n--\n\n"
+                                  "asyncio.Task's API and behaviour, in C++.")},
     {0, nullptr},
 };
 

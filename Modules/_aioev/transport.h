@@ -173,15 +173,15 @@ PyObject* transport_get_protocol_paused(PyObject* self, void*);
 
 // The methods of every transport, for the start of each type's method table.
 #define AIOEV_TRANSPORT_METHODS                                                              \
-  {"close", Transport_close, METH_NOARGS, "Close the transport."},                           \
-  {"abort", Transport_abort, METH_NOARGS, "Close at once, dropping buffered data."},         \
-  {"is_closing", Transport_is_closing, METH_NOARGS, "True once closing."},                   \
-  {"get_protocol", Transport_get_protocol, METH_NOARGS, "The current protocol."},            \
-  {"set_protocol", Transport_set_protocol, METH_O, "Replace the protocol."},                 \
-  {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "Buffered bytes."}, \
-  {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "(low, high)."}, \
+  {"close", Transport_close, METH_NOARGS, "close($self, /)\n--\n\nClose the transport."}, \
+  {"abort", Transport_abort, METH_NOARGS, "abort($self, /)\n--\n\nClose at once, dropping buffered data."}, \
+  {"is_closing", Transport_is_closing, METH_NOARGS, "is_closing($self, /)\n--\n\nTrue once closing."}, \
+  {"get_protocol", Transport_get_protocol, METH_NOARGS, "get_protocol($self, /)\n--\n\nThe current protocol."}, \
+  {"set_protocol", Transport_set_protocol, METH_O, "set_protocol($self, protocol, /)\n--\n\nReplace the protocol."}, \
+  {"get_write_buffer_size", Transport_get_write_buffer_size, METH_NOARGS, "get_write_buffer_size($self, /)\n--\n\nBuffered bytes."}, \
+  {"get_write_buffer_limits", Transport_get_write_buffer_limits, METH_NOARGS, "get_write_buffer_limits($self, /)\n--\n\n(low, high)."}, \
   {"set_write_buffer_limits", AIOEV_CFUNC(Transport_set_write_buffer_limits),                \
-   METH_VARARGS | METH_KEYWORDS, "Set the flow control marks."},                            \
+   METH_VARARGS | METH_KEYWORDS, "set_write_buffer_limits($self, /, high=None, low=None)\n--\n\nSet the flow control marks."}, \
   {"_force_close", Transport_force_close, METH_O, "Close at once with exc."},                \
   {"_fatal_error", AIOEV_CFUNC(Transport_fatal_error), METH_FASTCALL, "Report exc, close."}, \
   {"_call_connection_lost", Transport_call_connection_lost, METH_O,                         \
@@ -189,9 +189,9 @@ PyObject* transport_get_protocol_paused(PyObject* self, void*);
 
 // ... and the reading side, for transports that read.
 #define AIOEV_READ_METHODS                                                                  \
-  {"is_reading", Transport_is_reading, METH_NOARGS, "True while the transport reads."},     \
-  {"pause_reading", Transport_pause_reading, METH_NOARGS, "Stop reading."},                 \
-  {"resume_reading", Transport_resume_reading, METH_NOARGS, "Resume reading."},             \
+  {"is_reading", Transport_is_reading, METH_NOARGS, "is_reading($self, /)\n--\n\nTrue while the transport reads."}, \
+  {"pause_reading", Transport_pause_reading, METH_NOARGS, "pause_reading($self, /)\n--\n\nStop reading."}, \
+  {"resume_reading", Transport_resume_reading, METH_NOARGS, "resume_reading($self, /)\n--\n\nResume reading."}, \
   {"_start_reading", Transport_start_reading, METH_NOARGS, "Start reading unless paused."}
 
 }  // namespace aioev

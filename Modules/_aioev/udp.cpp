@@ -262,7 +262,7 @@ PyMethodDef datagram_methods[] = {
     AIOEV_TRANSPORT_METHODS,
     AIOEV_READ_METHODS,
     {"sendto", AIOEV_CFUNC(Datagram_sendto), METH_FASTCALL | METH_KEYWORDS,
-     "Send data to addr (or the connected address), queueing it if the socket is full."},
+     "sendto($self, /, data, addr=None)\n--\n\nSend data to addr (or the connected address), queueing it if the socket is full."},
     {"_start", Datagram_start, METH_O, "Schedule connection_made, reading and the waiter."},
     {nullptr, nullptr, 0, nullptr},
 };
