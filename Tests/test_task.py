@@ -2178,9 +2178,9 @@ class CreateTaskClassTests(LoopTestCase):
     @aioev_only
     @unittest.skipIf('AIOEV_NATIVE_TASK' in os.environ,
                      'AIOEV_NATIVE_TASK is set for this run')
-    def test_create_task_makes_an_asyncio_task_by_default(self):
+    def test_create_task_makes_an_aioev_task_by_default(self):
         task = self.loop.create_task(answer())
-        self.assertIs(type(task), asyncio.Task)
+        self.assertIs(type(task), aioev.Task)
         self.assertEqual(self.loop.run_until_complete(task), 42)
 
     @aioev_only
@@ -2232,8 +2232,8 @@ class CreateTaskClassTests(LoopTestCase):
         loop.run_until_complete(task)
 
     @aioev_only
-    def test_environment_variable_unset_selects_asyncio_task(self):
-        self.assertEqual(self.child_kind(), 'asyncio')
+    def test_environment_variable_unset_selects_aioev_task(self):
+        self.assertEqual(self.child_kind(), 'aioev')
 
     @aioev_only
     def test_environment_variable_zero_selects_asyncio_task(self):

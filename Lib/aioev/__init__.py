@@ -40,9 +40,9 @@ _T = _typing.TypeVar('_T')
 def new_event_loop(*, native_task: 'bool | None' = None) -> Loop:
     """Return a new aioev event loop.
 
-    Its create_task() and create_future() make asyncio's Task and Future;
-    with native_task=True (or the environment variable AIOEV_NATIVE_TASK=1)
-    aioev.Task and aioev.Future instead.
+    Its create_task() and create_future() make aioev.Task and aioev.Future
+    (subclasses of asyncio's); with native_task=False (or the environment
+    variable AIOEV_NATIVE_TASK=0) asyncio's own Task and Future instead.
     """
     return Loop(native_task=native_task)
 

@@ -52,8 +52,8 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
     def __init__(self, *, native_task=None):
         asyncio.BaseEventLoop.__init__(self)
         if native_task is None:
-            native_task = os.environ.get('AIOEV_NATIVE_TASK', '0').strip() not in ('', '0', 'no', 'false', 'False')
-        # create_task() without a task factory: asyncio's Task, or aioev.Task.
+            native_task = os.environ.get('AIOEV_NATIVE_TASK', '1').strip() not in ('0', 'no', 'false', 'False')
+        # create_task() without a task factory: aioev.Task, or asyncio's Task.
         self._native_task = bool(native_task)
         self._transports = weakref.WeakValueDictionary()
         self._old_agen_hooks = None

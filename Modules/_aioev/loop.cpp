@@ -590,7 +590,7 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->fds) FdTable<FdSlot>();
   new (&loop->io_fired) std::vector<std::pair<FdSlot*, int>>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
-  loop->native_task = false;  // asyncio's Task and Future unless asked
+  loop->native_task = true;  // aioev.Task and aioev.Future unless asked
   loop->signal_handlers = PyDict_New();
   if (loop->signal_handlers == nullptr) {
     Py_DECREF(loop);
