@@ -32,11 +32,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 EXCLUSIONS = os.path.join(HERE, 'refleak_exclusions.txt')
 
-# Known, excluded: every process that imports aioev reads freed memory at exit
-# (handle_pool_clear after its heap type is gone; issue 11, fixed by the
-# memfix branch). The child leaves with os._exit once its counts are out.
-# When memfix lands, set this False: the children then exit normally.
-SKIP_EXIT = True
+
+def can_measure():
+    """Whether this interpreter counts anything a leak would grow.
+
+    A release build has no sys.gettotalrefcount(), and with
+    PYTHONMALLOC=malloc (as under the sanitizers) sys.getallocatedblocks()
+    is always 0: a run there would report "no leaks" whatever leaks.
+    """
+    return hasattr(sys, 'gettotalrefcount') or sys.getallocatedblocks() > 0
 
 # Quick stdlib modules the conformance gate passes on aioev.
 CONFORMANCE = ['test_futures', 'test_locks', 'test_queues', 'test_timeouts',
@@ -148,9 +152,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.child:
         run_child(args.child, args.warmup, args.runs)
-        if SKIP_EXIT:
-            os._exit(0)
         return 0
+    if not can_measure():
+        print('refleak: this interpreter counts neither references '
+              '(no sys.gettotalrefcount) nor memory blocks '
+              '(sys.getallocatedblocks() is 0, PYTHONMALLOC=malloc?); '
+              'nothing can be measured', flush=True)
+        return 2
     excluded = read_exclusions(args.exclusions)
     entries = args.entries or (all_entries() if args.all else DEFAULT)
     bad = []
