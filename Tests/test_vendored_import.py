@@ -54,6 +54,25 @@ class VendoredImportTests(unittest.TestCase):
         self.assertEqual((proc.returncode, proc.stdout.strip()), (0, '42'),
                          proc.stderr)
 
+    def test_top_level_extension_imported_first(self):
+        # CPython's build imports each shared module alone (checksharedmods):
+        # _aioev's exec then runs aioev/__init__, which must find the types
+        # in the partly made _aioev (a circular import, SystemError before).
+        shutil.copy(self.extension,
+                    os.path.join(self.tmp, os.path.basename(self.extension)))
+        proc = run_python(self.tmp, '''
+            import asyncio, sys
+            import _aioev
+            import aioev
+            assert aioev._aioev is _aioev is sys.modules['aioev._aioev']
+            assert issubclass(aioev.Task, asyncio.Task)
+            fut = aioev.Future(loop=aioev.new_event_loop())
+            fut.get_loop().close()
+            print(aioev.run(asyncio.sleep(0, 42)))
+            ''')
+        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, '42'),
+                         proc.stderr)
+
     def test_neither_names_the_package_module(self):
         proc = run_python(self.tmp, '''
             try:

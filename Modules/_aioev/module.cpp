@@ -183,6 +183,23 @@ PyObject* import_attr(const char* module_name, const char* attr) {
   return value;
 }
 
+struct ImportSlot {
+  PyObject** slot;
+  const char* module_name;
+  const char* attr;
+};
+
+// Each import stops at its first failure: running the next one with an
+// exception set would turn an ImportError into a SystemError.
+template <size_t N>
+int import_attrs(ImportSlot (&imports)[N]) {
+  for (auto& imp : imports) {
+    *imp.slot = import_attr(imp.module_name, imp.attr);
+    if (*imp.slot == nullptr) return -1;
+  }
+  return 0;
+}
+
 PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
   PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
   if (type == nullptr) return nullptr;
@@ -215,33 +232,15 @@ int module_exec(PyObject* module) {
     return -1;
   }
 
-  // Each import stops at its first failure: running the next one with an
-  // exception set would turn an ImportError into a SystemError.
-  struct {
-    PyObject** slot;
-    const char* module_name;
-    const char* attr;
-  } imports[] = {
+  ImportSlot imports[] = {
       {&st->future_type, "asyncio", "Future"},
       {&st->task_type, "asyncio", "Task"},
       {&st->iscoroutine, "asyncio", "iscoroutine"},
       {&st->iscoroutinefunction, "asyncio", "iscoroutinefunction"},
       {&st->buffered_protocol_type, "asyncio", "BufferedProtocol"},
       {&st->set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled"},
-      {&st->format_callback_source, "aioev._compat", "format_callback_source"},
-      {&st->extract_stack, "aioev._compat", "extract_stack"},
-      {&st->warn_slow_callback, "aioev._compat", "warn_slow_callback"},
-      {&st->server_detach, "aioev._compat", "server_detach"},
-      {&st->log_debug, "aioev._compat", "log_debug"},
-      {&st->log_fatal_oserror, "aioev._compat", "log_fatal_oserror"},
-      {&st->warn_write_after_lost, "aioev._compat", "warn_write_after_lost"},
-      {&st->warn_pipe_write_after_lost, "aioev._compat", "warn_pipe_write_after_lost"},
-      {&st->log_info, "aioev._compat", "log_info"},
   };
-  for (auto& imp : imports) {
-    *imp.slot = import_attr(imp.module_name, imp.attr);
-    if (*imp.slot == nullptr) return -1;
-  }
+  if (import_attrs(imports) < 0) return -1;
   Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
   if (!base_loop) return -1;
   st->base_create_task = PyObject_GetAttrString(base_loop.get(), "create_task");
@@ -317,7 +316,25 @@ int module_exec(PyObject* module) {
   Ref msg = Ref::steal(PyUnicode_InternFromString("msg"));
   st->msg_kwnames = msg ? PyTuple_Pack(1, msg.get()) : nullptr;
   if (st->context_kwnames == nullptr || st->msg_kwnames == nullptr) return -1;
-  return task_module_init(module, st);
+  if (task_module_init(module, st) < 0) return -1;
+
+  // aioev._compat last, once every type is in the module: vendored, the
+  // module is the top-level _aioev, and a program that imports it first
+  // runs aioev/__init__ from here, which takes this partly made module as
+  // aioev._aioev and imports its types (Tests/test_vendored_import.py).
+  ImportSlot compat[] = {
+      {&st->format_callback_source, "aioev._compat", "format_callback_source"},
+      {&st->extract_stack, "aioev._compat", "extract_stack"},
+      {&st->warn_slow_callback, "aioev._compat", "warn_slow_callback"},
+      {&st->server_detach, "aioev._compat", "server_detach"},
+      {&st->log_debug, "aioev._compat", "log_debug"},
+      {&st->log_fatal_oserror, "aioev._compat", "log_fatal_oserror"},
+      {&st->warn_write_after_lost, "aioev._compat", "warn_write_after_lost"},
+      {&st->warn_pipe_write_after_lost, "aioev._compat", "warn_pipe_write_after_lost"},
+      {&st->log_info, "aioev._compat", "log_info"},
+      {&st->get_event_loop, "aioev._compat", "get_event_loop"},
+  };
+  return import_attrs(compat);
 }
 
 PyModuleDef_Slot module_slots[] = {

@@ -963,20 +963,18 @@ int task_module_init(PyObject* module, ModuleState* st) {
   Ref tasks = Ref::steal(PyImport_ImportModule("asyncio.tasks"));
   Ref base_tasks = Ref::steal(PyImport_ImportModule("asyncio.base_tasks"));
   Ref base_futures = Ref::steal(PyImport_ImportModule("asyncio.base_futures"));
-  Ref compat = Ref::steal(PyImport_ImportModule("aioev._compat"));
-  if (!exceptions || !tasks || !base_tasks || !base_futures || !compat) return -1;
+  if (!exceptions || !tasks || !base_tasks || !base_futures) return -1;
   st->cancelled_error = PyObject_GetAttrString(exceptions.get(), "CancelledError");
   st->invalid_state_error = PyObject_GetAttrString(exceptions.get(), "InvalidStateError");
   st->task_repr = PyObject_GetAttrString(base_tasks.get(), "_task_repr");
   st->task_get_stack = PyObject_GetAttrString(base_tasks.get(), "_task_get_stack");
   st->task_print_stack = PyObject_GetAttrString(base_tasks.get(), "_task_print_stack");
   st->future_repr = PyObject_GetAttrString(base_futures.get(), "_future_repr");
-  st->get_event_loop = PyObject_GetAttrString(compat.get(), "get_event_loop");
   st->enter_task = PyObject_GetAttrString(tasks.get(), "_enter_task");
   st->leave_task = PyObject_GetAttrString(tasks.get(), "_leave_task");
   st->register_task = PyObject_GetAttrString(tasks.get(), "_register_task");
   if (!st->cancelled_error || !st->invalid_state_error || !st->task_repr || !st->task_get_stack ||
-      !st->task_print_stack || !st->future_repr || !st->get_event_loop || !st->enter_task ||
+      !st->task_print_stack || !st->future_repr || !st->enter_task ||
       !st->leave_task || !st->register_task) {
     return -1;
   }

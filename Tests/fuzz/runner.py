@@ -8,9 +8,9 @@ import sys
 import time
 
 from . import gen
+from .. import support
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FAILURES = os.path.join(ROOT, 'build', 'fuzz-failures')
+FAILURES = os.path.join(support.ROOT_DIR, 'build', 'fuzz-failures')
 HANG_SECONDS = 20
 
 
@@ -22,13 +22,13 @@ class Child:
         self.proc = None
 
     def start(self):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [os.path.join(ROOT, 'Lib'), ROOT, os.environ.get('PYTHONPATH', '')]))
+        # The package by its own name (Tests, or test.test_aioev vendored)
+        # and the same aioev as this process (support.child_env's path).
         self.proc = subprocess.Popen(
-            [sys.executable, '-c', 'import sys; from Tests.fuzz.interp import child_main;'
+            [sys.executable, '-c', f'import sys; from {__package__}.interp import child_main;'
              ' child_main(sys.argv[1])', self.mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env=env, cwd=ROOT)
+            text=True, env=support.child_env(), cwd=support.PACKAGE_PARENT)
 
     def run(self, prog):
         if self.proc is None or self.proc.poll() is not None:
