@@ -144,9 +144,9 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 # -k: one failing suite does not hide the others' results; the exit status
 # still says whether everything passed.
 test: deps build
-	@# memgates (3.13.5 release and debug suites, refleak) and vendor-test
-	@# are run by hand until they have passed end to end (issues 11, 13).
-	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc wheel-test
+	@# memgates (3.13.5 release and debug suites, refleak) are run by hand
+	@# until they fit the time budget with the rest (issue 11).
+	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc wheel-test vendor-test
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
