@@ -2447,6 +2447,33 @@ class FinalizationTests(TaskTestCase):
         gc.collect()
         self.assertIsNone(ref())
 
+    def test_destroyed_pending_task_is_reported_before_its_finally_runs(self):
+        # Closing the loop drops the task's next step, the last reference
+        # to it (no cycle): the report comes first, then closing the
+        # coroutine runs its finally (issue 10, item 8).
+        events = []
+        self.loop.set_exception_handler(
+            lambda loop, context: events.append(context['message']))
+
+        async def spins():
+            try:
+                while True:
+                    await asyncio.sleep(0)
+            finally:
+                events.append('finally')
+
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        self.addCleanup(lambda: gc_was_enabled and gc.enable())
+        task = self.new_task(spins())
+        self.run_briefly()
+        ref = weakref.ref(task)
+        del task
+        self.loop.close()
+        self.assertIsNone(ref())
+        self.assertEqual(events, ['Task was destroyed but it is pending!',
+                                  'finally'])
+
     def test_destroyed_pending_task_not_reported_without_log_flag(self):
         errors = self.collect_errors()
         task = self.make_pending_task()
