@@ -154,6 +154,46 @@ class CreateTaskTests(LoopTestCase):
                         TypeError, f'^a coroutine was expected, got {bad!r}$'):
                     self.loop.create_task(bad)
 
+    def outcome(self, loop, call):
+        """What call(loop, coro) gives: its exception, or the factory's kwargs."""
+        coro = answer()
+        try:
+            task = call(loop, coro)
+        except Exception as exc:
+            coro.close()
+            return type(exc), str(exc)
+        task.cancel()
+        return 'task', getattr(task, 'seen', None)
+
+    def test_unusual_arguments_as_on_asyncio(self):
+        # Other arguments than a coroutine, name and context take asyncio's
+        # own path: its errors, word for word, and (3.13.3+) extra keyword
+        # arguments handed on to the factory or the Task.
+        def factory(loop, coro, **kwargs):
+            task = asyncio.Task(coro, loop=loop)
+            task.seen = sorted(kwargs)
+            return task
+        calls = {
+            'no coroutine': lambda loop, coro: loop.create_task(),
+            'two positional': lambda loop, coro: loop.create_task(coro, 'x'),
+            'unknown keyword': lambda loop, coro: loop.create_task(coro, nam='x'),
+            'eager_start': lambda loop, coro: loop.create_task(coro, eager_start=True),
+            'factory, extra keyword': lambda loop, coro: (
+                loop.set_task_factory(factory),
+                loop.create_task(coro, name='n', extra=1, context=None))[1],
+        }
+        reference = asyncio.new_event_loop()
+        self.addCleanup(reference.close)
+        for what, call in calls.items():
+            with self.subTest(what):
+                expected = self.outcome(reference, call)
+                self.assertEqual(self.outcome(self.loop, call), expected)
+                reference.set_task_factory(None)
+                self.loop.set_task_factory(None)
+        self.run_briefly()
+        reference.run_until_complete(asyncio.sleep(0))
+        self.assertEqual(asyncio.all_tasks(self.loop), set())
+
     def test_task_sees_itself_as_current_and_in_all_tasks(self):
         async def main():
             me = asyncio.current_task()

@@ -229,8 +229,34 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
 
 PyObject* Loop_create_future(PyObject* self, PyObject*) { return loop_create_future(as_loop(self)); }
 
+// BaseEventLoop.create_task(self, *args, **kwargs) as a Python call: the
+// calls the fast path does not take.
+PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
+                                Py_ssize_t nargs, PyObject* kwnames) {
+  Ref call_args = Ref::steal(PyTuple_New(nargs + 1));
+  if (!call_args) return nullptr;
+  PyTuple_SET_ITEM(call_args.get(), 0, Py_NewRef(self));
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    PyTuple_SET_ITEM(call_args.get(), i + 1, Py_NewRef(args[i]));
+  }
+  Ref kwargs;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nkw > 0) {
+    kwargs = Ref::steal(PyDict_New());
+    if (!kwargs) return nullptr;
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+      if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+        return nullptr;
+      }
+    }
+  }
+  return PyObject_Call(st->base_create_task, call_args.get(), kwargs.get());
+}
+
 // BaseEventLoop.create_task's common case in C: no task factory, so asyncio's
-// Task through its constructor. A factory takes BaseEventLoop's own path.
+// Task through its constructor. A factory takes BaseEventLoop's own path, and
+// so do other arguments: asyncio's own errors, or (3.13.3+) the extra keyword
+// arguments that it hands on to the factory or the Task.
 PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                            PyObject* kwnames) {
   LoopObject* loop = as_loop(self);
@@ -238,23 +264,18 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   PyObject* name = Py_None;
   PyObject* context = Py_None;
   Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
+  bool usual = nargs == 1 && nkw <= 2;
+  for (Py_ssize_t i = 0; usual && i < nkw; ++i) {
     PyObject* key = PyTuple_GET_ITEM(kwnames, i);
     if (key == st->str_name || PyUnicode_Compare(key, st->str_name) == 0) {
       name = args[nargs + i];
     } else if (key == st->str_context || PyUnicode_Compare(key, st->str_context) == 0) {
       context = args[nargs + i];
     } else {
-      PyErr_Format(PyExc_TypeError, "create_task() got an unexpected keyword argument '%U'",
-                   key);
-      return nullptr;
+      usual = false;
     }
   }
-  if (nargs != 1 || nkw > 2) {
-    PyErr_Format(PyExc_TypeError, "create_task() takes 1 positional argument but %zd were given",
-                 nargs);
-    return nullptr;
-  }
+  if (!usual) return call_base_create_task(st, self, args, nargs, kwnames);
   if (loop_check_closed(loop) < 0) return nullptr;
   Ref factory = Ref::steal(PyObject_GetAttr(self, st->str_task_factory));
   if (!factory) return nullptr;
