@@ -141,8 +141,12 @@ struct ModuleState {
   PyObject* msg_kwnames;  // ("msg",)
 
   // Freed handles with room for one argument, reused by handle_new: most
-  // callbacks (a task step, a future's callback) take at most one.
-  static constexpr int kHandlePoolSize = 256;
+  // callbacks (a task step, a future's callback) take at most one. A reused
+  // handle is no new GC allocation, so it does not bring the next collection
+  // nearer: a batch of a thousand timers or callbacks with a pool of 256
+  // cost twice the collections (each walking every young handle). At most
+  // ~0.5 MB stays pooled, and only after a program had that many at once.
+  static constexpr int kHandlePoolSize = 4096;
   HandleObject* handle_pool[kHandlePoolSize];
   int handle_pool_count;
   // Freed iterators of `await future` (future.cpp), reused likewise.
