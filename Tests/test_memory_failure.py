@@ -365,6 +365,53 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.assertEqual(got, big[:len(got)])
 
 
+@needs_nomemory
+class SweepTests(MemoryFailureTestCase, NetTestCase):
+    """Each allocation of a mix of calls fails in turn, as CPython's own
+    tests sweep set_nomemory: every call succeeds or raises MemoryError
+    (never another error, never a crash), and what succeeded runs."""
+
+    def test_each_allocation_failing_in_turn(self):
+        ran = []
+        a, b = self.socketpair()
+        tr, peer = self.connect_raw_small(_Recorder())
+        tr.set_write_buffer_limits(high=1 << 30)
+        payload = b'p' * (1 << 16)
+        written = 0
+        while tr.get_write_buffer_size() == 0:  # later writes only buffer
+            tr.write(payload)
+            written += len(payload)
+        expected = []
+        for k in range(120):
+            calls = [
+                lambda: self.loop.call_soon(ran.append, ('soon', k)),
+                lambda: self.loop.call_later(0.0, ran.append, ('later', k)),
+                lambda: self.loop.call_soon_threadsafe(ran.append, ('threadsafe', k)),
+                lambda: self.loop._add_reader(a.fileno(), ran.append, ('reader', k)),
+                lambda: tr.write(payload),
+            ]
+            for index, call in enumerate(calls):
+                _testcapi.set_nomemory(k, k + 1)
+                try:
+                    call()
+                except MemoryError:
+                    outcome = None
+                else:
+                    outcome = True
+                finally:
+                    _testcapi.remove_mem_hooks()
+                if outcome and index < 3:
+                    expected.append((('soon', 'later', 'threadsafe')[index], k))
+                elif outcome and index == 4:
+                    written += len(payload)
+            self.loop._remove_reader(a.fileno())
+        self.assertFalse(tr.is_closing())
+        self.run_briefly(3)
+        self.assertEqual(sorted(r for r in ran if r[0] != 'reader'), sorted(expected))
+        self.assertEqual(len(self.peer_read(peer, written)), written)
+        self.assertEqual(tr.get_write_buffer_size(), 0)
+
+
 class AddressSpaceLimitTests(LoopTestCase):
     """A real shortage, with no test hooks: the address space limited so that
     the fd table cannot grow to a high fd. Before the fix this aborted."""
