@@ -96,7 +96,11 @@ class Array {
   // Shrinking keeps the memory: growing back to the old size cannot fail.
   void pop_back() { items_[--size_].~T(); }
   void truncate(std::size_t n) {
-    while (size_ > n) pop_back();
+    if constexpr (kTrivial) {
+      if (n < size_) size_ = n;
+    } else {
+      while (size_ > n) pop_back();
+    }
   }
   void clear() { truncate(0); }
 

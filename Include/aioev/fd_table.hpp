@@ -40,8 +40,10 @@ class FdTable {
   Slot* get_or_create(int fd) {
     if (fd < 0) return nullptr;
     std::size_t index = static_cast<std::size_t>(fd);
-    if (index >= entries_.size()) {
-      if (!entries_.grow_to(index + 1) || !changed_.reserve(entries_.capacity())) return nullptr;
+    if (index >= entries_.size() && !entries_.grow_to(index + 1)) return nullptr;
+    // Checked apart: the table may have grown the last time, and this not.
+    if (changed_.capacity() < entries_.size() && !changed_.reserve(entries_.capacity())) {
+      return nullptr;
     }
     Entry& e = entries_[index];
     if (e.slot == nullptr) {
@@ -67,8 +69,7 @@ class FdTable {
     slot->changed = true;
     Entry& e = entries_[fd];
     if (e.listed) return;
-    e.listed = true;
-    changed_.push_back(fd);  // cannot fail: there is room for every fd
+    e.listed = changed_.push_back(fd);  // cannot fail: there is room for every fd
   }
 
   // Hands each changed fd that still has a changed slot to check(fd, slot),

@@ -298,22 +298,23 @@ PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t narg
 
 void drop_cancelled_timers(LoopObject* loop) {
   auto& timers = loop->timers;
-  PyArray<HandleObject*> dropped;
-  // The rebuild only saves memory: without room to hold what it drops (their
-  // release may run Python code, which must not find the heap half rebuilt),
-  // cancelled timers go the lazy way below.
   if (timers.size() > kMinScheduledTimers &&
-      loop->timers_cancelled > kMaxCancelledFraction * static_cast<double>(timers.size()) &&
-      dropped.reserve(timers.size())) {
-    timers.remove_if([&](HandleObject* h) {
-      if (!h->cancelled) return false;
-      h->scheduled = false;
-      dropped.push_back(h);  // cannot fail: room for every timer
-      return true;
-    });
-    loop->timers_cancelled = 0;
-    for (HandleObject* h : dropped) Py_DECREF(h);
-    return;
+      loop->timers_cancelled > kMaxCancelledFraction * static_cast<double>(timers.size())) {
+    // The rebuild only saves memory: without room to hold what it drops
+    // (their release may run Python code, which must not find the heap half
+    // rebuilt), cancelled timers go the lazy way below.
+    PyArray<HandleObject*> dropped;
+    if (dropped.reserve(timers.size())) {
+      timers.remove_if([&](HandleObject* h) {
+        if (!h->cancelled) return false;
+        h->scheduled = false;
+        dropped.push_back(h);  // cannot fail: room for every timer
+        return true;
+      });
+      loop->timers_cancelled = 0;
+      for (HandleObject* h : dropped) Py_DECREF(h);
+      return;
+    }
   }
   while (!timers.empty() && timers.top().item->cancelled) {
     HandleObject* h = timers.pop();

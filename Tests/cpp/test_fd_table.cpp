@@ -240,7 +240,17 @@ TEST(FdTableFailureTest, FailedCreationChangesNothing) {
     int slots = 0;
     table.for_each([&](int, Slot&) { ++slots; });
     EXPECT_EQ(slots, 1);
-    EXPECT_NE(table.get_or_create(100), nullptr) << "memory is back";
+    Slot* made = table.get_or_create(100);
+    ASSERT_NE(made, nullptr) << "memory is back";
+    // The changed list has room for fd 100 even when the table grew on the
+    // failed try and the changed list did not.
+    AllocationBudget none(0);
+    table.mark_changed(100, made);
+    table.mark_changed(3, kept);
+    EXPECT_EQ(FailingAllocator::calls, 0) << "budget " << budget;
+    std::vector<int> handed;
+    table.take_changed([&](int fd, Slot&) { handed.push_back(fd); });
+    EXPECT_EQ(handed, (std::vector<int>{100, 3})) << "budget " << budget;
   }
 }
 
