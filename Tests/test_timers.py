@@ -417,7 +417,9 @@ class TimerCancelTests(LoopTestCase):
         # A live timer ahead of the cancelled ones: popping cancelled timers
         # off the head of the heap alone would never reach them.
         self.loop.call_later(1800, noop)
-        one_round(2000)  # warm-up: free lists, heap capacity
+        # Warm-up: free lists, and the heap's capacity for a round's timers
+        # (traced: the loop's containers allocate from Python's allocator).
+        one_round(50_000)
         with support.tracing_memory():
             baseline = support.traced_memory()
             for _ in range(4):

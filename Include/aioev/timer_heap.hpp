@@ -6,32 +6,38 @@
 // Cancelled timers stay in the heap and are dropped lazily, as asyncio does:
 // from the top when they surface, and all at once by remove_if() when they
 // outnumber the live ones, so a program that cancels millions of timers does
-// not grow. Plain C++, unit-tested in Tests/cpp/test_timer_heap.cpp.
+// not grow. An Array (array.hpp) holds the entries: push() reports
+// allocation failure, and a pop leaves room for one push that cannot fail.
+// Plain C++, unit-tested in Tests/cpp/test_timer_heap.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
-#include <vector>
+
+#include "aioev/array.hpp"
 
 namespace aioev {
 
-template <class T>
+template <class T, class Alloc = MallocAllocator>
 class TimerHeap {
  public:
   struct Entry {
     double when;
     T item;
   };
+  using Entries = Array<Entry, Alloc>;
 
   bool empty() const { return entries_.empty(); }
   std::size_t size() const { return entries_.size(); }
   const Entry& top() const { return entries_.front(); }
   T& at(std::size_t i) { return entries_[i].item; }
 
-  void push(double when, T item) {
-    entries_.push_back(Entry{when, std::move(item)});
+  // False (the heap unchanged) only when memory runs out.
+  bool push(double when, T item) {
+    if (!entries_.push_back(Entry{when, std::move(item)})) return false;
     sift_up(entries_.size() - 1);
+    return true;
   }
 
   // Precondition: !empty().
@@ -50,17 +56,12 @@ class TimerHeap {
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       if (!drop(entries_[i].item)) entries_[kept++] = std::move(entries_[i]);
     }
-    entries_.resize(kept);
+    entries_.truncate(kept);
     for (std::size_t i = kept / 2; i-- > 0;) sift_down(i);  // heapq.heapify
   }
 
-  // Hands every item to take(item) and empties the heap.
-  template <class Fn>
-  void drain(Fn take) {
-    std::vector<Entry> entries = std::move(entries_);
-    entries_.clear();
-    for (Entry& e : entries) take(e.item);
-  }
+  // Empties the heap into the caller's hands: its entries, in no order.
+  Entries take_all() { return std::move(entries_); }
 
  private:
   static bool before(const Entry& a, const Entry& b) { return a.when < b.when; }
@@ -91,7 +92,7 @@ class TimerHeap {
     sift_up(i, start);
   }
 
-  std::vector<Entry> entries_;
+  Entries entries_;
 };
 
 }  // namespace aioev

@@ -3,22 +3,26 @@
 //
 // Appends copy (the caller's object may change after write() returns);
 // consume() drops bytes from the front in O(1), and the space they leave is
-// reused when the buffer empties or the next append needs it. Plain C++,
-// unit-tested in Tests/cpp/test_write_buffer.cpp.
+// reused when the buffer empties or the next append needs it. Memory comes
+// from Alloc (array.hpp); growth reports failure. Plain C++, unit-tested in
+// Tests/cpp/test_write_buffer.cpp.
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
+
+#include "aioev/array.hpp"
 
 namespace aioev {
 
-class WriteBuffer {
+template <class Alloc>
+class BasicWriteBuffer {
  public:
-  WriteBuffer() = default;
-  WriteBuffer(const WriteBuffer&) = delete;
-  WriteBuffer& operator=(const WriteBuffer&) = delete;
-  ~WriteBuffer() { std::free(data_); }
+  BasicWriteBuffer() = default;
+  BasicWriteBuffer(const BasicWriteBuffer&) = delete;
+  BasicWriteBuffer& operator=(const BasicWriteBuffer&) = delete;
+  ~BasicWriteBuffer() { Alloc::release(data_); }
 
   bool empty() const { return begin_ == end_; }
   std::size_t size() const { return end_ - begin_; }
@@ -43,6 +47,12 @@ class WriteBuffer {
     return true;
   }
 
+  // Drops the last bytes down to size n (n <= size()): an append undone.
+  void truncate(std::size_t n) {
+    end_ = begin_ + n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+
   // Drops the first n bytes (n <= size()).
   void consume(std::size_t n) {
     begin_ += n;
@@ -51,7 +61,7 @@ class WriteBuffer {
 
   // Empties the buffer and gives its memory back.
   void clear() {
-    std::free(data_);
+    Alloc::release(data_);
     data_ = nullptr;
     capacity_ = begin_ = end_ = 0;
   }
@@ -60,11 +70,14 @@ class WriteBuffer {
   bool grow(std::size_t n) {
     std::size_t live = size();
     std::size_t capacity = capacity_ ? capacity_ : 4096;
-    while (capacity - live < n) capacity *= 2;
-    char* fresh = static_cast<char*>(std::malloc(capacity));
+    while (capacity - live < n) {
+      if (capacity > SIZE_MAX / 2) return false;
+      capacity *= 2;
+    }
+    char* fresh = static_cast<char*>(Alloc::allocate(capacity));
     if (fresh == nullptr) return false;
     if (live) std::memcpy(fresh, data_ + begin_, live);
-    std::free(data_);
+    Alloc::release(data_);
     data_ = fresh;
     capacity_ = capacity;
     begin_ = 0;
@@ -77,5 +90,7 @@ class WriteBuffer {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
 };
+
+using WriteBuffer = BasicWriteBuffer<MallocAllocator>;
 
 }  // namespace aioev

@@ -10,8 +10,8 @@
 
 #include <cstdint>
 #include <utility>
-#include <vector>
 
+#include "aioev/array.hpp"
 #include "aioev/fd_table.hpp"
 #include "aioev/ready_queue.hpp"
 #include "aioev/ref.hpp"
@@ -27,6 +27,19 @@
 #endif
 
 namespace aioev {
+
+// Where the containers of Include/aioev get their memory in the module:
+// Python's raw allocator, safe without the GIL, counted by tracemalloc and
+// made to fail by _testcapi.set_nomemory. Every growth is checked: running
+// out of memory raises MemoryError, never aborts (-fno-exceptions).
+struct PyRawAllocator {
+  static void* allocate(size_t n) { return PyMem_RawMalloc(n); }
+  static void* reallocate(void* p, size_t n) { return PyMem_RawRealloc(p, n); }
+  static void release(void* p) { PyMem_RawFree(p); }
+};
+template <class T>
+using PyArray = Array<T, PyRawAllocator>;
+using PyWriteBuffer = BasicWriteBuffer<PyRawAllocator>;
 
 struct HandleObject;
 
@@ -208,16 +221,22 @@ struct LoopObject {
   struct ev_loop* ev;
   PyThreadState* released_tstate;  // set while the poll runs without the GIL
 
-  ReadyQueue<PyObject*> ready;  // owned Handles
-  TimerHeap<HandleObject*> timers;  // owned TimerHandles
+  ReadyQueue<PyObject*, PyRawAllocator> ready;  // owned Handles
+  TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
   Py_ssize_t timers_cancelled;
 
-  FdTable<FdSlot> fds;
+  FdTable<FdSlot, PyRawAllocator> fds;
   int io_active;  // started user watchers: while zero a busy loop need not poll
   // What the poll reported, as (slot, events), in the order libev ran its
   // callbacks: the reverse of the kernel's, so io_queue_fired() walks it
   // backwards to queue the callbacks in asyncio's (the kernel's) order.
-  std::vector<std::pair<FdSlot*, int>> io_fired;
+  // Room for one entry per started watcher is made before each poll, so
+  // libev's callbacks never allocate.
+  struct Fired {
+    FdSlot* slot;
+    int events;
+  };
+  PyArray<Fired> io_fired;
 
   ev_async wakeup;
   ev_timer poll_timer;
@@ -354,15 +373,19 @@ PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
 // Makes h fd's reader (or writer), cancelling the one it replaces and
 // whatever a file closed since left registered on fd; and removes it again
-// (true if there was one). The fd must be valid.
-void io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h);
+// (true if there was one). The fd must be valid. io_wait: -1 with
+// MemoryError, and h not registered, when fd's slot cannot be made.
+int io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h);
 bool io_unregister(LoopObject* loop, int fd, bool reader);
 void io_check_changed(LoopObject* loop);
 void io_queue_fired(LoopObject* loop);  // after each poll
 void io_release_all(LoopObject* loop);
 int io_traverse(LoopObject* loop, visitproc visit, void* arg);
-// Sets the events a transport waits for on fd (0: none, releasing it).
-void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events);
+// Sets the events a transport waits for on fd (0: none, releasing it); -1
+// with MemoryError, nothing changed, if fd's slot cannot be made, which
+// only adding events (adding) may need.
+int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
+                              bool adding);
 
 // transport.cpp: queues a transport's readiness from inside libev (no
 // Python code runs), and runs it from the ready queue (-1 only for

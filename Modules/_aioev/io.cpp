@@ -92,7 +92,8 @@ void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
 // cancelled one is simply dropped: no Python code runs inside libev.
 void retire(LoopObject* loop, PyObject* handle) {
   if (!loop->ready.push_back(handle)) {
-    // Out of memory: leaking one handle beats running Python code here.
+    // Unreachable (the poll made room first); should it happen, leaking
+    // one handle beats running Python code here.
     loop->loop_error = true;
     PyErr_NoMemory();
   }
@@ -120,7 +121,8 @@ void io_cb(struct ev_loop*, ev_io* w, int revents) {
     loop->io_active--;
     revents |= EV_READ | EV_WRITE;
   }
-  loop->io_fired.emplace_back(slot, revents);
+  // Cannot fail: the poll made room for every started watcher.
+  loop->io_fired.push_back(LoopObject::Fired{slot, revents});
 }
 
 bool slot_unused(const FdSlot* slot) {
@@ -163,9 +165,14 @@ PyObject* stale_error(int fd) {
 
 // Makes h fd's reader or writer; st is fd's file, when it starts a
 // registration made with fileobj (nullptr: fd is closed, so it is stale).
-void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
-                 const struct stat* st) {
+// -1 with MemoryError (nothing registered) if fd's slot cannot be made.
+int io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
+                const struct stat* st) {
   FdSlot* slot = loop->fds.get_or_create(fd);
+  if (AIOEV_UNLIKELY(slot == nullptr)) {
+    PyErr_NoMemory();
+    return -1;
+  }
   if (slot->loop == nullptr) {
     ev_io_init(&slot->io, io_cb, fd, EV_READ);
     slot->loop = loop;
@@ -186,6 +193,7 @@ void io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObjec
     handle_cancel(reinterpret_cast<HandleObject*>(old));
     Py_DECREF(old);
   }
+  return 0;
 }
 
 PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader) {
@@ -220,7 +228,10 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   }
   HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
   if (h == nullptr) return nullptr;
-  io_register(loop, fd, reader, h, args[0], closed ? nullptr : &st);
+  if (io_register(loop, fd, reader, h, args[0], closed ? nullptr : &st) < 0) {
+    Py_DECREF(h);
+    return nullptr;
+  }
   return reinterpret_cast<PyObject*>(h);
 }
 
@@ -248,14 +259,14 @@ PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
 
 }  // namespace
 
-void io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h) {
+int io_wait(LoopObject* loop, int fd, bool reader, HandleObject* h) {
   struct stat st;
   bool closed = fstat(fd, &st) < 0;
   FdSlot* slot = loop->fds.find(fd);
   if (slot != nullptr && has_callbacks(slot) && check_stale(slot, closed ? nullptr : &st)) {
     drop_callbacks(loop, fd, slot);
   }
-  io_register(loop, fd, reader, h, nullptr, closed ? nullptr : &st);
+  return io_register(loop, fd, reader, h, nullptr, closed ? nullptr : &st);
 }
 
 bool io_unregister(LoopObject* loop, int fd, bool reader) {
@@ -296,8 +307,8 @@ void io_queue_fired(LoopObject* loop) {
   // selector hands the callbacks on in the order the kernel reported them.
   auto& fired = loop->io_fired;
   for (size_t i = fired.size(); i-- > 0;) {
-    FdSlot* slot = fired[i].first;
-    int revents = fired[i].second;
+    FdSlot* slot = fired[i].slot;
+    int revents = fired[i].events;
     int fd = slot->io.fd;
     if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
     if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
@@ -326,22 +337,23 @@ void io_check_changed(LoopObject* loop) {
 }
 
 void io_release_all(LoopObject* loop) {
-  std::vector<PyObject*> handles;
-  loop->fds.for_each([&](int fd, FdSlot& slot) {
+  loop->fds.for_each([&](int, FdSlot& slot) {
     if (ev_is_active(&slot.io)) {
       ev_io_stop(loop->ev, &slot.io);
       loop->io_active--;
     }
-    if (slot.reader) handles.push_back(slot.reader);
-    if (slot.writer) handles.push_back(slot.writer);
-    if (slot.transport) handles.push_back(slot.transport);
-    if (slot.fileobj) handles.push_back(slot.fileobj);
-    slot.reader = slot.writer = slot.transport = slot.fileobj = nullptr;
-    slot.transport_events = 0;
-    (void)fd;
   });
-  loop->fds.take_changed([](int, FdSlot&) {});
-  for (PyObject* h : handles) Py_DECREF(h);
+  // The loop's table is empty before any reference goes (releasing one may
+  // run Python code), and emptying it allocates nothing.
+  FdTable<FdSlot, PyRawAllocator> taken;
+  taken.swap(loop->fds);
+  taken.for_each([&](int, FdSlot& slot) {
+    PyObject* refs[] = {slot.reader, slot.writer, slot.transport};
+    slot.reader = slot.writer = slot.transport = nullptr;
+    slot.transport_events = 0;
+    for (PyObject* ref : refs) Py_XDECREF(ref);
+  });
+  // ~FdSlot releases each fileobj.
 }
 
 int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
@@ -355,16 +367,24 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
   return rc;
 }
 
-void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events) {
-  FdSlot* slot = events ? loop->fds.get_or_create(fd) : loop->fds.find(fd);
-  if (slot == nullptr) return;
+int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
+                              bool adding) {
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot == nullptr) {
+    if (events == 0 || !adding) return 0;  // nothing to take away from
+    slot = loop->fds.get_or_create(fd);
+    if (AIOEV_UNLIKELY(slot == nullptr)) {
+      PyErr_NoMemory();
+      return -1;
+    }
+  }
   if (slot->loop == nullptr) {
     ev_io_init(&slot->io, io_cb, fd, EV_READ);
     slot->loop = loop;
   }
   PyObject* released = nullptr;
   if (events == 0) {
-    if (slot->transport != transport) return;  // not this transport's slot
+    if (slot->transport != transport) return 0;  // not this transport's slot
     released = slot->transport;
     slot->transport = nullptr;
   } else if (slot->transport != transport) {
@@ -375,6 +395,7 @@ void io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, in
   slot_update(loop, fd, slot);
   if (slot_unused(slot)) loop->fds.erase(fd);
   Py_XDECREF(released);
+  return 0;
 }
 
 }  // namespace aioev

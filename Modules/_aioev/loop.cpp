@@ -153,8 +153,12 @@ PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObjec
   HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
   if (h == nullptr) return nullptr;
   h->when = when;
+  if (AIOEV_UNLIKELY(!loop->timers.push(when, h))) {
+    Py_DECREF(h);
+    return PyErr_NoMemory();
+  }
   h->scheduled = true;
-  loop->timers.push(when, reinterpret_cast<HandleObject*>(Py_NewRef(h)));
+  Py_INCREF(h);  // the heap's reference
   return reinterpret_cast<PyObject*>(h);
 }
 
@@ -317,16 +321,21 @@ void drop_cancelled_timers(LoopObject* loop) {
   auto& timers = loop->timers;
   if (timers.size() > kMinScheduledTimers &&
       loop->timers_cancelled > kMaxCancelledFraction * static_cast<double>(timers.size())) {
-    std::vector<HandleObject*> dropped;
-    timers.remove_if([&](HandleObject* h) {
-      if (!h->cancelled) return false;
-      h->scheduled = false;
-      dropped.push_back(h);
-      return true;
-    });
-    loop->timers_cancelled = 0;
-    for (HandleObject* h : dropped) Py_DECREF(h);
-    return;
+    // The rebuild only saves memory: without room to hold what it drops
+    // (their release may run Python code, which must not find the heap half
+    // rebuilt), cancelled timers go the lazy way below.
+    PyArray<HandleObject*> dropped;
+    if (dropped.reserve(timers.size())) {
+      timers.remove_if([&](HandleObject* h) {
+        if (!h->cancelled) return false;
+        h->scheduled = false;
+        dropped.push_back(h);  // cannot fail: room for every timer
+        return true;
+      });
+      loop->timers_cancelled = 0;
+      for (HandleObject* h : dropped) Py_DECREF(h);
+      return;
+    }
   }
   while (!timers.empty() && timers.top().item->cancelled) {
     HandleObject* h = timers.pop();
@@ -336,15 +345,25 @@ void drop_cancelled_timers(LoopObject* loop) {
   }
 }
 
-// Polls libev; timeout < 0 means "until something happens".
-void poll_io(LoopObject* loop, double timeout) {
+// Polls libev; timeout < 0 means "until something happens". -1 with
+// MemoryError when there is no room for what the poll may report (nothing
+// is lost: the next poll reports the same readiness).
+int poll_io(LoopObject* loop, double timeout) {
   struct ev_loop* ev = loop->ev;
   if (loop->fds.has_changes()) io_check_changed(loop);
+  // Each started watcher reports at most once per poll, and queues at most
+  // its reader, its writer and its transport.
+  size_t watchers = static_cast<size_t>(loop->io_active);
+  if (AIOEV_UNLIKELY(!loop->io_fired.reserve(watchers) ||
+                     !loop->ready.reserve(loop->ready.size() + 3 * watchers))) {
+    PyErr_NoMemory();
+    return -1;
+  }
   if (timeout == 0) {
     ev_set_loop_release_cb(ev, nullptr, nullptr);  // not worth dropping the GIL
     ev_run(ev, EVRUN_NOWAIT);
     io_queue_fired(loop);
-    return;
+    return 0;
   }
   ev_set_loop_release_cb(ev, release_gil, acquire_gil);
   if (timeout > 0) {
@@ -355,6 +374,7 @@ void poll_io(LoopObject* loop, double timeout) {
   ev_run(ev, EVRUN_ONCE);
   if (ev_is_active(&loop->poll_timer)) ev_timer_stop(ev, &loop->poll_timer);
   io_queue_fired(loop);
+  return 0;
 }
 
 int run_debug(LoopObject* loop, HandleObject* h) {
@@ -419,7 +439,7 @@ int run_once(LoopObject* loop) {
   // A busy loop with no fd to watch has nothing to learn from the kernel:
   // threadsafe callbacks are already queued and signals are checked below.
   bool idle_io = loop->io_active == 0 && PyDict_GET_SIZE(loop->signal_handlers) == 0;
-  if (!(timeout == 0 && idle_io)) poll_io(loop, timeout);
+  if (!(timeout == 0 && idle_io) && poll_io(loop, timeout) < 0) return -1;
   if (AIOEV_UNLIKELY(loop->loop_error)) {
     loop->loop_error = false;
     return -1;
@@ -439,8 +459,10 @@ int run_once(LoopObject* loop) {
         Py_DECREF(h);
         continue;
       }
-      if (!loop->ready.push_back(reinterpret_cast<PyObject*>(h))) {
-        Py_DECREF(h);
+      if (AIOEV_UNLIKELY(!loop->ready.push_back(reinterpret_cast<PyObject*>(h)))) {
+        // Back where it was (the pop left room), to run once memory allows.
+        h->scheduled = true;
+        loop->timers.push(h->when, h);
         PyErr_NoMemory();
         return -1;
       }
@@ -474,28 +496,36 @@ PyObject* Loop_run(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-// Releases everything the loop holds; BaseEventLoop.close() has run first.
-template <class Fn>
-void take_all(LoopObject* loop, Fn&& collect) {
-  while (!loop->ready.empty()) {
-    PyObject* item = loop->ready.pop_front();
-    if (task_check(loop->state, item)) task_drop_queued(item);
-    collect(item);
+// What the loop held until take_all: released by the destructor, after the
+// loop's own state is consistent, since releasing may run Python code.
+struct Taken {
+  ReadyQueue<PyObject*, PyRawAllocator> ready;
+  TimerHeap<HandleObject*, PyRawAllocator>::Entries timers;
+  ~Taken() {
+    while (!ready.empty()) Py_DECREF(ready.pop_front());
+    for (auto& entry : timers) Py_DECREF(entry.item);
   }
-  loop->timers.drain([&](HandleObject* h) {
-    h->scheduled = false;
-    collect(reinterpret_cast<PyObject*>(h));
-  });
+};
+
+// Empties the ready queue and the timer heap into *taken without
+// allocating (tp_clear must not fail); BaseEventLoop.close() has run first.
+void take_all(LoopObject* loop, Taken* taken) {
+  taken->ready.swap(loop->ready);
+  taken->timers = loop->timers.take_all();
+  for (size_t i = 0; i < taken->ready.size(); ++i) {
+    PyObject* item = taken->ready.at(i);
+    if (task_check(loop->state, item)) task_drop_queued(item);
+  }
+  for (auto& entry : taken->timers) entry.item->scheduled = false;
   loop->timers_cancelled = 0;
 }
 
 PyObject* Loop_close_core(PyObject* self, PyObject*) {
   LoopObject* loop = as_loop(self);
-  std::vector<PyObject*> garbage;
-  take_all(loop, [&](PyObject* obj) { garbage.push_back(obj); });
+  Taken taken;
+  take_all(loop, &taken);
   io_release_all(loop);
   signals_close(loop);
-  for (PyObject* obj : garbage) Py_DECREF(obj);
   Py_RETURN_NONE;
 }
 
@@ -606,10 +636,10 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   LoopObject* loop = reinterpret_cast<LoopObject*>(type->tp_alloc(type, 0));
   if (loop == nullptr) return nullptr;
   loop->state = module_state(mod);
-  new (&loop->ready) ReadyQueue<PyObject*>();
-  new (&loop->timers) TimerHeap<HandleObject*>();
-  new (&loop->fds) FdTable<FdSlot>();
-  new (&loop->io_fired) std::vector<std::pair<FdSlot*, int>>();
+  new (&loop->ready) ReadyQueue<PyObject*, PyRawAllocator>();
+  new (&loop->timers) TimerHeap<HandleObject*, PyRawAllocator>();
+  new (&loop->fds) FdTable<FdSlot, PyRawAllocator>();
+  new (&loop->io_fired) PyArray<LoopObject::Fired>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = true;  // aioev.Task and aioev.Future unless asked
   loop->signal_handlers = PyDict_New();
@@ -653,10 +683,11 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
 
 int Loop_clear(PyObject* self) {
   LoopObject* loop = as_loop(self);
-  std::vector<PyObject*> garbage;
-  take_all(loop, [&](PyObject* obj) { garbage.push_back(obj); });
-  if (loop->ev != nullptr) io_release_all(loop);
-  for (PyObject* obj : garbage) Py_DECREF(obj);
+  {
+    Taken taken;
+    take_all(loop, &taken);
+    if (loop->ev != nullptr) io_release_all(loop);
+  }
   if (loop->signal_handlers != nullptr) PyDict_Clear(loop->signal_handlers);
   Py_CLEAR(loop->recv_spare);
   return 0;
@@ -680,7 +711,7 @@ void loop_dealloc(PyObject* self) {
   loop->ready.~ReadyQueue();
   loop->timers.~TimerHeap();
   loop->fds.~FdTable();
-  loop->io_fired.~vector();
+  loop->io_fired.~Array();
   type->tp_free(self);
   Py_DECREF(type);
 }

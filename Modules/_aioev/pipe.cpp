@@ -16,7 +16,7 @@ namespace {
 
 struct WritePipeObject {
   TransportObject base;
-  WriteBuffer buffer;
+  PyWriteBuffer buffer;
 };
 
 WritePipeObject* as_write_pipe(TransportObject* t) {
@@ -192,12 +192,15 @@ PyObject* WritePipe_write(PyObject* self, PyObject* data) {
       }
       sent = n > 0 ? static_cast<size_t>(n) : 0;
     }
-    if (sent < len && p->buffer.empty() && transport_watch(t, EV_WRITE) < 0) {
-      rc = -1;
+    bool was_empty = p->buffer.empty();
+    if (sent < len && was_empty && transport_watch(t, EV_WRITE) < 0) {
+      rc = transport_write_failed(t, sent > 0);
     } else if (sent < len) {
       if (!p->buffer.append(bytes + sent, len - sent)) {
         PyErr_NoMemory();
-        rc = -1;
+        // No writer may wait on an empty buffer (it would spin).
+        if (was_empty) transport_set_interest(t, t->interest & ~EV_WRITE);
+        rc = transport_write_failed(t, sent > 0);
       } else {
         rc = transport_maybe_pause_protocol(t);
       }
@@ -296,7 +299,7 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
   TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));
   if (t == nullptr) return nullptr;
   (void)extra_size;
-  if (kind == &kWritePipeKind) new (&as_write_pipe(t)->buffer) WriteBuffer();
+  if (kind == &kWritePipeKind) new (&as_write_pipe(t)->buffer) PyWriteBuffer();
   if (transport_init(t, kind, reinterpret_cast<LoopObject*>(loop), pipe, fd, protocol, extra,
                      Py_None) < 0) {
     Py_DECREF(t);
@@ -321,7 +324,7 @@ void pipe_dealloc(PyObject* self) {
   TransportObject* t = as_transport(self);
   bool write_pipe = t->kind == &kWritePipeKind;
   transport_dealloc_common(self);
-  if (write_pipe) as_write_pipe(t)->buffer.~WriteBuffer();
+  if (write_pipe) as_write_pipe(t)->buffer.~PyWriteBuffer();
   type->tp_free(self);
   Py_DECREF(type);
 }

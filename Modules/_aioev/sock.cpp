@@ -317,7 +317,10 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   HandleObject* h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
   if (h == nullptr) return nullptr;
   w->handle = reinterpret_cast<PyObject*>(h);
-  io_wait(loop, fd, reads(op), h);
+  if (io_wait(loop, fd, reads(op), h) < 0) {
+    Py_CLEAR(w->handle);  // h and the waiter would keep each other alive
+    return nullptr;
+  }
   if (Py_IS_TYPE(future.get(), st->native_future_type)) {
     if (future_add_callback(as_future(future.get()), waiter.get(), nullptr) < 0) return nullptr;
   } else {

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <new>
-#include <vector>
 
 namespace aioev {
 
@@ -26,7 +25,7 @@ constexpr bool kPy312Writelines = PY_VERSION_HEX >= 0x030C0000;
 
 struct StreamObject {
   TransportObject base;
-  WriteBuffer buffer;
+  PyWriteBuffer buffer;
   PyObject* empty_waiter;  // loop.sendfile() waits on it for the buffer to drain
   bool eof;  // write_eof() was called
   bool large_reads;  // the last read was large: read straight into the bytes object
@@ -214,15 +213,23 @@ int check_writable(StreamObject* s, const char* method) {
   return 0;
 }
 
+// write() or writelines() could not keep its data: the buffer goes back
+// to size `before`, and transport_write_failed() raises the error.
+int write_failed(StreamObject* s, size_t before, bool partial) {
+  s->buffer.truncate(before);
+  return transport_write_failed(&s->base, partial);
+}
+
 // Buffers what the socket did not take, waits for writability, and applies
-// flow control.
-int buffer_rest(StreamObject* s, const char* bytes, size_t n) {
+// flow control; partial: the socket took the rest of this write.
+int buffer_rest(StreamObject* s, const char* bytes, size_t n, bool partial) {
   if (n == 0) return 0;
+  size_t before = s->buffer.size();
   if (!s->buffer.append(bytes, n)) {
     PyErr_NoMemory();
-    return -1;
+    return write_failed(s, before, partial);
   }
-  if (transport_watch(&s->base, EV_WRITE) < 0) return -1;
+  if (transport_watch(&s->base, EV_WRITE) < 0) return write_failed(s, before, partial);
   return transport_maybe_pause_protocol(&s->base);
 }
 
@@ -256,7 +263,7 @@ PyObject* Stream_write(PyObject* self, PyObject* data) {
       }
       sent = n > 0 ? static_cast<size_t>(n) : 0;
     }
-    rc = buffer_rest(s, bytes + sent, len - sent);
+    rc = buffer_rest(s, bytes + sent, len - sent, sent > 0);
   }
   PyBuffer_Release(&view);
   return done(rc);
@@ -292,15 +299,18 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   }
   if (!items) return nullptr;
   Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
-  std::vector<Py_buffer> views;
-  views.reserve(count);
+  // All the memory but the write buffer's first, before anything is sent.
+  size_t niov = count < IOV_MAX ? static_cast<size_t>(count) : IOV_MAX;
+  PyArray<Py_buffer> views;
+  PyArray<struct iovec> iov;
+  if (!views.reserve(static_cast<size_t>(count)) || !iov.reserve(niov)) return PyErr_NoMemory();
   int rc = 0;
   for (Py_ssize_t i = 0; i < count && rc == 0; ++i) {
     Py_buffer view;
     if (writelines_item(PySequence_Fast_GET_ITEM(items.get(), i), i, &view) < 0) {
       rc = -1;
     } else {
-      views.push_back(view);
+      views.push_back(view);  // cannot fail: reserved
     }
   }
   if (rc == 0 && !kPy312Writelines && check_writable(s, "write") < 0) rc = -1;
@@ -310,10 +320,10 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
     rc = transport_drop_write(t);
   } else if (rc == 0 && total > 0) {
     size_t skip = 0;  // what the socket took at once
-    if (s->buffer.empty()) {
-      std::vector<struct iovec> iov;
+    size_t before = s->buffer.size();
+    if (before == 0) {
       for (Py_buffer& v : views) {
-        if (v.len > 0 && iov.size() < IOV_MAX) iov.push_back({v.buf, static_cast<size_t>(v.len)});
+        if (v.len > 0 && iov.size() < niov) iov.push_back({v.buf, static_cast<size_t>(v.len)});
       }
       struct msghdr msg = {};
       msg.msg_iov = iov.data();
@@ -326,6 +336,7 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       }
       skip = n > 0 ? static_cast<size_t>(n) : 0;
     }
+    bool partial = skip > 0;
     for (Py_buffer& v : views) {
       size_t len = static_cast<size_t>(v.len);
       size_t taken = skip < len ? skip : len;
@@ -333,13 +344,17 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       if (rc == 0 && len > taken && !s->buffer.append(static_cast<const char*>(v.buf) + taken,
                                                       len - taken)) {
         PyErr_NoMemory();
-        rc = -1;
+        rc = write_failed(s, before, partial);
       }
     }
     if (rc == 0 && !s->buffer.empty()) {
       // From 3.12 on, asyncio's writelines() registers its writer anew.
       rc = transport_watch(t, EV_WRITE, kPy312Writelines);
-      if (rc == 0) rc = transport_maybe_pause_protocol(t);
+      if (rc < 0) {
+        rc = write_failed(s, before, partial);
+      } else {
+        rc = transport_maybe_pause_protocol(t);
+      }
     }
   }
   for (Py_buffer& v : views) PyBuffer_Release(&v);
@@ -417,7 +432,7 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (fd < 0) return nullptr;
   StreamObject* s = reinterpret_cast<StreamObject*>(type->tp_alloc(type, 0));
   if (s == nullptr) return nullptr;
-  new (&s->buffer) WriteBuffer();
+  new (&s->buffer) PyWriteBuffer();
   if (transport_init(&s->base, &kStreamKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
                      protocol, extra, server) < 0) {
     Py_DECREF(s);
@@ -443,7 +458,7 @@ void Stream_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   Py_CLEAR(as_stream(self)->empty_waiter);
   transport_dealloc_common(self);
-  as_stream(self)->buffer.~WriteBuffer();
+  as_stream(self)->buffer.~PyWriteBuffer();
   type->tp_free(self);
   Py_DECREF(type);
 }

@@ -90,12 +90,17 @@ int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* lo
   return set ? 0 : -1;
 }
 
-void transport_set_interest(TransportObject* t, int events) {
-  if (t->interest == events) return;
+int transport_set_interest(TransportObject* t, int events) {
+  int old = t->interest;
+  if (old == events) return 0;
   t->interest = events;
   LoopObject* loop = t->loop;
-  if (loop == nullptr || loop->closed || t->file == nullptr) return;
-  io_set_transport_interest(loop, t->fd, as_object(t), events);
+  if (loop == nullptr || loop->closed || t->file == nullptr) return 0;
+  if (io_set_transport_interest(loop, t->fd, as_object(t), events, (events & ~old) != 0) < 0) {
+    t->interest = old;
+    return -1;
+  }
+  return 0;
 }
 
 int transport_watch(TransportObject* t, int events, bool renew) {
@@ -106,8 +111,7 @@ int transport_watch(TransportObject* t, int events, bool renew) {
     if (context == nullptr) return -1;
     Py_XSETREF(event == EV_READ ? t->read_context : t->write_context, context);
   }
-  transport_set_interest(t, t->interest | events);
-  return 0;
+  return transport_set_interest(t, t->interest | events);
 }
 
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
@@ -175,6 +179,14 @@ int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message
     return -1;
   }
   return transport_force_close(t, exc);
+}
+
+int transport_write_failed(TransportObject* t, bool partial) {
+  if (!partial || must_propagate()) return -1;
+  Ref exc = fetch_exception();
+  if (transport_force_close(t, exc.get()) < 0) return -1;
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.get())), exc.get());
+  return -1;
 }
 
 int transport_protocol_failed(TransportObject* t, const char* message) {
@@ -316,6 +328,7 @@ void transport_queue(LoopObject* loop, PyObject* transport, int events) {
   t->queued |= events;
   if (t->in_ready) return;
   if (!loop->ready.push_back(transport)) {
+    // Unreachable: the poll made room for every watcher's transport.
     loop->loop_error = true;
     PyErr_NoMemory();
     return;

@@ -71,7 +71,9 @@ inline PyObject* done(int rc) {
 int transport_init(TransportObject* t, const TransportKind* kind, LoopObject* loop,
                    PyObject* file, int fd, PyObject* protocol, PyObject* extra,
                    PyObject* server);
-void transport_set_interest(TransportObject* t, int events);
+// Sets what t waits for. Only adding events can fail (-1 with MemoryError,
+// nothing changed): taking them away needs no memory.
+int transport_set_interest(TransportObject* t, int events);
 // Adds events to what t waits for; the callbacks of each newly added one
 // (or, with renew, of each one) will run in a copy of the current context.
 int transport_watch(TransportObject* t, int events, bool renew = false);
@@ -84,6 +86,12 @@ int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message
 // After a failed protocol call: propagate SystemExit and KeyboardInterrupt,
 // report anything else and close the transport.
 int transport_protocol_failed(TransportObject* t, const char* message);
+// A write that could not keep its data (no memory to buffer it or to wait
+// for writability), the transport's buffer as it was before the write:
+// returns -1 with the error raised. If part of that data went out already
+// (partial), what follows would miss a piece, so the connection is given up
+// too, as after a failed send: connection_lost() gets the error.
+int transport_write_failed(TransportObject* t, bool partial);
 int transport_close(TransportObject* t);
 int transport_call_connection_lost(TransportObject* t, PyObject* exc);
 int transport_maybe_pause_protocol(TransportObject* t);

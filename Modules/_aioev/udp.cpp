@@ -7,7 +7,6 @@
 // transport.cpp's.
 #include "transport.h"
 
-#include <deque>
 #include <new>
 
 namespace aioev {
@@ -23,9 +22,11 @@ struct Datagram {
   PyObject* addr;  // the address or None
 };
 
+using DatagramQueue = ReadyQueue<Datagram, PyRawAllocator>;
+
 struct DatagramObject {
   TransportObject base;
-  std::deque<Datagram> queue;
+  DatagramQueue queue;
   size_t buffer_size;
   PyObject* address;  // the connected address, or nullptr
 };
@@ -99,14 +100,19 @@ int read_ready(TransportObject* t) {
 int write_ready(TransportObject* t) {
   DatagramObject* d = as_datagram(t);
   while (!d->queue.empty()) {
-    Datagram next = d->queue.front();
-    d->queue.pop_front();
+    Datagram next = d->queue.pop_front();
     d->buffer_size -= PyBytes_GET_SIZE(next.data) + kHeaderBytes;
     Ref sent = send_one(t, next.data, next.addr);
     if (!sent) {
       if (would_block_error()) {
         PyErr_Clear();
-        d->queue.push_front(next);  // try again later
+        // Try again later. Only a sendto() that ran inside send_one (a
+        // socket subclass) can have filled the room the pop left.
+        if (AIOEV_UNLIKELY(!d->queue.push_front(next))) {
+          drop(next);
+          PyErr_NoMemory();
+          return transport_protocol_failed(t, "Fatal write error on datagram transport");
+        }
         d->buffer_size += PyBytes_GET_SIZE(next.data) + kHeaderBytes;
         break;
       }
@@ -173,17 +179,27 @@ PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t narg
   }
   if (t->conn_lost && d->address != nullptr) return done(transport_drop_write(t));
   if (t->file == nullptr) Py_RETURN_NONE;  // connection_lost has run
-  if (d->queue.empty()) {
+  bool first = d->queue.empty();
+  if (first) {
     Ref sent = send_one(t, data, target.get());
     if (sent) Py_RETURN_NONE;
     if (!would_block_error()) return done(send_failed(t, "Fatal write error on datagram transport"));
     PyErr_Clear();
-    if (transport_watch(t, EV_WRITE) < 0) return nullptr;
   }
-  // What is queued must not change: keep a bytes copy.
+  // What is queued must not change: keep a bytes copy. A datagram that
+  // cannot be queued is not sent at all (MemoryError), nor waited for.
   PyObject* copy = PyBytes_FromObject(data);
   if (copy == nullptr) return nullptr;
-  d->queue.push_back(Datagram{copy, Py_NewRef(target.get())});
+  Datagram item{copy, Py_NewRef(target.get())};
+  if (!d->queue.push_back(item)) {
+    drop(item);
+    return PyErr_NoMemory();
+  }
+  if (first && transport_watch(t, EV_WRITE) < 0) {
+    Datagram undone = d->queue.pop_front();  // the only one
+    drop(undone);
+    return nullptr;
+  }
   d->buffer_size += PyBytes_GET_SIZE(copy) + kHeaderBytes;
   return done(transport_maybe_pause_protocol(t));
 }
@@ -201,10 +217,13 @@ size_t buffer_size(TransportObject* t) { return as_datagram(t)->buffer_size; }
 
 void clear_buffer(TransportObject* t) {
   DatagramObject* d = as_datagram(t);
-  std::deque<Datagram> queue;
+  DatagramQueue queue;
   queue.swap(d->queue);
   d->buffer_size = 0;
-  for (Datagram& item : queue) drop(item);
+  while (!queue.empty()) {
+    Datagram item = queue.pop_front();
+    drop(item);
+  }
 }
 
 const TransportKind kDatagramKind = {buffer_size, clear_buffer, on_ready, nullptr};
@@ -223,7 +242,7 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (fd < 0) return nullptr;
   DatagramObject* d = reinterpret_cast<DatagramObject*>(type->tp_alloc(type, 0));
   if (d == nullptr) return nullptr;
-  new (&d->queue) std::deque<Datagram>();
+  new (&d->queue) DatagramQueue();
   d->address = address == Py_None ? nullptr : Py_NewRef(address);
   if (transport_init(&d->base, &kDatagramKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
                      protocol, extra, Py_None) < 0) {
@@ -236,7 +255,7 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 int Datagram_traverse(PyObject* self, visitproc visit, void* arg) {
   DatagramObject* d = as_datagram(self);
   Py_VISIT(d->address);
-  for (Datagram& item : d->queue) Py_VISIT(item.addr);
+  for (size_t i = 0; i < d->queue.size(); ++i) Py_VISIT(d->queue.at(i).addr);
   return transport_traverse(self, visit, arg);
 }
 
@@ -253,7 +272,7 @@ void Datagram_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   Datagram_clear(self);
   transport_dealloc_common(self);
-  as_datagram(self)->queue.~deque();
+  as_datagram(self)->queue.~DatagramQueue();
   type->tp_free(self);
   Py_DECREF(type);
 }

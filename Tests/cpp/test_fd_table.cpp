@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <utility>
 #include <vector>
+
+#include "failing_allocator.hpp"
 
 namespace {
 
@@ -210,6 +213,86 @@ TEST(FdTableTest, ForEachVisitsEverySlotOnceInFdOrder) {
 
   FdTable<Slot> empty;
   empty.for_each([](int, Slot&) { ADD_FAILURE() << "visited a slot of an empty table"; });
+}
+
+
+// ---- allocation failure (the loop's table allocates from Python) ----
+
+using aioev_test::AllocationBudget;
+using aioev_test::FailingAllocator;
+using FailingTable = FdTable<Slot, FailingAllocator>;
+
+// Each of get_or_create's allocations (the table's growth, the changed
+// list's room, the slot) may fail; each failure leaves the table as it was.
+TEST(FdTableFailureTest, FailedCreationChangesNothing) {
+  for (long budget = 0; budget < 3; ++budget) {
+    FailingTable table;
+    Slot* kept = table.get_or_create(3);
+    ASSERT_NE(kept, nullptr);
+    kept->value = 9;
+    {
+      AllocationBudget limit(budget);
+      EXPECT_EQ(table.get_or_create(100), nullptr) << "budget " << budget;
+    }
+    EXPECT_EQ(table.find(100), nullptr);
+    EXPECT_EQ(table.find(3), kept);
+    EXPECT_EQ(kept->value, 9);
+    int slots = 0;
+    table.for_each([&](int, Slot&) { ++slots; });
+    EXPECT_EQ(slots, 1);
+    Slot* made = table.get_or_create(100);
+    ASSERT_NE(made, nullptr) << "memory is back";
+    // The changed list has room for fd 100 even when the table grew on the
+    // failed try and the changed list did not.
+    AllocationBudget none(0);
+    table.mark_changed(100, made);
+    table.mark_changed(3, kept);
+    EXPECT_EQ(FailingAllocator::calls, 0) << "budget " << budget;
+    std::vector<int> handed;
+    table.take_changed([&](int fd, Slot&) { handed.push_back(fd); });
+    EXPECT_EQ(handed, (std::vector<int>{100, 3})) << "budget " << budget;
+  }
+}
+
+// A slot erased and made again, over and over, is listed once: the changed
+// list never grows past the table, so mark_changed never allocates.
+TEST(FdTableFailureTest, MarkChangedNeverAllocates) {
+  FailingTable table;
+  for (int fd = 0; fd < 50; ++fd) ASSERT_NE(table.get_or_create(fd), nullptr);
+  AllocationBudget budget(-1);
+  FailingAllocator::calls = 0;
+  for (int round = 0; round < 100; ++round) {
+    for (int fd = 0; fd < 50; ++fd) {
+      Slot* slot = table.find(fd);
+      if (slot == nullptr) {
+        FailingAllocator::budget = -1;
+        slot = table.get_or_create(fd);  // the slot itself: one allocation
+        ASSERT_NE(slot, nullptr);
+      }
+      FailingAllocator::budget = 0;
+      table.mark_changed(fd, slot);
+      if ((fd + round) % 3 == 0) table.erase(fd);
+    }
+  }
+  FailingAllocator::budget = 0;
+  std::vector<int> handed;
+  table.take_changed([&](int fd, Slot&) { handed.push_back(fd); });
+  for (int fd = 0; fd < 50; ++fd) {
+    bool present = table.find(fd) != nullptr;
+    EXPECT_EQ(std::count(handed.begin(), handed.end(), fd), present ? 1 : 0) << "fd " << fd;
+  }
+}
+
+TEST(FdTableFailureTest, SwapTradesContents) {
+  FailingTable a, b;
+  Slot* slot = a.get_or_create(4);
+  ASSERT_NE(slot, nullptr);
+  a.mark_changed(4, slot);
+  a.swap(b);
+  EXPECT_EQ(a.find(4), nullptr);
+  EXPECT_FALSE(a.has_changes());
+  EXPECT_EQ(b.find(4), slot);
+  EXPECT_TRUE(b.has_changes());
 }
 
 }  // namespace

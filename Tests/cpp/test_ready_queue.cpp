@@ -12,6 +12,8 @@
 #include <random>
 #include <utility>
 
+#include "failing_allocator.hpp"
+
 namespace {
 
 using aioev::ReadyQueue;
@@ -56,8 +58,8 @@ class ReadyQueueTrackedTest : public ::testing::Test {
 };
 
 // Checks that q holds exactly ref, front first, through at().
-template <class T>
-void expect_same_contents(ReadyQueue<T>& q, const std::deque<T>& ref) {
+template <class T, class Alloc>
+void expect_same_contents(ReadyQueue<T, Alloc>& q, const std::deque<T>& ref) {
   ASSERT_EQ(q.size(), ref.size());
   for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(q.at(i), ref[i]) << "at(" << i << ")";
 }
@@ -236,6 +238,94 @@ TEST(ReadyQueueTest, UsableAgainAfterBeingEmptied) {
   EXPECT_EQ(q.size(), 10u);
   for (int i = 1000; i < 1010; ++i) EXPECT_EQ(q.pop_front(), i);
   EXPECT_TRUE(q.empty());
+}
+
+
+// ---- allocation failure (the module's queues allocate from Python) ----
+
+using aioev_test::AllocationBudget;
+using aioev_test::FailingAllocator;
+using FailingQueue = ReadyQueue<int, FailingAllocator>;
+
+// Fills q to its capacity, with the ring wrapped, so the next push must grow.
+void fill_wrapped(FailingQueue& q, std::deque<int>& ref) {
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(q.push_back(i));
+    ref.push_back(i);
+  }
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(q.pop_front(), ref.front());
+    ref.pop_front();
+    ASSERT_TRUE(q.push_back(100 + i));
+    ref.push_back(100 + i);
+  }
+}
+
+TEST(ReadyQueueFailureTest, FailedPushChangesNothing) {
+  FailingQueue q;
+  std::deque<int> ref;
+  fill_wrapped(q, ref);
+  {
+    AllocationBudget budget(0);
+    EXPECT_FALSE(q.push_back(-1));
+    EXPECT_FALSE(q.push_front(-1));
+    EXPECT_FALSE(q.reserve(1000));
+  }
+  expect_same_contents(q, ref);
+  ASSERT_TRUE(q.push_back(-1));  // memory is back
+  ref.push_back(-1);
+  expect_same_contents(q, ref);
+}
+
+// A datagram transport puts back what the socket refused: after a pop that
+// cannot fail, whether the ring is wrapped or not.
+TEST(ReadyQueueFailureTest, PushFrontAfterPopFrontNeedsNoMemory) {
+  FailingQueue q;
+  std::deque<int> ref;
+  fill_wrapped(q, ref);
+  AllocationBudget budget(0);
+  for (int round = 0; round < 200; ++round) {
+    int front = q.pop_front();
+    ASSERT_EQ(front, ref.front());
+    ASSERT_TRUE(q.push_front(front));
+    ASSERT_EQ(q.pop_front(), front);
+    ASSERT_TRUE(q.push_back(front));  // rotate, so the head goes round the ring
+    ref.pop_front();
+    ref.push_back(front);
+  }
+  EXPECT_EQ(FailingAllocator::calls, 0);
+  expect_same_contents(q, ref);
+}
+
+TEST(ReadyQueueFailureTest, PushFrontOnAFullOrEmptyQueueGrows) {
+  FailingQueue q;
+  ASSERT_TRUE(q.push_front(2));
+  ASSERT_TRUE(q.push_front(1));
+  for (int i = 3; i < 200; ++i) ASSERT_TRUE(q.push_back(i));
+  ASSERT_TRUE(q.push_front(0));
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(q.pop_front(), i);
+}
+
+// The loop makes room before each poll, so libev's callbacks never allocate.
+TEST(ReadyQueueFailureTest, ReserveMakesRoomForThatManyPushes) {
+  FailingQueue q;
+  ASSERT_TRUE(q.push_back(0));
+  ASSERT_TRUE(q.reserve(1000));
+  AllocationBudget budget(0);
+  for (int i = 1; i < 1000; ++i) ASSERT_TRUE(q.push_back(i));
+  EXPECT_EQ(FailingAllocator::calls, 0);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(q.pop_front(), i);
+}
+
+TEST(ReadyQueueFailureTest, SwapTradesContents) {
+  FailingQueue a, b;
+  std::deque<int> ref;
+  fill_wrapped(a, ref);
+  a.swap(b);
+  EXPECT_TRUE(a.empty());
+  expect_same_contents(b, ref);
+  ASSERT_TRUE(a.push_back(5));
+  EXPECT_EQ(a.pop_front(), 5);
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "failing_allocator.hpp"
+
 namespace {
 
 using aioev::TimerHeap;
@@ -201,20 +203,20 @@ TEST(TimerHeapTest, MatchesSortedReferenceOnRandomOperations) {
   EXPECT_EQ(rest, ids);
 }
 
-TEST(TimerHeapTest, DrainHandsEveryItemOnceAndEmptiesTheHeap) {
+TEST(TimerHeapTest, TakeAllHandsEveryItemOnceAndEmptiesTheHeap) {
   TimerHeap<int> heap;
   for (int i = 0; i < 1000; ++i) heap.push(static_cast<double>((i * 7919) % 101), i);
-  for (int i = 0; i < 100; ++i) heap.pop();  // drain a heap that has been used
+  for (int i = 0; i < 100; ++i) heap.pop();  // empty a heap that has been used
 
   std::vector<int> handed;
-  heap.drain([&](int& item) { handed.push_back(item); });
+  for (auto& entry : heap.take_all()) handed.push_back(entry.item);
   EXPECT_TRUE(heap.empty());
   EXPECT_EQ(heap.size(), 0u);
   ASSERT_EQ(handed.size(), 900u);
   std::sort(handed.begin(), handed.end());
   EXPECT_EQ(std::adjacent_find(handed.begin(), handed.end()), handed.end()) << "handed twice";
 
-  heap.drain([&](int&) { ADD_FAILURE() << "drain of an empty heap handed an item"; });
+  EXPECT_TRUE(heap.take_all().empty()) << "an empty heap handed an item";
   heap.push(2.0, 1);
   heap.push(1.0, 2);
   EXPECT_EQ(heap.pop(), 2);
@@ -232,7 +234,7 @@ struct Counted {
 int Counted::live = 0;
 
 // Owned items (the loop stores owned TimerHandles) are neither leaked nor
-// freed twice by push, pop, remove_if, drain or the destructor.
+// freed twice by push, pop, remove_if, take_all or the destructor.
 TEST(TimerHeapTest, MoveOnlyItemsAreNeitherLeakedNorFreedTwice) {
   Counted::live = 0;
   {
@@ -261,11 +263,14 @@ TEST(TimerHeapTest, MoveOnlyItemsAreNeitherLeakedNorFreedTwice) {
     EXPECT_EQ(Counted::live, 200);
 
     int drained = 0;
-    heap.drain([&](std::unique_ptr<Counted>& p) {
-      ASSERT_NE(p, nullptr);
-      if (drained++ % 2 == 0) taken.push_back(std::move(p));  // take half, leave half
-    });
-    EXPECT_TRUE(heap.empty());
+    {
+      auto entries = heap.take_all();
+      for (auto& entry : entries) {
+        ASSERT_NE(entry.item, nullptr);
+        if (drained++ % 2 == 0) taken.push_back(std::move(entry.item));  // take half
+      }
+      EXPECT_TRUE(heap.empty());
+    }  // the other half goes with the entries
     EXPECT_EQ(drained, 200);
     EXPECT_EQ(Counted::live, 100);  // only the taken ones remain
 
@@ -359,6 +364,51 @@ TEST(TimerHeapTest, CancelledTimersAtTheTopArePoppedWithoutRebuild) {
   EXPECT_EQ(loop.timers.size(), 40u);
   EXPECT_EQ(loop.timers.top().item, 10u);
   EXPECT_EQ(loop.cancelled_in_heap, 1u);  // timer 30 waits until it surfaces
+}
+
+
+// ---- allocation failure (the loop's heap allocates from Python) ----
+
+using aioev_test::AllocationBudget;
+using aioev_test::FailingAllocator;
+
+TEST(TimerHeapFailureTest, FailedPushChangesNothing) {
+  TimerHeap<int, FailingAllocator> heap;
+  int id = 0;
+  for (; heap.size() < 8; ++id) ASSERT_TRUE(heap.push(static_cast<double>((id * 37) % 11), id));
+  // Push until the next push has to grow the entries.
+  {
+    AllocationBudget budget(0);
+    while (heap.push(static_cast<double>((id * 37) % 11), id)) ++id;
+  }
+  std::size_t size = heap.size();
+  {
+    AllocationBudget budget(0);
+    EXPECT_FALSE(heap.push(-1.0, -1)) << "an earliest timer that did not fit";
+  }
+  EXPECT_EQ(heap.size(), size);
+  EXPECT_NE(heap.top().item, -1);
+  double last = -1;
+  while (!heap.empty()) {
+    double when = heap.top().when;
+    ASSERT_NE(heap.pop(), -1);
+    ASSERT_GE(when, last) << "the heap order survived the failed push";
+    last = when;
+  }
+}
+
+// The loop puts back a timer it popped but could not make ready.
+TEST(TimerHeapFailureTest, PushAfterPopNeedsNoMemory) {
+  TimerHeap<int, FailingAllocator> heap;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(heap.push(static_cast<double>(i), i));
+  AllocationBudget budget(0);
+  for (int i = 0; i < 100; ++i) {
+    int item = heap.pop();
+    ASSERT_EQ(item, 0);
+    ASSERT_TRUE(heap.push(0.0, item));
+  }
+  EXPECT_EQ(FailingAllocator::calls, 0);
+  EXPECT_EQ(heap.size(), 100u);
 }
 
 }  // namespace

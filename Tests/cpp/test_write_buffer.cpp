@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <random>
 #include <string>
+
+#include "failing_allocator.hpp"
 
 namespace {
 
@@ -87,6 +90,41 @@ TEST(WriteBuffer, RandomAppendsAndConsumesMatchAString) {
     ASSERT_EQ(buffer.size(), model.size());
   }
   EXPECT_EQ(contents(buffer), model);
+}
+
+
+// ---- allocation failure (the transports' buffers allocate from Python) ----
+
+using aioev_test::AllocationBudget;
+using FailingBuffer = aioev::BasicWriteBuffer<aioev_test::FailingAllocator>;
+
+TEST(WriteBufferFailure, FailedAppendChangesNothing) {
+  FailingBuffer buffer;
+  std::string first(3000, 'a');
+  ASSERT_TRUE(buffer.append(first.data(), first.size()));
+  std::string big(100000, 'b');
+  {
+    AllocationBudget budget(0);
+    EXPECT_FALSE(buffer.append(big.data(), big.size()));
+    EXPECT_TRUE(buffer.append("cc", 2)) << "what fits needs no memory";
+  }
+  EXPECT_EQ(std::string(buffer.data(), buffer.size()), first + "cc");
+  EXPECT_TRUE(buffer.append(big.data(), big.size()));
+  EXPECT_EQ(buffer.size(), first.size() + 2 + big.size());
+}
+
+// A write that could not wait for writability takes its bytes back.
+TEST(WriteBuffer, TruncateUndoesAnAppend) {
+  WriteBuffer buffer;
+  ASSERT_TRUE(buffer.append("hello ", 6));
+  buffer.consume(2);
+  ASSERT_TRUE(buffer.append("world", 5));
+  buffer.truncate(4);
+  EXPECT_EQ(contents(buffer), "llo ");
+  buffer.truncate(0);
+  EXPECT_TRUE(buffer.empty());
+  ASSERT_TRUE(buffer.append("again", 5));
+  EXPECT_EQ(contents(buffer), "again");
 }
 
 }  // namespace
