@@ -173,8 +173,14 @@ class StubTest(unittest.TestCase):
         for tname, cls in c_types().items():
             for mname, meth in public_c_methods(cls).items():
                 with self.subTest(f"{tname}.{mname}"):
-                    self.assertEqual(stub_parameters(stub[tname][mname]),
-                                     parameters(inspect.signature(meth)))
+                    ours = parameters(inspect.signature(meth))
+                    theirs = stub_parameters(stub[tname][mname])
+                    if (tname, mname) == ("Loop", "create_task") and ours[-1][0] != "kwargs":
+                        # **kwargs from asyncio 3.13.3 on (handed to the
+                        # factory); a stub cannot name a patch release.
+                        self.assertEqual(theirs[-1][0], "kwargs")
+                        theirs = theirs[:-1]
+                    self.assertEqual(theirs, ours)
 
     def test_the_stub_constructors_are_the_modules(self):
         stub = stub_classes()

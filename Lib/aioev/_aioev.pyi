@@ -46,6 +46,7 @@ class Loop:
     def create_task(
         self, coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T], /, *,
         name: str | None = None, context: contextvars.Context | None = None,
+        **kwargs: Any,
     ) -> asyncio.Task[_T]: ...
 
 class Future(asyncio.Future[_T], Generic[_T]):

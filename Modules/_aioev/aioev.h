@@ -293,6 +293,7 @@ inline ModuleState* type_module_state(PyTypeObject* type) {
 
 // loop.cpp
 extern PyType_Spec loop_spec;
+void loop_set_create_task_kwargs(bool kwargs);
 void loop_dealloc(PyObject* self);
 // obj as an aioev loop (an instance of _aioev.Loop or of a subclass), or
 // nullptr. Known by the deallocator of its C base: no module state needed.

@@ -743,6 +743,21 @@ PyType_Slot loop_slots[] = {
 
 }  // namespace
 
+// asyncio 3.13.3 and later: BaseEventLoop.create_task(coro, *, name=None,
+// context=None, **kwargs) hands extra keywords on, as Loop_create_task does
+// then; its text signature says so only where asyncio's does.
+void loop_set_create_task_kwargs(bool kwargs) {
+  static const char with_kwargs[] =
+      "create_task($self, coro, /, *, name=None, context=None, **kwargs)\n--\n\n"
+      "Schedule a coroutine object: return a Task.";
+  static const char* without_kwargs = nullptr;
+  for (PyMethodDef* m = loop_methods; m->ml_name != nullptr; ++m) {
+    if (strcmp(m->ml_name, "create_task") != 0) continue;
+    if (without_kwargs == nullptr) without_kwargs = m->ml_doc;
+    m->ml_doc = kwargs ? with_kwargs : without_kwargs;
+  }
+}
+
 PyType_Spec loop_spec = {
     "aioev._aioev.Loop",
     sizeof(LoopObject),

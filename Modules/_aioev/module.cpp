@@ -245,6 +245,13 @@ int module_exec(PyObject* module) {
   if (!base_loop) return -1;
   st->base_create_task = PyObject_GetAttrString(base_loop.get(), "create_task");
   if (st->base_create_task == nullptr) return -1;
+  {
+    Ref code = Ref::steal(PyObject_GetAttrString(st->base_create_task, "__code__"));
+    Ref flags = code ? Ref::steal(PyObject_GetAttrString(code.get(), "co_flags")) : Ref();
+    long value = flags ? PyLong_AsLong(flags.get()) : -1;
+    if (value == -1 && PyErr_Occurred()) return -1;
+    loop_set_create_task_kwargs((value & CO_VARKEYWORDS) != 0);
+  }
 
   struct {
     PyObject** slot;
