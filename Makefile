@@ -146,7 +146,7 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 test: deps build
 	@# memgates (3.13.5 release and debug suites, refleak) are run by hand
 	@# until they fit the time budget with the rest (issue 11).
-	@$(MAKE) --no-print-directory -k ctest pytest asan bench-test oracles doc wheel-test vendor-test
+	@$(MAKE) --no-print-directory -k ctest pytest asan valgrind bench-test oracles doc wheel-test vendor-test
 
 asan: deps
 	@export PATH="$(CURDIR)/.venv/$(MAIN_VERSION)/bin:$$PATH"; \
@@ -168,6 +168,13 @@ asan: deps
 	$(ASAN_ENV) AIOEV_SKIP_CONFORMANCE=1 PYTHONPATH=$(CURDIR)/$(ASAN_PKG) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
 	    bash Tools/run-pytest.sh $(call python,$(MAIN_VERSION)) --capture=sys $(PYTEST_ARGS)
 
+# --- valgrind (issue 11) -----------------------------------------------------
+# memcheck with PYTHONMALLOC=malloc and the pools on (the release module):
+# a smoke program and a bounded slice of the suite (Tests/valgrind.py says
+# what fails; about 4 minutes). VALGRIND_TESTS: other pytest arguments.
+valgrind: deps build
+	PYTHONPATH=$(CURDIR)/Lib $(call python,$(MAIN_VERSION)) -m Tests.valgrind $(VALGRIND_TESTS)
+
 # --- memgates: Debian's CPython 3.13.5, release and --with-pydebug (issue 11) --
 # Tools/build-cpython.sh builds each flavour once into ~/.cache/aioev (stamped,
 # through ccache); .venv/3.13.5 and .venv/3.13.5-debug are made from them. The
@@ -183,7 +190,7 @@ cpy_requirements = $(if $(filter %-debug,$(1)),$(CPY_DEBUG_REQUIREMENTS),$(REQUI
 cpy_pkg          = $(CURDIR)/build/cpy-$(1)/pkg
 MEMGATE_TIMEOUT ?= 900
 
-.PHONY: cpython memgates refleak $(foreach n,$(CPY_NAMES),build-cpy-$(n) pytest-$(n))
+.PHONY: valgrind cpython memgates refleak $(foreach n,$(CPY_NAMES),build-cpy-$(n) pytest-$(n))
 
 cpython: $(foreach n,$(CPY_NAMES),.venv/$(n)/.cpy-requirements.stamp)
 
