@@ -38,10 +38,16 @@ class VendoredImportTests(unittest.TestCase):
                 shutil.copy(os.path.join(package, name),
                             os.path.join(self.tmp, 'aioev', name))
 
-    def test_top_level_extension_is_the_package_module(self):
+    def assert_prints_42_vendored(self, code):
+        """code, run with the extension as the top-level _aioev, prints 42."""
         shutil.copy(self.extension,
                     os.path.join(self.tmp, os.path.basename(self.extension)))
-        proc = run_python(self.tmp, '''
+        proc = run_python(self.tmp, code)
+        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, '42'),
+                         proc.stderr)
+
+    def test_top_level_extension_is_the_package_module(self):
+        self.assert_prints_42_vendored('''
             import asyncio, sys
             import aioev, _aioev
             assert aioev._aioev is _aioev is sys.modules['aioev._aioev']
@@ -51,16 +57,12 @@ class VendoredImportTests(unittest.TestCase):
                 return 42
             print(aioev.run(main()))
             ''')
-        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, '42'),
-                         proc.stderr)
 
     def test_top_level_extension_imported_first(self):
         # CPython's build imports each shared module alone (checksharedmods):
         # _aioev's exec then runs aioev/__init__, which must find the types
         # in the partly made _aioev (a circular import, SystemError before).
-        shutil.copy(self.extension,
-                    os.path.join(self.tmp, os.path.basename(self.extension)))
-        proc = run_python(self.tmp, '''
+        self.assert_prints_42_vendored('''
             import asyncio, sys
             import _aioev
             import aioev
@@ -70,8 +72,6 @@ class VendoredImportTests(unittest.TestCase):
             fut.get_loop().close()
             print(aioev.run(asyncio.sleep(0, 42)))
             ''')
-        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, '42'),
-                         proc.stderr)
 
     def test_neither_names_the_package_module(self):
         proc = run_python(self.tmp, '''

@@ -233,28 +233,22 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
 
 PyObject* Loop_create_future(PyObject* self, PyObject*) { return loop_create_future(as_loop(self)); }
 
-// BaseEventLoop.create_task(self, *args, **kwargs) as a Python call: the
-// calls the fast path does not take.
+// BaseEventLoop.create_task(self, *args, **kwargs): the calls the fast path
+// below does not take (a task factory, debug mode, unusual arguments).
 PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
                                 Py_ssize_t nargs, PyObject* kwnames) {
-  Ref call_args = Ref::steal(PyTuple_New(nargs + 1));
-  if (!call_args) return nullptr;
-  PyTuple_SET_ITEM(call_args.get(), 0, Py_NewRef(self));
-  for (Py_ssize_t i = 0; i < nargs; ++i) {
-    PyTuple_SET_ITEM(call_args.get(), i + 1, Py_NewRef(args[i]));
+  Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+  PyObject* small[4];
+  PyObject** stack = small;
+  if (AIOEV_UNLIKELY(total + 1 > 4)) {
+    stack = PyMem_New(PyObject*, total + 1);
+    if (stack == nullptr) return PyErr_NoMemory();
   }
-  Ref kwargs;
-  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  if (nkw > 0) {
-    kwargs = Ref::steal(PyDict_New());
-    if (!kwargs) return nullptr;
-    for (Py_ssize_t i = 0; i < nkw; ++i) {
-      if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-        return nullptr;
-      }
-    }
-  }
-  return PyObject_Call(st->base_create_task, call_args.get(), kwargs.get());
+  stack[0] = self;
+  for (Py_ssize_t i = 0; i < total; ++i) stack[i + 1] = args[i];
+  PyObject* result = PyObject_Vectorcall(st->base_create_task, stack, nargs + 1, kwnames);
+  if (stack != small) PyMem_Free(stack);
+  return result;
 }
 
 // BaseEventLoop.create_task's common case in C: no task factory, so asyncio's
@@ -289,9 +283,7 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (factory.get() != Py_None || AIOEV_UNLIKELY(loop->debug)) {
     // asyncio's own path: the factory protocol differs between versions, and
     // debug mode trims the task's source traceback.
-    PyObject* call_args[4] = {self, args[0], nullptr, nullptr};
-    for (Py_ssize_t i = 0; i < nkw; ++i) call_args[2 + i] = args[nargs + i];
-    return PyObject_Vectorcall(st->base_create_task, call_args, 2, kwnames);
+    return call_base_create_task(st, self, args, nargs, kwnames);
   }
   PyObject* task_args[] = {args[0], self, name, context};
   return PyObject_Vectorcall(st->task_type, task_args, 1, st->task_kwnames);
@@ -588,6 +580,15 @@ PyGetSetDef loop_getset[] = {
 
 #define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
 
+// create_task's text signature without and with asyncio 3.13.3's **kwargs
+// (loop_set_create_task_kwargs chooses).
+#define AIOEV_CREATE_TASK_DOC_TAIL "\n--\n\nSchedule a coroutine object: return a Task."
+const char kCreateTaskDoc[] =
+    "create_task($self, coro, /, *, name=None, context=None)" AIOEV_CREATE_TASK_DOC_TAIL;
+const char kCreateTaskKwargsDoc[] =
+    "create_task($self, coro, /, *, name=None, context=None, **kwargs)" AIOEV_CREATE_TASK_DOC_TAIL;
+#undef AIOEV_CREATE_TASK_DOC_TAIL
+
 PyMethodDef loop_methods[] = {
     {"call_soon", FASTCALL_KW(Loop_call_soon), METH_FASTCALL | METH_KEYWORDS,
      "call_soon($self, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called soon."},
@@ -605,7 +606,7 @@ PyMethodDef loop_methods[] = {
     {"create_future", Loop_create_future, METH_NOARGS,
      "create_future($self, /)\n--\n\nA Future bound to this loop: aioev.Future (asyncio.Future with native_task off)."},
     {"create_task", FASTCALL_KW(Loop_create_task), METH_FASTCALL | METH_KEYWORDS,
-     "create_task($self, coro, /, *, name=None, context=None)\n--\n\nSchedule a coroutine object: return a Task."},
+     kCreateTaskDoc},
     {"_write_to_self", Loop_write_to_self, METH_NOARGS, "Wake the loop from any thread."},
     {"_process_events", Loop_process_events, METH_O, "Unused: libev callbacks queue the events."},
     {"_new_handle", FASTCALL_KW(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},
@@ -747,14 +748,10 @@ PyType_Slot loop_slots[] = {
 // context=None, **kwargs) hands extra keywords on, as Loop_create_task does
 // then; its text signature says so only where asyncio's does.
 void loop_set_create_task_kwargs(bool kwargs) {
-  static const char with_kwargs[] =
-      "create_task($self, coro, /, *, name=None, context=None, **kwargs)\n--\n\n"
-      "Schedule a coroutine object: return a Task.";
-  static const char* without_kwargs = nullptr;
   for (PyMethodDef* m = loop_methods; m->ml_name != nullptr; ++m) {
-    if (strcmp(m->ml_name, "create_task") != 0) continue;
-    if (without_kwargs == nullptr) without_kwargs = m->ml_doc;
-    m->ml_doc = kwargs ? with_kwargs : without_kwargs;
+    if (strcmp(m->ml_name, "create_task") == 0) {
+      m->ml_doc = kwargs ? kCreateTaskKwargsDoc : kCreateTaskDoc;
+    }
   }
 }
 
