@@ -1411,11 +1411,48 @@ class EagerFaultTests(FaultTestCase):
 
         async def main():
             task = self.loop.create_task(nested(3))
-            deep_task = self.loop.create_task(deep(200))
+            deep_task = self.loop.create_task(deep(100))
             return await task, deep_task.done(), await deep_task
 
         self.assertEqual(self.run_main(main), (3, True, 'bottom'))
         self.assertEqual(order, [3, 2, 1, 0] + [('child done', True)] * 3)
+
+    def test_eager_chain_as_deep_as_on_asyncio(self):
+        # Each level is a create_task inside an eager step. asyncio's
+        # create_task and eager factory are Python frames run in the step's
+        # own evaluation; aioev's create_task is C, so a factory it called
+        # back into would cost a nested evaluation per level and reach only
+        # about three quarters of asyncio's depth (a half on a debug build).
+        def depth(loop, factory):
+            loop.set_task_factory(factory)
+            reached = 0
+
+            async def deep(n):
+                nonlocal reached
+                reached = max(reached, n)
+                coro = deep(n + 1)
+                try:
+                    task = loop.create_task(coro)
+                except RecursionError:
+                    coro.close()
+                    return n
+                try:
+                    return await task
+                except RecursionError:
+                    return n
+
+            try:
+                loop.run_until_complete(deep(0))
+            finally:
+                loop.set_task_factory(None)
+            return reached
+
+        reference = asyncio.new_event_loop()
+        self.addCleanup(reference.close)
+        expected = depth(reference, asyncio.eager_task_factory)
+        self.assertGreater(expected, 50)
+        self.assertGreaterEqual(depth(self.loop, EAGER_TASK_FACTORY), expected)
+        self.assertGreaterEqual(depth(self.loop, asyncio.eager_task_factory), expected)
 
     def test_eager_task_awaiting_itself(self):
         errors = self.collect_errors()

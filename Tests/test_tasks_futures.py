@@ -3,8 +3,10 @@
 import asyncio
 import contextvars
 import gc
+import re
 import sys
 import unittest
+import warnings
 
 from .support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
 
@@ -330,6 +332,104 @@ class TaskFactoryTests(LoopTestCase):
         with self.assertRaisesRegex(
                 TypeError, '^task factory must be a callable or None$'):
             self.loop.set_task_factory(1)
+
+    def same_on_asyncio(self, scenario):
+        """scenario(loop) on this loop and on asyncio's, with Task-N numbers out."""
+        def run(loop):
+            try:
+                return re.sub(r'Task-\d+', 'Task-N', repr(scenario(loop)))
+            finally:
+                loop.set_task_factory(None)
+                loop.run_until_complete(asyncio.sleep(0))
+        reference = asyncio.new_event_loop()
+        self.addCleanup(reference.close)
+        expected = run(reference)
+        self.assertEqual(run(self.loop), expected)
+        return expected
+
+    @unittest.skipIf(sys.version_info < (3, 12), 'eager tasks are new in 3.12')
+    def test_task_named_after_the_factory_returns(self):
+        # BaseEventLoop.create_task names the factory's task once it has it:
+        # an eager step still sees the default name. 3.13 also names it when
+        # no name is given (set_name(None)).
+        seen = []
+
+        async def child():
+            seen.append(asyncio.current_task().get_name())
+            await asyncio.sleep(0)
+
+        def scenario(loop):
+            seen.clear()
+            loop.set_task_factory(asyncio.eager_task_factory)
+            named = loop.create_task(child(), name='named')
+            unnamed = loop.create_task(child())
+            result = seen + [named.get_name(), unnamed.get_name()]
+            loop.run_until_complete(asyncio.gather(named, unnamed))
+            return result
+
+        got = self.same_on_asyncio(scenario)
+        self.assertIn("'named'", got)
+
+    def test_factory_task_without_set_name(self):
+        class Nameless:
+            def __init__(self, task):
+                self.task = task
+
+        def factory(loop, coro, **kwargs):
+            return Nameless(asyncio.Task(coro, loop=loop, **kwargs))
+
+        def scenario(loop):
+            loop.set_task_factory(factory)
+            outcome = []
+            for name in (None, 'named'):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter('always')
+                    try:
+                        wrapper = loop.create_task(answer(), name=name)
+                    except AttributeError as exc:
+                        outcome.append(('AttributeError', str(exc)))
+                    else:
+                        outcome.append(type(wrapper).__name__)
+                        loop.run_until_complete(wrapper.task)
+                outcome.extend((w.category.__name__, str(w.message),
+                                w.filename == __file__) for w in caught)
+            return outcome
+
+        self.same_on_asyncio(scenario)
+
+    @unittest.skipIf(sys.version_info < (3, 12), 'eager tasks are new in 3.12')
+    def test_eager_factory_of_a_constructor_as_on_asyncio(self):
+        # A factory from create_eager_task_factory: its constructor gets what
+        # the factory gives it; one whose defaults were changed is still
+        # honoured.
+        calls = []
+
+        class Recording(asyncio.Task):
+            def __init__(self, coro, **kwargs):
+                calls.append(sorted(
+                    (k, k if k in ('loop', 'context') else v)
+                    for k, v in kwargs.items()))
+                super().__init__(coro, **kwargs)
+
+        changed = asyncio.create_eager_task_factory(Recording)
+        changed.__kwdefaults__ = {'name': 'from-defaults', 'context': None}
+
+        async def main(loop):
+            ctx = contextvars.Context()
+            out = []
+            for factory in (asyncio.create_eager_task_factory(Recording), changed):
+                loop.set_task_factory(factory)
+                task = loop.create_task(answer(), context=ctx)
+                out.append((type(task).__name__, task.done(), task.result(),
+                            task.get_name()))
+            return out
+
+        def scenario(loop):
+            calls.clear()
+            return loop.run_until_complete(main(loop)), calls
+
+        got = self.same_on_asyncio(scenario)
+        self.assertIn("'from-defaults'", got)
 
     def test_factory_exception_propagates(self):
         def factory(loop, coro, **kwargs):

@@ -82,6 +82,8 @@ struct ModuleState {
   PyObject* task_type;               // asyncio.Task
   PyObject* base_create_task;        // asyncio.BaseEventLoop.create_task
   PyObject* task_kwnames;            // ("loop", "name", "context")
+  PyObject* eager_factory_code;      // create_eager_task_factory's factory, or nullptr
+  PyObject* eager_kwnames;           // ("loop", "name", "context", "eager_start")
   PyObject* format_callback_source;  // _compat.format_callback_source(cb, args, debug)
   PyObject* extract_stack;           // _compat.extract_stack(): the caller's stack
   PyObject* warn_slow_callback;      // _compat.warn_slow_callback(handle, seconds)
@@ -150,6 +152,8 @@ struct ModuleState {
   PyObject* str_asyncio_future_blocking;
   PyObject* str_throw;
   PyObject* str_is_running;
+  PyObject* str_set_name;
+  PyObject* str_eager_start;
   PyObject* context_kwnames;  // ("context",)
   PyObject* msg_kwnames;  // ("msg",)
 

@@ -172,9 +172,10 @@ int task_run_queued(LoopObject* loop, PyObject* task);
 void task_drop_queued(PyObject* task);
 // asyncio's Task.cancel(msg): 1, 0 (already done) or -1.
 int task_cancel(TaskObject* t, PyObject* msg);
-// loop.create_task() without a task factory: an aioev.Task.
+// aioev.Task(coro, loop=loop, name=name, context=context, eager_start=eager)
+// for loop.create_task(): without a task factory, or for aioev's eager one.
 PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
-                   PyObject* context);
+                   PyObject* context, bool eager = false);
 int task_module_init(PyObject* module, ModuleState* st);
 
 }  // namespace aioev

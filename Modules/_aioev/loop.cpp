@@ -251,10 +251,103 @@ PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const
   return result;
 }
 
-// BaseEventLoop.create_task's common case in C: no task factory, so asyncio's
-// Task through its constructor. A factory takes BaseEventLoop's own path, and
-// so do other arguments: asyncio's own errors, or (3.13.3+) the extra keyword
-// arguments that it hands on to the factory or the Task.
+// The constructor inside a factory that asyncio.create_eager_task_factory
+// made, when the factory is as that function returned it (its code, its
+// keyword defaults); otherwise nullptr (borrowed).
+PyObject* eager_factory_constructor(ModuleState* st, PyObject* factory) {
+  if (st->eager_factory_code == nullptr || !PyFunction_Check(factory) ||
+      PyFunction_GET_CODE(factory) != st->eager_factory_code) {
+    return nullptr;
+  }
+  PyObject* closure = PyFunction_GET_CLOSURE(factory);
+  PyObject* defaults = PyFunction_GET_KW_DEFAULTS(factory);
+  if (closure == nullptr || !PyTuple_Check(closure) || PyTuple_GET_SIZE(closure) != 1 ||
+      defaults == nullptr || !PyDict_CheckExact(defaults) || PyDict_GET_SIZE(defaults) != 2) {
+    return nullptr;
+  }
+  // Two interned keys: a lookup cannot raise.
+  if (PyDict_GetItem(defaults, st->str_name) != Py_None ||
+      PyDict_GetItem(defaults, st->str_context) != Py_None) {
+    return nullptr;
+  }
+  return PyCell_GET(PyTuple_GET_ITEM(closure, 0));
+}
+
+// cls(*args, **kwargs) for a class of the plain metatype without a vectorcall
+// of its own (asyncio's Task): through type's tp_call, as PyObject_Vectorcall
+// would go, but without its recursion count. A caller of loop.create_task
+// has already paid one for this C method, where asyncio's create_task is a
+// Python frame that costs none, so an eager chain of asyncio Tasks counts
+// as many levels here as on asyncio's loop. Anything else is vectorcalled.
+PyObject* call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!Py_IS_TYPE(cls, &PyType_Type) ||
+      reinterpret_cast<PyTypeObject*>(cls)->tp_vectorcall != nullptr) {
+    return PyObject_Vectorcall(cls, args, nargs, kwnames);
+  }
+  Ref tuple = Ref::steal(PyTuple_New(nargs));
+  Ref kwargs = Ref::steal(PyDict_New());
+  if (!tuple || !kwargs) return nullptr;
+  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
+    if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+      return nullptr;
+    }
+  }
+  return PyType_Type.tp_call(cls, tuple.get(), kwargs.get());
+}
+
+// BaseEventLoop.create_task's factory branch: factory(loop, coro), with
+// context= when one is given, then the name set as the version sets it. An
+// eager factory from asyncio.create_eager_task_factory is not entered: its
+// constructor is called as the factory would call it, so an eager task that
+// creates an eager task costs no Python frame in between (a chain of them
+// goes as deep as on asyncio's loop, where create_task is Python).
+PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
+                                 PyObject* name, PyObject* context) {
+  Ref task;
+  if (PyObject* constructor = eager_factory_constructor(st, factory)) {
+    Ref hold = Ref::borrow(constructor);
+    if (constructor == reinterpret_cast<PyObject*>(st->native_task_type)) {
+      task = Ref::steal(task_new(st, coro, self, Py_None, context, true));
+    } else {
+      PyObject* cargs[] = {coro, self, Py_None, context, Py_True};
+      task = Ref::steal(call_class(constructor, cargs, 1, st->eager_kwnames));
+    }
+  } else {
+    PyObject* fargs[] = {self, coro, context};
+    task = Ref::steal(PyObject_Vectorcall(factory, fargs, 2,
+                                          context == Py_None ? nullptr : st->context_kwnames));
+  }
+  if (!task) return nullptr;
+#if PY_VERSION_HEX >= 0x030D0000
+  // 3.13: task.set_name(name), None included.
+  if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return nullptr;
+#else
+  // tasks._set_task_name(task, name).
+  if (name != Py_None) {
+    Ref set_name = Ref::steal(PyObject_GetAttr(task.get(), st->str_set_name));
+    if (!set_name) {
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
+      PyErr_Clear();
+      if (PyErr_WarnEx(PyExc_DeprecationWarning,
+                       "Task.set_name() was added in Python 3.8, the method support will be "
+                       "mandatory for third-party task implementations since 3.13.",
+                       1) < 0) {
+        return nullptr;
+      }
+    } else if (!Ref::steal(PyObject_CallOneArg(set_name.get(), name))) {
+      return nullptr;
+    }
+  }
+#endif
+  return task.release();
+}
+
+// BaseEventLoop.create_task in C for coro, name= and context=: asyncio's
+// Task (or aioev's) through its constructor, or the task factory. Other
+// arguments take BaseEventLoop's own path (asyncio's own errors, or on
+// 3.13.3+ the extra keyword arguments it hands on to the factory or the
+// Task), and so does debug mode.
 PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                            PyObject* kwnames) {
   LoopObject* loop = as_loop(self);
@@ -280,11 +373,12 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (factory.get() == Py_None && loop->native_task) {
     return task_new(st, args[0], self, name, context);
   }
-  if (factory.get() != Py_None || AIOEV_UNLIKELY(loop->debug)) {
-    // asyncio's own path: the factory protocol differs between versions, and
-    // debug mode trims the task's source traceback.
+  if (AIOEV_UNLIKELY(loop->debug)) {
+    // asyncio's own path: in debug mode the task's source traceback holds
+    // BaseEventLoop.create_task's frames (and trims one).
     return call_base_create_task(st, self, args, nargs, kwnames);
   }
+  if (factory.get() != Py_None) return create_task_by_factory(st, self, factory.get(), args[0], name, context);
   PyObject* task_args[] = {args[0], self, name, context};
   return PyObject_Vectorcall(st->task_type, task_args, 1, st->task_kwnames);
 }

@@ -27,6 +27,8 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->task_type);
   Py_VISIT(st->base_create_task);
   Py_VISIT(st->task_kwnames);
+  Py_VISIT(st->eager_factory_code);
+  Py_VISIT(st->eager_kwnames);
   Py_VISIT(st->format_callback_source);
   Py_VISIT(st->extract_stack);
   Py_VISIT(st->warn_slow_callback);
@@ -82,6 +84,10 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->task_type);
   Py_CLEAR(st->base_create_task);
   Py_CLEAR(st->task_kwnames);
+  Py_CLEAR(st->eager_factory_code);
+  Py_CLEAR(st->eager_kwnames);
+  Py_CLEAR(st->str_set_name);
+  Py_CLEAR(st->str_eager_start);
   Py_CLEAR(st->format_callback_source);
   Py_CLEAR(st->extract_stack);
   Py_CLEAR(st->warn_slow_callback);
@@ -210,6 +216,33 @@ PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
   return reinterpret_cast<PyTypeObject*>(type);
 }
 
+// The code of the factory that asyncio.create_eager_task_factory(constructor)
+// returns, when it is `factory(loop, coro, *, name=None, context=None)`
+// calling constructor(coro, loop=, name=, context=, eager_start=True), the
+// one shape Loop_create_task calls around (3.12 and 3.13; a later shape is
+// simply not recognized, and such factories are called).
+int eager_factory_init(ModuleState* st) {
+#if PY_VERSION_HEX < 0x030C0000
+  (void)st;  // 3.11: no eager tasks
+  return 0;
+#else
+  Ref factory = Ref::steal(import_attr("asyncio.tasks", "eager_task_factory"));
+  if (!factory) return -1;
+  if (!PyFunction_Check(factory.get())) return 0;
+  PyObject* code = PyFunction_GET_CODE(factory.get());
+  Ref varnames = Ref::steal(PyObject_GetAttrString(code, "co_varnames"));
+  if (!varnames) return -1;
+  const auto* c = reinterpret_cast<PyCodeObject*>(code);
+  bool shape = c->co_argcount == 2 && c->co_kwonlyargcount == 2 &&
+               (c->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 && PyTuple_Check(varnames.get()) &&
+               PyTuple_GET_SIZE(varnames.get()) == 4 &&
+               PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(varnames.get(), 2), "name") == 0 &&
+               PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(varnames.get(), 3), "context") == 0;
+  if (shape) st->eager_factory_code = Py_NewRef(code);
+  return 0;
+#endif
+}
+
 int module_exec(PyObject* module) {
   ModuleState* st = module_state(module);
   st->handle_type = add_type(module, &handle_spec, nullptr);
@@ -308,6 +341,8 @@ int module_exec(PyObject* module) {
       {&st->str_asyncio_future_blocking, "_asyncio_future_blocking"},
       {&st->str_throw, "throw"},
       {&st->str_is_running, "is_running"},
+      {&st->str_set_name, "set_name"},
+      {&st->str_eager_start, "eager_start"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
@@ -319,6 +354,9 @@ int module_exec(PyObject* module) {
   if (st->max_datagram == nullptr) return -1;
   st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);
   if (st->task_kwnames == nullptr) return -1;
+  st->eager_kwnames =
+      PyTuple_Pack(4, st->str_loop, st->str_name, st->str_context, st->str_eager_start);
+  if (st->eager_kwnames == nullptr || eager_factory_init(st) < 0) return -1;
   st->context_kwnames = PyTuple_Pack(1, st->str_context);
   Ref msg = Ref::steal(PyUnicode_InternFromString("msg"));
   st->msg_kwnames = msg ? PyTuple_Pack(1, msg.get()) : nullptr;

@@ -912,13 +912,13 @@ PyType_Slot task_slots[] = {
 }  // namespace
 
 PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
-                   PyObject* context) {
+                   PyObject* context, bool eager) {
   PyTypeObject* type = st->native_task_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
   if (!self) return nullptr;
   TaskObject* t = as_task(self.get());
   t->state = st;
-  if (task_init(t, coro, loop, name, context, false) < 0) return nullptr;
+  if (task_init(t, coro, loop, name, context, eager) < 0) return nullptr;
   return self.release();
 }
 
