@@ -9,6 +9,7 @@ A module leaks when every one of the last RUNS deltas of either is positive
     python -m Tests.refleak                 # the default modules
     python -m Tests.refleak Tests.test_timers conformance:test_locks
     python -m Tests.refleak --warmup 3 --runs 3
+    AIOEV_TEST_LOOP=asyncio python -m Tests.refleak ...   # on asyncio's loop
 
 Entries are project modules (Tests.test_*) or conformance:NAME, which is
 CPython's test.test_asyncio.NAME run on aioev loops the way the conformance
@@ -17,6 +18,7 @@ modules left out, one `entry: reason` a line. Exit status 1 on any leak.
 """
 
 import argparse
+import concurrent.futures
 import gc
 import importlib
 import importlib.util
@@ -69,9 +71,9 @@ def all_entries():
                                               for c in CONFORMANCE]
 
 
-# The slice `make refleak` runs (--all for every module): six runs of a module
-# cost six times its suite time on the debug build, so `make test` keeps to
-# the hot paths (handles, timers, futures/tasks, locks) within its budget.
+# A quick slice, run when no entry is given: the hot paths (handles,
+# timers, futures/tasks, locks). `make refleak` (part of `make test`) runs
+# --all, two modules at a time (about 7 minutes on the debug build here).
 DEFAULT = ['Tests.test_handles', 'Tests.test_timers', 'Tests.test_tasks_futures',
            'conformance:test_locks']
 
@@ -84,6 +86,11 @@ def clear_caches():
     re.purge()
     import linecache
     linecache.clearcache()
+    # aioev's handle and iterator pools, as gc.collect() empties CPython's
+    # own freelists.
+    aioev = sys.modules.get('aioev._aioev')
+    if aioev is not None:
+        aioev._clear_freelists()
     gc.collect()
     gc.collect()
 
@@ -99,7 +106,8 @@ def load_suite(entry):
     spec = importlib.util.spec_from_file_location('_refleak_child', path)
     child = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(child)
-    factory = child.make_factory('aioev')
+    factory = child.make_factory(
+        'stdlib' if os.environ.get('AIOEV_TEST_LOOP') == 'asyncio' else 'aioev')
     child.patch_default_policy(factory)
     module = importlib.import_module('test.test_asyncio.' + name)
     if name in child.MIXIN_MODULES:
@@ -139,6 +147,35 @@ def leaks(deltas):
     return bool(deltas) and all(d >= 1 for d in deltas)
 
 
+def judge(entry, args):
+    """(entry, the report line, whether it leaked or failed)."""
+    start = time.monotonic()
+    cmd = [sys.executable, '-X', 'faulthandler', '-m', 'Tests.refleak',
+           '--child', entry, '--warmup', str(args.warmup),
+           '--runs', str(args.runs)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              errors='replace', timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return entry, f'{entry}: did not finish in {args.timeout:.0f} s', True
+    lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+    if proc.returncode != 0 or not lines:
+        return (entry, f'{entry}: child failed (exit {proc.returncode})\n'
+                + proc.stderr[-3000:], True)
+    r = json.loads(lines[-1])
+    took = time.monotonic() - start
+    verdict = []
+    if leaks(r['refs']):
+        verdict.append(f"leaked references {r['refs']}")
+    if leaks(r['blocks']):
+        verdict.append(f"leaked memory blocks {r['blocks']}")
+    report = (f"{entry}: {'; '.join(verdict) or 'ok'} "
+              f"(refs {r['refs']}, blocks {r['blocks']}, "
+              f"{r['failures']} failed test runs, {took:.1f} s)")
+    return entry, report, bool(verdict)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('entries', nargs='*')
@@ -146,6 +183,8 @@ def main(argv=None):
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--exclusions', default=EXCLUSIONS)
     p.add_argument('--timeout', type=float, default=600)
+    p.add_argument('--jobs', type=int, default=1,
+                   help='modules measured at once, each in its own child')
     p.add_argument('--all', action='store_true',
                    help='every project module and CONFORMANCE module')
     p.add_argument('--child', help=argparse.SUPPRESS)
@@ -161,42 +200,19 @@ def main(argv=None):
         return 2
     excluded = read_exclusions(args.exclusions)
     entries = args.entries or (all_entries() if args.all else DEFAULT)
-    bad = []
     for entry in entries:
         if entry in excluded:
             print(f'{entry}: excluded ({excluded[entry]})', flush=True)
-            continue
-        start = time.monotonic()
-        cmd = [sys.executable, '-X', 'faulthandler', '-m', 'Tests.refleak',
-               '--child', entry, '--warmup', str(args.warmup),
-               '--runs', str(args.runs)]
-        try:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True,
-                                  errors='replace',
-                                  timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            print(f'{entry}: did not finish in {args.timeout:.0f} s')
-            bad.append(entry)
-            continue
-        lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
-        if proc.returncode != 0 or not lines:
-            print(f'{entry}: child failed (exit {proc.returncode})\n'
-                  + proc.stderr[-3000:])
-            bad.append(entry)
-            continue
-        r = json.loads(lines[-1])
-        took = time.monotonic() - start
-        verdict = []
-        if leaks(r['refs']):
-            verdict.append(f"leaked references {r['refs']}")
-        if leaks(r['blocks']):
-            verdict.append(f"leaked memory blocks {r['blocks']}")
-        print(f"{entry}: {'; '.join(verdict) or 'ok'} "
-              f"(refs {r['refs']}, blocks {r['blocks']}, "
-              f"{r['failures']} failed test runs, {took:.1f} s)", flush=True)
-        if verdict:
-            bad.append(entry)
+    todo = [e for e in entries if e not in excluded]
+    # Each module runs in a child of its own, which measures only itself:
+    # with --jobs 2 two of them share the machine, and the verdicts come out
+    # in the order of the entries.
+    bad = []
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for entry, report, failed in pool.map(lambda e: judge(e, args), todo):
+            print(report, flush=True)
+            if failed:
+                bad.append(entry)
     if bad:
         print('LEAKS or failures in: ' + ', '.join(bad))
         return 1

@@ -29,6 +29,16 @@ if tree=$(find_tree); then
     exit 0
 fi
 
+# One fetch at a time into DEST (`make test` builds CPython in the
+# background while vendor-test may ask for the same source): the second
+# waits, then finds the tree.
+exec 8>"$dest/.lock"
+flock 8
+if tree=$(find_tree); then
+    echo "$tree"
+    exit 0
+fi
+
 cfg=$cache/apt/$suite
 mkdir -p "$cfg/sources.list.d" "$cfg/state/lists/partial" "$cfg/cache/archives/partial"
 cat > "$cfg/sources.list" <<SRC
@@ -48,7 +58,7 @@ fi
 # dpkg-source (dpkg-dev) unpacks the package and applies Debian's patches.
 if ! command -v dpkg-source >/dev/null; then
     sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dpkg-dev >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 dpkg-dev >&2
 fi
 (cd "$dest" && apt-get "${apt_opts[@]}" source "$pkg" >&2)
 find_tree || { echo "$pkg source not found under $dest" >&2; exit 1; }

@@ -30,24 +30,40 @@ stamp=$prefix/.aioev-build
 want="$version ${conf[*]}"
 exe=$prefix/bin/python3.13$([ "$flavour" = ft ] && echo t || true)
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$exe" ]; then
+built() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$exe" ]; }
+if built; then
+    echo "$exe"
+    exit 0
+fi
+# One build of a flavour at a time: `make test` starts the builds in the
+# background, and a target that needs one before it is done waits here.
+mkdir -p "$cache/cpython"
+exec 9>"$cache/cpython/.lock-$flavour"
+flock 9
+if built; then
     echo "$exe"
     exit 0
 fi
 
-build=$cache/cpython/build-$version-$flavour
-rm -rf "$build" "$prefix"
+# The tree is laid out as `make vendor-test` lays out its own (the source as
+# ../cpython of the build folder, paths relative to CCACHE_BASEDIR), so that
+# ccache serves the vendored build every object it shares with this one.
+work=$cache/cpython/build-$version-$flavour
+build=$work/build
+rm -rf "$work" "$prefix"
 mkdir -p "$build"
-log=$build/build.log
+ln -s "$src" "$work/cpython"
+log=$work/build.log
 echo "building CPython $version ($flavour) in $build (log: $log)" >&2
-cc=gcc
-command -v ccache >/dev/null && cc="ccache gcc"
+cc=gcc cxx=g++
+command -v ccache >/dev/null && cc="ccache gcc" cxx="ccache g++"
 (
     cd "$build"
-    CC="$cc" "$src/configure" --prefix="$prefix" --without-ensurepip "${conf[@]}"
+    export CCACHE_BASEDIR=$work CCACHE_NOHASHDIR=1
+    CC="$cc" CXX="$cxx" ../cpython/configure --without-ensurepip --prefix="$prefix" "${conf[@]}"
     make -j"$(nproc)"
     make install
 ) > "$log" 2>&1 || { tail -40 "$log" >&2; exit 1; }
-rm -rf "$build"
+rm -rf "$work"
 echo "$want" > "$stamp"
 echo "$exe"
