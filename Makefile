@@ -198,31 +198,47 @@ valgrind: deps build
 # writes its module into a staged package (build/cpy-*/pkg) as asan does.
 # The debug build is a development build (no AIOEV_SANITIZE): every pool and
 # freelist is on, and build-cpy-% checks that it is.
+#
+# The free-threaded build (issue 12) is one more flavour, 3.13.5-ft: its venv
+# is .venv-ft/3.13.5-ft (.venv is shared between worktrees), and its suite
+# runs with the GIL off (PYTHON_GIL=0: a module that had not declared
+# Py_MOD_GIL_NOT_USED would turn it back on at import, with a RuntimeWarning).
+# It is not part of memgates or `make test` yet: `make pytest-3.13.5-ft`.
 CPY_VERSION     := 3.13.5
-CPY_NAMES       := $(CPY_VERSION) $(CPY_VERSION)-debug
+CPY_FT          := $(CPY_VERSION)-ft
+CPY_NAMES       := $(CPY_VERSION) $(CPY_VERSION)-debug $(CPY_FT)
 CPY_FLAVOURS    := release debug
 CPY_DEBUG_REQUIREMENTS := Tests/requirements-debug.txt
-cpy_flavour      = $(if $(filter %-debug,$(1)),debug,release)
+cpy_flavour      = $(if $(filter %-debug,$(1)),debug,$(if $(filter %-ft,$(1)),ft,release))
 cpy_requirements = $(if $(filter %-debug,$(1)),$(CPY_DEBUG_REQUIREMENTS),$(REQUIREMENTS))
 cpy_pkg          = $(CURDIR)/build/cpy-$(1)/pkg
+cpy_venv         = $(if $(filter %-ft,$(1)),.venv-ft,.venv)/$(1)
+cpy_python       = $(CURDIR)/$(call cpy_venv,$(1))/bin/python
+cpy_env          = $(if $(filter %-ft,$(1)),PYTHON_GIL=0)$(if $(filter %-debug,$(1)),AIOEV_SKIP_CONFORMANCE=1)
 MEMGATE_TIMEOUT ?= 900
 
 .PHONY: valgrind cpython memgates refleak test-suites test-cpython-builds $(foreach n,$(CPY_NAMES),build-cpy-$(n) pytest-$(n))
 
-cpython: $(foreach n,$(CPY_NAMES),.venv/$(n)/.cpy-requirements.stamp)
+cpython: $(foreach n,$(CPY_NAMES),$(call cpy_venv,$(n))/.cpy-requirements.stamp)
 
-$(foreach n,$(CPY_NAMES),.venv/$(n)/bin/python): .venv/%/bin/python: | apt-deps
-	exe=$$(bash Tools/build-cpython.sh $(call cpy_flavour,$*)); "$$exe" -m venv .venv/$*
+# The stem is the venv's folder (.venv/3.13.5, .venv-ft/3.13.5-ft). Debian's
+# site.py looks for a venv's packages in lib/python3.13 (no "t"), where venv
+# put them in lib/python3.13t on the free-threaded build: a link joins them.
+$(foreach n,$(CPY_NAMES),$(call cpy_venv,$(n))/bin/python): %/bin/python: | apt-deps
+	exe=$$(bash Tools/build-cpython.sh $(call cpy_flavour,$(notdir $*))); "$$exe" -m venv --without-pip $*
+	if [ -d $*/lib/python$(basename $(CPY_VERSION))t ]; then \
+	    ln -sfn python$(basename $(CPY_VERSION))t $*/lib/python$(basename $(CPY_VERSION)); fi
+	$*/bin/python -m ensurepip > /dev/null
 
 .SECONDEXPANSION:
-$(foreach n,$(CPY_NAMES),.venv/$(n)/.cpy-requirements.stamp): .venv/%/.cpy-requirements.stamp: $$(call cpy_requirements,$$*) | .venv/%/bin/python
-	.venv/$*/bin/python -m pip install -q --disable-pip-version-check -r $(call cpy_requirements,$*)
+$(foreach n,$(CPY_NAMES),$(call cpy_venv,$(n))/.cpy-requirements.stamp): %/.cpy-requirements.stamp: $$(call cpy_requirements,$$(notdir $$*)) | %/bin/python
+	$*/bin/python -m pip install -q --disable-pip-version-check -r $(call cpy_requirements,$(notdir $*))
 	touch $@
 
-$(foreach n,$(CPY_NAMES),build-cpy-$(n)): build-cpy-%: .venv/%/.cpy-requirements.stamp | apt-deps
-	@export PATH="$(CURDIR)/.venv/$*/bin:$$PATH"; \
+$(foreach n,$(CPY_NAMES),build-cpy-$(n)): build-cpy-%: $$(call cpy_venv,$$*)/.cpy-requirements.stamp | apt-deps
+	@export PATH="$(dir $(call cpy_python,$*)):$$PATH"; \
 	if [ ! -f build/cpy-$*/build.ninja ]; then \
-	    cmake -S . -B build/cpy-$* -G Ninja -DPython_EXECUTABLE=$(call python,$*) \
+	    cmake -S . -B build/cpy-$* -G Ninja -DPython_EXECUTABLE=$(call cpy_python,$*) \
 	        $(CMAKE_DEV_ARGS) -DAIOEV_EXT_OUTPUT_DIR=$(call cpy_pkg,$*)/aioev; \
 	fi; \
 	grep -q '^AIOEV_SANITIZE:BOOL=OFF' build/cpy-$*/CMakeCache.txt \
@@ -237,10 +253,9 @@ $(foreach n,$(CPY_NAMES),build-cpy-$(n)): build-cpy-%: .venv/%/.cpy-requirements
 # assertions and debug allocators see what a release build does not; the
 # stdlib gate, run on four release interpreters already, would double its
 # time).
-cpy_env = $(if $(filter %-debug,$(1)),AIOEV_SKIP_CONFORMANCE=1)
 $(foreach n,$(CPY_NAMES),pytest-$(n)): pytest-%: build-cpy-%
 	$(call cpy_env,$*) PYTHONPATH=$(call cpy_pkg,$*) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
-	    bash Tools/run-pytest.sh $(call python,$*) $(PYTEST_ARGS)
+	    bash Tools/run-pytest.sh $(call cpy_python,$*) $(PYTEST_ARGS)
 
 # -R 3:3 in the manner of CPython's regrtest, on the debug build: every
 # project module and the conformance modules (Tests/refleak.py --all), two
@@ -248,7 +263,7 @@ $(foreach n,$(CPY_NAMES),pytest-$(n)): pytest-%: build-cpy-%
 REFLEAK_ARGS ?= --all
 refleak: build-cpy-$(CPY_VERSION)-debug
 	PYTHONPATH=$(call cpy_pkg,$(CPY_VERSION)-debug):$(CURDIR) timeout -s ABRT $(MEMGATE_TIMEOUT) \
-	    $(call python,$(CPY_VERSION)-debug) -m Tests.refleak --jobs 2 $(REFLEAK_ARGS)
+	    $(call cpy_python,$(CPY_VERSION)-debug) -m Tests.refleak --jobs 2 $(REFLEAK_ARGS)
 
 memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak
 
@@ -477,4 +492,4 @@ clean:
 	find Lib Tests Tools -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf .venv .venv-bench .venv-doc
+	rm -rf .venv .venv-bench .venv-doc .venv-ft
