@@ -11,6 +11,10 @@
 #include <cstdint>
 #include <utility>
 
+#ifdef AIOEV_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #include "aioev/array.hpp"
 #include "aioev/fd_table.hpp"
 #include "aioev/ready_queue.hpp"
@@ -42,6 +46,29 @@ using PyArray = Array<T, PyRawAllocator>;
 using PyWriteBuffer = BasicWriteBuffer<PyRawAllocator>;
 
 struct HandleObject;
+
+// A lock that only a free-threaded build needs: with a GIL it is nothing.
+// The ThreadSanitizer build runs on a CPython that is not instrumented,
+// whose PyMutex it cannot see: the lock is declared to it.
+#ifdef Py_GIL_DISABLED
+using NoGilMutex = PyMutex;
+inline void nogil_lock(NoGilMutex* m) {
+  PyMutex_Lock(m);
+#ifdef AIOEV_TSAN
+  __tsan_acquire(m);
+#endif
+}
+inline void nogil_unlock(NoGilMutex* m) {
+#ifdef AIOEV_TSAN
+  __tsan_release(m);
+#endif
+  PyMutex_Unlock(m);
+}
+#else
+struct NoGilMutex {};
+inline void nogil_lock(NoGilMutex*) {}
+inline void nogil_unlock(NoGilMutex*) {}
+#endif
 
 // Everything the module owns, filled once by the exec slot (module.cpp).
 struct ModuleState {
@@ -75,7 +102,7 @@ struct ModuleState {
   PyObject* all_tasks_data;    // the set inside asyncio's task WeakSet, its
   PyObject* all_tasks_remove;  // weakref callback and its pending removals
   PyObject* all_tasks_pending;
-  unsigned long long task_name_counter;
+  unsigned long long task_name_counter;  // atomic: tasks are named in every thread
 
   // Cached callables from Python (aioev._compat and asyncio).
   PyObject* future_type;             // asyncio.Future
@@ -157,22 +184,6 @@ struct ModuleState {
   PyObject* context_kwnames;  // ("context",)
   PyObject* msg_kwnames;  // ("msg",)
 
-  // Freed handles with room for one argument, reused by handle_new: most
-  // callbacks (a task step, a future's callback) take at most one. A reused
-  // handle is no new GC allocation, so it does not bring the next collection
-  // nearer: a batch of a thousand timers or callbacks with a pool of 256
-  // cost twice the collections (each walking every young handle). At most
-  // ~0.5 MB stays pooled, and only after a program had that many at once.
-  static constexpr int kHandlePoolSize = 4096;
-  HandleObject* handle_pool[kHandlePoolSize];
-  int handle_pool_count;
-  // Freed iterators of `await future` (future.cpp), reused likewise.
-  static constexpr int kFutureIterPoolSize = 64;
-  PyObject* future_iter_pool[kFutureIterPoolSize];
-  int future_iter_pool_count;
-  // Set by module_clear once the pools are drained: a pooled object's type
-  // must outlive it, so objects freed after that go straight to tp_free.
-  bool pools_closed;
 };
 
 extern PyModuleDef module_def;
@@ -195,6 +206,10 @@ struct HandleObject {
   bool scheduled;  // TimerHandle only: still in the loop's timer heap
   bool poolable;  // allocated with room for exactly one argument
   bool when_overflow;  // call_at(an int no float holds): `when` is +-inf
+  // cancel() from another thread (a call_soon_threadsafe handle's owner)
+  // against the loop's run: held around cancelled, callback and args,
+  // never while Python code runs.
+  NoGilMutex lock;
   PyObject* args[1];
 };
 
@@ -226,6 +241,13 @@ struct LoopObject {
   PyThreadState* released_tstate;  // set while the poll runs without the GIL
 
   ReadyQueue<PyObject*, PyRawAllocator> ready;  // owned Handles
+  // What call_soon_threadsafe queued from other threads, in their order,
+  // until the loop's thread moves it to the ready queue (loop_take_threadsafe):
+  // only threadsafe, threadsafe_pending and, without a GIL, threadsafe_lock
+  // are touched by other threads. threadsafe_pending is read atomically.
+  ReadyQueue<PyObject*, PyRawAllocator> threadsafe;  // owned Handles
+  bool threadsafe_pending;
+  NoGilMutex threadsafe_lock;
   TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
   Py_ssize_t timers_cancelled;
 
@@ -265,7 +287,48 @@ struct LoopObject {
   // A bytes object that a large sock_recv allocated and did not fill (the
   // socket had nothing yet), kept for the next one: see sock.cpp.
   PyObject* recv_spare;
+
+  // Freed objects of the loop, reused (loop_pool_take/put): handles with
+  // room for one argument (most callbacks, a task step or a future's
+  // callback, take at most one) and the iterators of `await future`. A
+  // reused object is no new GC allocation, so it does not bring the next
+  // collection nearer: a batch of a thousand timers or callbacks with a
+  // pool of 256 cost twice the collections (each walking every young
+  // handle). At most ~0.5 MB stays pooled, and only after a program had
+  // that many at once. Without a GIL a thread takes pools_busy to touch
+  // them, and allocates or frees as usual when another thread has it: in
+  // practice only the loop's thread uses them, so it never waits.
+  static constexpr size_t kHandlePoolSize = 4096;
+  static constexpr size_t kFutureIterPoolSize = 64;
+  PyArray<PyObject*> handle_pool;
+  PyArray<PyObject*> future_iter_pool;
+#ifdef Py_GIL_DISABLED
+  int pools_busy;
+#endif
 };
+
+// Fields another thread may read while the loop's thread writes them (the
+// thread id, closed, debug): relaxed atomic accesses, which cost a GIL
+// build nothing and keep ThreadSanitizer quiet on a free-threaded one.
+template <class T>
+inline T load_relaxed(const T& field) {
+  return __atomic_load_n(&field, __ATOMIC_RELAXED);
+}
+template <class T>
+inline void store_relaxed(T& field, T value) {
+  __atomic_store_n(&field, value, __ATOMIC_RELAXED);
+}
+
+// A dead object from pool, or nullptr; its type is revived by
+// loop_pool_revive. loop_pool_put keeps dead (a GC object, untracked, whose
+// fields are released) if the pool has room and no other thread holds it, and then
+// keeps its reference to its type too, so that the pool outlives the
+// module state that owns the types; false: the caller frees it.
+PyObject* loop_pool_take(LoopObject* loop, PyArray<PyObject*>* pool);
+bool loop_pool_put(LoopObject* loop, PyArray<PyObject*>* pool, size_t limit, PyObject* dead);
+// Makes a pooled object an object of type again (size: its ob_size for a
+// variable-size type, else -1), dropping the type reference it kept.
+void loop_pool_revive(PyObject* dead, PyTypeObject* type, Py_ssize_t size);
 
 
 // Errors: SystemExit and KeyboardInterrupt always propagate out of the loop;
@@ -320,6 +383,15 @@ Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject*
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+// Moves the handles that other threads' call_soon_threadsafe queued to the
+// end of the ready queue (in the loop's thread, before it reads or extends
+// the ready queue, so that each keeps its place in asyncio's order); -1 with
+// MemoryError, nothing moved, if the ready queue cannot make room.
+int loop_take_threadsafe_slow(LoopObject* loop);
+inline int loop_take_threadsafe(LoopObject* loop) {
+  if (AIOEV_LIKELY(!__atomic_load_n(&loop->threadsafe_pending, __ATOMIC_ACQUIRE))) return 0;
+  return loop_take_threadsafe_slow(loop);
+}
 // loop.create_future(): aioev.Future, or asyncio's with native_task off.
 PyObject* loop_create_future(LoopObject* loop);  // new reference
 // True while neither the loop's class nor the instance replaces call_soon.
@@ -361,7 +433,6 @@ extern PyType_Spec timer_handle_spec;
 HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs,
                          PyObject* context);
-void handle_pool_clear(ModuleState* st);
 // Runs the callback; 0 when done (exceptions went to the exception handler),
 // -1 with an exception set when it must propagate (SystemExit,
 // KeyboardInterrupt or a failing exception handler).

@@ -73,12 +73,6 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
 
 // ---- the future's core, shared with task.cpp ----
 
-void future_iter_pool_clear(ModuleState* st) {
-  while (st->future_iter_pool_count > 0) {
-    PyObject_GC_Del(st->future_iter_pool[--st->future_iter_pool_count]);
-  }
-}
-
 int future_ensure_alive(FutureObject* f) {
   if (AIOEV_UNLIKELY(f->loop == nullptr)) {
     PyErr_SetString(PyExc_RuntimeError, "Future object is not initialized.");
@@ -644,6 +638,7 @@ struct FutureIterObject {
   PyObject_HEAD
   PyObject* future;  // nullptr once exhausted
   ModuleState* state;
+  LoopObject* pool_loop;  // owned: the future's aioev loop, whose pool takes it back
 };
 
 FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterObject*>(self); }
@@ -653,16 +648,21 @@ FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterOb
 PyObject* Future_await(PyObject* self) {
   if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
   ModuleState* st = future_state(as_fut(self));
-  FutureIterObject* it;
-  if (kRecycle && st->future_iter_pool_count > 0) {
+  LoopObject* loop = fast_loop(as_fut(self));
+  FutureIterObject* it = nullptr;
+  if (kRecycle && loop != nullptr) {
     // One iterator per `await`: freed ones are reused.
-    it = reinterpret_cast<FutureIterObject*>(st->future_iter_pool[--st->future_iter_pool_count]);
-    PyObject_Init(reinterpret_cast<PyObject*>(it), st->future_iter_type);
+    it = reinterpret_cast<FutureIterObject*>(loop_pool_take(loop, &loop->future_iter_pool));
+  }
+  if (it != nullptr) {
+    loop_pool_revive(reinterpret_cast<PyObject*>(it), st->future_iter_type, -1);
   } else {
     it = PyObject_GC_New(FutureIterObject, st->future_iter_type);
     if (it == nullptr) return nullptr;
   }
   it->state = st;
+  it->pool_loop = loop;
+  Py_XINCREF(reinterpret_cast<PyObject*>(loop));
   it->future = Py_NewRef(self);
   PyObject_GC_Track(it);
   return reinterpret_cast<PyObject*>(it);
@@ -811,14 +811,14 @@ void FutureIter_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
   FutureIter_clear(self);
-  ModuleState* st = as_iter(self)->state;
-  if (kRecycle && !st->pools_closed &&
-      st->future_iter_pool_count < ModuleState::kFutureIterPoolSize) {
-    st->future_iter_pool[st->future_iter_pool_count++] = self;  // PyObject_Init revives it
-  } else {
+  LoopObject* loop = as_iter(self)->pool_loop;
+  as_iter(self)->pool_loop = nullptr;
+  if (!(kRecycle && loop != nullptr &&
+        loop_pool_put(loop, &loop->future_iter_pool, LoopObject::kFutureIterPoolSize, self))) {
     PyObject_GC_Del(self);
+    Py_DECREF(type);
   }
-  Py_DECREF(type);
+  Py_XDECREF(reinterpret_cast<PyObject*>(loop));
 }
 
 PyMethodDef future_iter_methods[] = {

@@ -132,7 +132,6 @@ int future_init(FutureObject* f, PyObject* loop);
 // loop.create_future() on an aioev loop: an aioev.Future (new reference).
 PyObject* future_new(ModuleState* st, PyObject* loop);
 void future_reset(FutureObject* f);
-void future_iter_pool_clear(ModuleState* st);
 int future_traverse(FutureObject* f, visitproc visit, void* arg);
 // The instance dict (and weak references) of a future or task, wherever
 // this CPython keeps them (3.13: managed, before the object).

@@ -55,10 +55,12 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
   ModuleState* st = loop->state;
   PyTypeObject* type = timer ? st->timer_handle_type : st->handle_type;
-  HandleObject* h;
-  if (kRecycle && nargs <= 1 && st->handle_pool_count > 0) {
-    h = st->handle_pool[--st->handle_pool_count];
-    PyObject_InitVar(reinterpret_cast<PyVarObject*>(h), type, nargs);
+  HandleObject* h = nullptr;
+  if (kRecycle && nargs <= 1) {
+    h = reinterpret_cast<HandleObject*>(loop_pool_take(loop, &loop->handle_pool));
+  }
+  if (h != nullptr) {
+    loop_pool_revive(reinterpret_cast<PyObject*>(h), type, nargs);
   } else {
     h = PyObject_GC_NewVar(HandleObject, type, nargs <= 1 ? 1 : nargs);
     if (h == nullptr) return nullptr;
@@ -74,6 +76,7 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
   h->when = 0.0;
   h->cancelled = false;
   h->scheduled = false;
+  h->lock = NoGilMutex{};
   h->when_overflow = false;
   if (context == nullptr || context == Py_None) {
     h->context = PyContext_CopyCurrent();
@@ -85,7 +88,7 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
     Py_DECREF(h);
     return nullptr;
   }
-  if (AIOEV_UNLIKELY(loop->debug)) {
+  if (AIOEV_UNLIKELY(load_relaxed(loop->debug))) {  // any thread (call_soon_threadsafe)
     h->source_traceback = PyObject_CallNoArgs(st->extract_stack);
     if (h->source_traceback == nullptr) {
       Py_DECREF(h);
@@ -96,20 +99,33 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
 }
 
 int handle_run(HandleObject* h) {
-  // The callback may cancel its own handle, which drops these references.
+  // The callback may cancel its own handle, which drops these references;
+  // another thread may cancel it at any moment, so they are taken under
+  // the handle's lock, and a handle found cancelled does not run.
   PyObject* small[4];
   PyObject** args = small;
-  Py_ssize_t nargs = Py_SIZE(h);
-  if (AIOEV_UNLIKELY(nargs > 4)) {
-    args = static_cast<PyObject**>(PyMem_Malloc(nargs * sizeof(PyObject*)));
-    if (args == nullptr) {
-      PyErr_NoMemory();
-      return -1;
+  Ref callback, context;
+  Py_ssize_t nargs = 0;
+  bool nomem = false;
+  nogil_lock(&h->lock);
+  if (!h->cancelled) {
+    nargs = Py_SIZE(h);
+    if (AIOEV_UNLIKELY(nargs > 4)) {
+      args = static_cast<PyObject**>(PyMem_Malloc(nargs * sizeof(PyObject*)));
+      nomem = args == nullptr;
+    }
+    if (!nomem) {
+      for (Py_ssize_t i = 0; i < nargs; ++i) args[i] = Py_NewRef(h->args[i]);
+      callback = Ref::borrow(h->callback);
+      context = Ref::borrow(h->context);
     }
   }
-  for (Py_ssize_t i = 0; i < nargs; ++i) args[i] = Py_NewRef(h->args[i]);
-  Ref callback = Ref::borrow(h->callback);
-  Ref context = Ref::borrow(h->context);
+  nogil_unlock(&h->lock);
+  if (AIOEV_UNLIKELY(nomem)) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  if (!callback) return 0;  // cancelled
 
   int rc = 0;
   if (PyContext_Enter(context.get()) == 0) {
@@ -123,7 +139,7 @@ int handle_run(HandleObject* h) {
   } else {
     rc = -1;
   }
-  if (rc < 0 && h->callback == nullptr) {
+  if (rc < 0 && load_relaxed(h->cancelled)) {
     // Cancelled by the callback itself: asyncio reports what the handle
     // holds by then, None().
     rc = report_exception(h, Py_None, Py_None);
@@ -147,11 +163,17 @@ static int handle_clear_args(HandleObject* h) {
   return 0;
 }
 
+// Marked cancelled under the handle's lock, so that handle_run, once it
+// sees the mark, no longer reads the callback and arguments; they are
+// released after, outside the lock (their release may run Python code).
 void handle_cancel(HandleObject* h) {
-  if (h->cancelled) return;
+  nogil_lock(&h->lock);
+  bool first = !h->cancelled;
+  store_relaxed(h->cancelled, true);
+  nogil_unlock(&h->lock);
+  if (!first) return;
   if (is_timer(h) && h->scheduled) h->loop->timers_cancelled++;
-  h->cancelled = true;
-  if (h->loop->debug && h->repr == nullptr) {
+  if (load_relaxed(h->loop->debug) && h->repr == nullptr) {
     // Keep the representation for "Executing <Handle ...> took ..." logs.
     h->repr = PyObject_Repr(reinterpret_cast<PyObject*>(h));
     if (h->repr == nullptr) PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(h));
@@ -168,7 +190,7 @@ PyObject* Handle_cancel(PyObject* self, PyObject*) {
 }
 
 PyObject* Handle_cancelled(PyObject* self, PyObject*) {
-  return PyBool_FromLong(reinterpret_cast<HandleObject*>(self)->cancelled);
+  return PyBool_FromLong(load_relaxed(reinterpret_cast<HandleObject*>(self)->cancelled));
 }
 
 PyObject* Handle_get_context(PyObject* self, PyObject*) {
@@ -295,15 +317,15 @@ void Handle_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   if (h->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
   Handle_clear(self);
-  ModuleState* st = h->loop != nullptr ? h->loop->state : nullptr;
-  Py_CLEAR(h->loop);
-  if (kRecycle && h->poolable && st != nullptr && !st->pools_closed &&
-      st->handle_pool_count < ModuleState::kHandlePoolSize) {
-    st->handle_pool[st->handle_pool_count++] = h;  // PyObject_InitVar revives it
-  } else {
+  // Into the pool while the handle's reference keeps the loop alive.
+  LoopObject* loop = h->loop;
+  h->loop = nullptr;
+  if (!(kRecycle && h->poolable && loop != nullptr &&
+        loop_pool_put(loop, &loop->handle_pool, LoopObject::kHandlePoolSize, self))) {
     type->tp_free(self);
+    Py_DECREF(type);
   }
-  Py_DECREF(type);
+  Py_XDECREF(reinterpret_cast<PyObject*>(loop));
 }
 
 
@@ -393,10 +415,6 @@ PyType_Slot timer_handle_slots[] = {
 };
 
 }  // namespace
-
-void handle_pool_clear(ModuleState* st) {
-  while (st->handle_pool_count > 0) PyObject_GC_Del(st->handle_pool[--st->handle_pool_count]);
-}
 
 PyType_Spec handle_spec = {
     "aioev._aioev.Handle",

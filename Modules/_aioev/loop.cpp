@@ -46,8 +46,14 @@ void acquire_gil(struct ev_loop* ev) noexcept {
 void wakeup_cb(struct ev_loop*, ev_async*, int) {}
 void poll_timer_cb(struct ev_loop*, ev_timer*, int) {}
 
+// Whether the calling thread runs loop (another thread may be setting the id).
+bool in_loop_thread(LoopObject* loop) {
+  return load_relaxed(loop->has_thread_id) &&
+         load_relaxed(loop->thread_id) == PyThread_get_thread_ident();
+}
+
 int check_thread(LoopObject* loop) {
-  if (loop->has_thread_id && loop->thread_id != PyThread_get_thread_ident()) {
+  if (load_relaxed(loop->has_thread_id) && !in_loop_thread(loop)) {
     PyErr_SetString(PyExc_RuntimeError,
                     "Non-thread-safe operation invoked on an event loop other than "
                     "the current one");
@@ -129,16 +135,41 @@ PyObject* Loop_call_soon(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   return schedule_soon(as_loop(self), "call_soon", args, nargs, kwnames, false);
 }
 
+// From the loop's own thread call_soon_threadsafe is call_soon (that thread
+// is awake by definition). Any other thread queues the handle on the
+// loop's threadsafe queue, which the loop's thread empties into the ready
+// queue before it next reads or extends it, and wakes the loop, which may
+// be polling.
 PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                     PyObject* kwnames) {
   LoopObject* loop = as_loop(self);
-  PyObject* h = schedule_soon(loop, "call_soon_threadsafe", args, nargs, kwnames, true);
-  if (h == nullptr) return nullptr;
-  // The loop's own thread is awake by definition; any other may find it polling.
-  if (!loop->has_thread_id || loop->thread_id != PyThread_get_thread_ident()) {
-    ev_async_send(loop->ev, &loop->wakeup);
+  if (in_loop_thread(loop)) {
+    return schedule_soon(loop, "call_soon_threadsafe", args, nargs, kwnames, true);
   }
-  return h;
+  PyObject* context;
+  Py_ssize_t ncb =
+      parse_callback_args(loop, "call_soon_threadsafe", 0, args, nargs, kwnames, &context);
+  if (ncb < 0) return nullptr;
+  if (loop_check_closed(loop) < 0) return nullptr;
+  if (AIOEV_UNLIKELY(load_relaxed(loop->debug)) &&
+      check_callback(loop, args[0], "call_soon_threadsafe") < 0) {
+    return nullptr;
+  }
+  HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
+  if (h == nullptr) return nullptr;
+  nogil_lock(&loop->threadsafe_lock);
+  bool queued = loop->threadsafe.push_back(reinterpret_cast<PyObject*>(h));
+  if (queued) {
+    Py_INCREF(h);  // the queue's reference
+    __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
+  }
+  nogil_unlock(&loop->threadsafe_lock);
+  if (AIOEV_UNLIKELY(!queued)) {
+    Py_DECREF(h);
+    return PyErr_NoMemory();
+  }
+  ev_async_send(loop->ev, &loop->wakeup);
+  return reinterpret_cast<PyObject*>(h);
 }
 
 PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObject* const* args,
@@ -219,16 +250,17 @@ PyObject* Loop_stop(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// These three may be asked from any thread.
 PyObject* Loop_is_running(PyObject* self, PyObject*) {
-  return PyBool_FromLong(as_loop(self)->has_thread_id);
+  return PyBool_FromLong(__atomic_load_n(&as_loop(self)->has_thread_id, __ATOMIC_ACQUIRE));
 }
 
 PyObject* Loop_is_closed(PyObject* self, PyObject*) {
-  return PyBool_FromLong(as_loop(self)->closed);
+  return PyBool_FromLong(load_relaxed(as_loop(self)->closed));
 }
 
 PyObject* Loop_get_debug(PyObject* self, PyObject*) {
-  return PyBool_FromLong(as_loop(self)->debug);
+  return PyBool_FromLong(load_relaxed(as_loop(self)->debug));
 }
 
 PyObject* Loop_create_future(PyObject* self, PyObject*) { return loop_create_future(as_loop(self)); }
@@ -502,6 +534,7 @@ int run_debug(LoopObject* loop, HandleObject* h) {
 // callbacks that were ready at that moment.
 int run_once(LoopObject* loop) {
   drop_cancelled_timers(loop);
+  if (loop_take_threadsafe(loop) < 0) return -1;
 
   double timeout = -1;
   if (!loop->ready.empty() || loop->stopping) {
@@ -531,6 +564,7 @@ int run_once(LoopObject* loop) {
     return -1;
   }
   if (PyErr_CheckSignals() < 0) return -1;
+  if (loop_take_threadsafe(loop) < 0) return -1;  // what came during the poll
 
   if (!loop->timers.empty()) {
     double end_time = monotonic_now() + loop->clock_resolution;
@@ -560,7 +594,10 @@ int run_once(LoopObject* loop) {
     int rc = 0;
     if (AIOEV_LIKELY(handle_check(loop->state, item))) {
       HandleObject* h = reinterpret_cast<HandleObject*>(item);
-      if (!h->cancelled) rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+      // handle_run skips a handle cancelled meanwhile, by any thread.
+      if (!load_relaxed(h->cancelled)) {
+        rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+      }
     } else if (task_check(loop->state, item)) {
       rc = task_run_queued(loop, item);  // a task's step or wake-up
     } else {
@@ -586,9 +623,11 @@ PyObject* Loop_run(PyObject* self, PyObject*) {
 // loop's own state is consistent, since releasing may run Python code.
 struct Taken {
   ReadyQueue<PyObject*, PyRawAllocator> ready;
+  ReadyQueue<PyObject*, PyRawAllocator> threadsafe;
   TimerHeap<HandleObject*, PyRawAllocator>::Entries timers;
   ~Taken() {
     while (!ready.empty()) Py_DECREF(ready.pop_front());
+    while (!threadsafe.empty()) Py_DECREF(threadsafe.pop_front());
     for (auto& entry : timers) Py_DECREF(entry.item);
   }
 };
@@ -597,6 +636,10 @@ struct Taken {
 // allocating (tp_clear must not fail); BaseEventLoop.close() has run first.
 void take_all(LoopObject* loop, Taken* taken) {
   taken->ready.swap(loop->ready);
+  nogil_lock(&loop->threadsafe_lock);
+  taken->threadsafe.swap(loop->threadsafe);
+  __atomic_store_n(&loop->threadsafe_pending, false, __ATOMIC_RELAXED);
+  nogil_unlock(&loop->threadsafe_lock);
   taken->timers = loop->timers.take_all();
   for (size_t i = 0; i < taken->ready.size(); ++i) {
     PyObject* item = taken->ready.at(i);
@@ -630,8 +673,9 @@ int set_flag(PyObject* self, PyObject* value, void* which) {
   }
   int truth = PyObject_IsTrue(value);
   if (truth < 0) return -1;
-  *reinterpret_cast<bool*>(reinterpret_cast<char*>(self) + reinterpret_cast<intptr_t>(which)) =
-      truth;
+  store_relaxed(
+      *reinterpret_cast<bool*>(reinterpret_cast<char*>(self) + reinterpret_cast<intptr_t>(which)),
+      static_cast<bool>(truth));
   return 0;
 }
 
@@ -643,14 +687,16 @@ PyObject* get_thread_id(PyObject* self, void*) {
 
 int set_thread_id(PyObject* self, PyObject* value, void*) {
   LoopObject* loop = as_loop(self);
+  // Release: a thread that finds no id (is_running) sees what the loop's
+  // last thread did before.
   if (value == nullptr || value == Py_None) {
-    loop->has_thread_id = false;
+    __atomic_store_n(&loop->has_thread_id, false, __ATOMIC_RELEASE);
     return 0;
   }
   unsigned long id = PyLong_AsUnsignedLong(value);
   if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return -1;
-  loop->thread_id = id;
-  loop->has_thread_id = true;
+  store_relaxed(loop->thread_id, id);
+  __atomic_store_n(&loop->has_thread_id, true, __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -732,6 +778,9 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (loop == nullptr) return nullptr;
   loop->state = module_state(mod);
   new (&loop->ready) ReadyQueue<PyObject*, PyRawAllocator>();
+  new (&loop->threadsafe) ReadyQueue<PyObject*, PyRawAllocator>();
+  new (&loop->handle_pool) PyArray<PyObject*>();
+  new (&loop->future_iter_pool) PyArray<PyObject*>();
   new (&loop->timers) TimerHeap<HandleObject*, PyRawAllocator>();
   new (&loop->fds) FdTable<FdSlot, PyRawAllocator>();
   new (&loop->io_fired) PyArray<LoopObject::Fired>();
@@ -769,6 +818,8 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
   LoopObject* loop = as_loop(self);
   Py_VISIT(Py_TYPE(self));
   for (size_t i = 0; i < loop->ready.size(); ++i) Py_VISIT(loop->ready.at(i));
+  // No lock: the collector runs with the GIL held, or the world stopped.
+  for (size_t i = 0; i < loop->threadsafe.size(); ++i) Py_VISIT(loop->threadsafe.at(i));
   for (size_t i = 0; i < loop->timers.size(); ++i) {
     Py_VISIT(reinterpret_cast<PyObject*>(loop->timers.at(i)));
   }
@@ -790,6 +841,19 @@ int Loop_clear(PyObject* self) {
 
 }  // namespace
 
+namespace {
+
+void pool_drain(PyArray<PyObject*>* pool) {
+  for (PyObject* dead : *pool) {
+    PyTypeObject* type = Py_TYPE(dead);
+    PyObject_GC_Del(dead);
+    Py_DECREF(type);
+  }
+  pool->clear();
+}
+
+}  // namespace
+
 void loop_dealloc(PyObject* self) {
   LoopObject* loop = as_loop(self);
   PyTypeObject* type = Py_TYPE(self);
@@ -803,7 +867,12 @@ void loop_dealloc(PyObject* self) {
   }
   Py_CLEAR(loop->signal_handlers);
   PyMem_RawFree(loop->read_buffer);
+  pool_drain(&loop->handle_pool);
+  pool_drain(&loop->future_iter_pool);
+  loop->handle_pool.~Array();
+  loop->future_iter_pool.~Array();
   loop->ready.~ReadyQueue();
+  loop->threadsafe.~ReadyQueue();
   loop->timers.~TimerHeap();
   loop->fds.~FdTable();
   loop->io_fired.~Array();
@@ -882,7 +951,7 @@ int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* conte
 }
 
 int loop_check_closed(LoopObject* loop) {
-  if (AIOEV_UNLIKELY(loop->closed)) {
+  if (AIOEV_UNLIKELY(load_relaxed(loop->closed))) {  // any thread may ask
     PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
     return -1;
   }
@@ -996,12 +1065,85 @@ bool loop_plain_call_soon(LoopObject* loop) {
 }
 
 int loop_push_ready(LoopObject* loop, PyObject* handle) {
+  if (loop_take_threadsafe(loop) < 0) return -1;
   if (AIOEV_UNLIKELY(!loop->ready.push_back(handle))) {
     PyErr_NoMemory();
     return -1;
   }
   Py_INCREF(handle);
   return 0;
+}
+
+}  // namespace aioev
+
+namespace aioev {
+
+int loop_take_threadsafe_slow(LoopObject* loop) {
+  int rc = 0;
+  nogil_lock(&loop->threadsafe_lock);
+  if (loop->ready.empty()) {
+    loop->ready.swap(loop->threadsafe);
+  } else if (loop->ready.reserve(loop->ready.size() + loop->threadsafe.size())) {
+    while (!loop->threadsafe.empty()) loop->ready.push_back(loop->threadsafe.pop_front());
+  } else {
+    rc = -1;
+  }
+  if (rc == 0) __atomic_store_n(&loop->threadsafe_pending, false, __ATOMIC_RELAXED);
+  nogil_unlock(&loop->threadsafe_lock);
+  if (rc < 0) PyErr_NoMemory();
+  return rc;
+}
+
+namespace {
+
+// A try-lock: a thread that finds the pools taken does without them.
+bool pools_enter(LoopObject* loop) {
+#ifdef Py_GIL_DISABLED
+  int expected = 0;
+  return __atomic_compare_exchange_n(&loop->pools_busy, &expected, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED);
+#else
+  (void)loop;  // the GIL
+  return true;
+#endif
+}
+
+void pools_exit(LoopObject* loop) {
+#ifdef Py_GIL_DISABLED
+  __atomic_store_n(&loop->pools_busy, 0, __ATOMIC_RELEASE);
+#else
+  (void)loop;
+#endif
+}
+
+}  // namespace
+
+PyObject* loop_pool_take(LoopObject* loop, PyArray<PyObject*>* pool) {
+  if (!pools_enter(loop)) return nullptr;
+  PyObject* dead = nullptr;
+  if (!pool->empty()) {
+    dead = pool->back();
+    pool->pop_back();
+  }
+  pools_exit(loop);
+  return dead;
+}
+
+bool loop_pool_put(LoopObject* loop, PyArray<PyObject*>* pool, size_t limit, PyObject* dead) {
+  if (!pools_enter(loop)) return false;
+  bool kept = pool->size() < limit && pool->push_back(dead);
+  pools_exit(loop);
+  return kept;
+}
+
+void loop_pool_revive(PyObject* dead, PyTypeObject* type, Py_ssize_t size) {
+  PyTypeObject* old = Py_TYPE(dead);
+  if (size >= 0) {
+    PyObject_InitVar(reinterpret_cast<PyVarObject*>(dead), type, size);
+  } else {
+    PyObject_Init(dead, type);
+  }
+  Py_DECREF(old);
 }
 
 }  // namespace aioev

@@ -59,11 +59,6 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
 
 int module_clear(PyObject* module) {
   ModuleState* st = module_state(module);
-  // The pools first, while the state still owns their objects' types:
-  // PyObject_GC_Del reads the type (its pre-header size).
-  st->pools_closed = true;
-  handle_pool_clear(st);
-  future_iter_pool_clear(st);
   Py_CLEAR(st->loop_type);
   Py_CLEAR(st->handle_type);
   Py_CLEAR(st->timer_handle_type);
@@ -402,6 +397,12 @@ PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, reinterpret_cast<void*>(module_exec)},
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_GIL_DISABLED
+    // Loops in many threads at once, call_soon_threadsafe from any: the
+    // cross-thread queue is locked, the pools are the running thread's, the
+    // rest of a loop stays in its thread (Doc/design.rst, "Threads").
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, nullptr},
 };

@@ -528,6 +528,11 @@ void task_reset(TaskObject* t) {
   t->fut.must_cancel = false;
 }
 
+// The number of a task named by default: tasks are made in every thread.
+unsigned long long next_task_number(ModuleState* st) {
+  return __atomic_add_fetch(&st->task_name_counter, 1, __ATOMIC_RELAXED);
+}
+
 int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyObject* context,
               bool eager) {
   ModuleState* st = state_of(t);
@@ -554,9 +559,9 @@ int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyO
   if (name == nullptr || name == Py_None) {
 #if PY_VERSION_HEX >= 0x030C0000
     // The number; "Task-<n>" is made when asked for, as asyncio does.
-    t->fut.name = PyLong_FromUnsignedLongLong(++st->task_name_counter);
+    t->fut.name = PyLong_FromUnsignedLongLong(next_task_number(st));
 #else
-    t->fut.name = PyUnicode_FromFormat("Task-%llu", ++st->task_name_counter);
+    t->fut.name = PyUnicode_FromFormat("Task-%llu", next_task_number(st));
 #endif
     if (t->fut.name == nullptr) return -1;
   } else {

@@ -1,0 +1,189 @@
+"""Loops in many threads at once, and calls into them from many others.
+
+Built for the free-threaded CPython (issue 12), where nothing serializes the
+threads, and run on every build: each loop thread makes, runs and closes its
+own loop while producer threads call call_soon_threadsafe and
+run_coroutine_threadsafe into all of them; every callback must arrive once,
+in each producer's order, and every coroutine must return what its future
+(resolved from the producer's thread) says. It runs in a child interpreter,
+so a crash is a failure and not the end of the test run.
+"""
+
+import sysconfig
+import unittest
+
+from . import support
+
+FREE_THREADED = bool(sysconfig.get_config_var('Py_GIL_DISABLED'))
+
+STRESS = '''
+    import queue, threading
+
+    N_LOOPS, N_PRODUCERS, CALLS, COROS, ROUNDS = {params}
+    LIMIT = 60  # seconds: a loop that waits longer stops, and the counts fail
+
+    def run_round():
+        loops = [None] * N_LOOPS
+        made = threading.Barrier(N_LOOPS + N_PRODUCERS)
+        # counts[i][p]: producer p's callbacks that ran in loop i, touched
+        # only by loop i's thread.
+        counts = [[0] * N_PRODUCERS for _ in range(N_LOOPS)]
+        finished = [0] * N_LOOPS
+        problems = []
+
+        def on_call(i, p, seq):
+            if counts[i][p] != seq:
+                problems.append(f'loop {{i}}: producer {{p}} call {{seq}} '
+                                f'after {{counts[i][p]}}')
+            counts[i][p] += 1
+
+        def on_producer_done(i):
+            finished[i] += 1
+            if finished[i] == N_PRODUCERS:
+                loops[i].stop()
+
+        def on_error(loop, context):
+            problems.append(repr(context))
+
+        async def resolved_elsewhere(value, handoff):
+            fut = asyncio.get_running_loop().create_future()
+            handoff.put(fut)
+            return await fut * 2
+
+        def run_loop(i):
+            loop = new_event_loop()  # made and closed while others run
+            loop.set_exception_handler(on_error)
+            loops[i] = loop
+            made.wait()  # producers may call before it runs
+            loop.call_later(LIMIT, loop.stop)
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        def produce(p):
+            made.wait()
+            try:
+                for seq in range(CALLS):
+                    for i, loop in enumerate(loops):
+                        loop.call_soon_threadsafe(on_call, i, p, seq)
+                handoff = queue.Queue()
+                for k in range(COROS):
+                    for loop in loops:
+                        cf = asyncio.run_coroutine_threadsafe(
+                            resolved_elsewhere(k, handoff), loop)
+                        fut = handoff.get(timeout=LIMIT)
+                        loop.call_soon_threadsafe(fut.set_result, p)
+                        got = cf.result(timeout=LIMIT)
+                        if got != 2 * p:
+                            problems.append(f'coroutine gave {{got}}, not {{2 * p}}')
+            except BaseException as exc:
+                problems.append(f'producer {{p}}: {{exc!r}}')
+            finally:
+                for i, loop in enumerate(loops):
+                    loop.call_soon_threadsafe(on_producer_done, i)
+
+        threads = [threading.Thread(target=run_loop, args=(i,)) for i in range(N_LOOPS)]
+        threads += [threading.Thread(target=produce, args=(p,))
+                    for p in range(N_PRODUCERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(2 * LIMIT)
+        assert not any(t.is_alive() for t in threads), 'a thread hangs'
+        assert not problems, problems[:10]
+        assert counts == [[CALLS] * N_PRODUCERS] * N_LOOPS, counts
+        assert finished == [N_PRODUCERS] * N_LOOPS, finished
+        assert all(loop.is_closed() for loop in loops)
+
+    for _ in range(ROUNDS):
+        run_round()
+    print('ok', sys._is_gil_enabled() if hasattr(sys, '_is_gil_enabled') else True)
+'''
+
+# Producers cancel the handles call_soon_threadsafe gave them while the loop
+# runs them: each callback (a fresh bound method with a fresh argument, which
+# only its handle holds) runs at most once and nothing is freed under it.
+CANCEL = '''
+    import threading
+
+    N_PRODUCERS, CALLS = {params}
+    loop = new_event_loop()
+    ran = []
+    problems = []
+    loop.set_exception_handler(lambda loop, context: problems.append(repr(context)))
+
+    class Target:
+        def hit(self, box):
+            ran.append(box[0])
+
+    done = []
+
+    def on_producer_done():
+        done.append(1)
+        if len(done) == N_PRODUCERS:
+            loop.stop()
+
+    def produce(p):
+        for seq in range(CALLS):
+            h = loop.call_soon_threadsafe(Target().hit, [(p, seq)])
+            if seq % 2:
+                h.cancel()
+        loop.call_soon_threadsafe(on_producer_done)
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(N_PRODUCERS)]
+    for t in threads:
+        t.start()
+    loop.call_later(60, loop.stop)
+    loop.run_forever()
+    for t in threads:
+        t.join(60)
+    loop.close()
+    assert not problems, problems[:10]
+    assert len(done) == N_PRODUCERS, done
+    assert len(ran) == len(set(ran)), 'a callback ran twice'
+    # every call not cancelled ran
+    kept = {{(p, seq) for p in range(N_PRODUCERS) for seq in range(0, CALLS, 2)}}
+    assert kept <= set(ran), sorted(kept - set(ran))[:10]
+    print('ok')
+'''
+
+
+class ThreadStressTests(unittest.TestCase):
+
+    def run_stress(self, n_loops, n_producers, calls, coros, rounds):
+        params = (n_loops, n_producers, calls, coros, rounds)
+        proc = support.run_child(STRESS.format(params=params), timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertIn('ok', proc.stdout)
+        return proc
+
+    def test_loops_in_threads_called_from_other_threads(self):
+        # 4 loops, 4 producers: 80,000 callbacks and 3,200 cross-thread
+        # coroutines a round, three rounds of loops made and closed at once.
+        self.run_stress(4, 4, 5000, 200, 3)
+
+    def test_one_loop_many_producers(self):
+        # Everything into one queue: the most contention on its lock.
+        self.run_stress(1, 8, 20000, 100, 2)
+
+    def test_handles_cancelled_from_other_threads(self):
+        proc = support.run_child(CANCEL.format(params=(4, 50000)), timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertIn('ok', proc.stdout)
+
+    @unittest.skipUnless(FREE_THREADED, 'needs a free-threaded CPython')
+    def test_the_gil_stays_off(self):
+        # The module declares Py_MOD_GIL_NOT_USED: importing it and running
+        # the stress leaves the GIL off (an undeclared module turns it on,
+        # with a RuntimeWarning, which -W error makes fatal).
+        env = support.child_env()
+        env.pop('PYTHON_GIL', None)
+        proc = support.run_child(STRESS.format(params=(2, 2, 1000, 10, 1)),
+                                 args=('-W', 'error'), env=env, timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertEqual(proc.stdout.split(), ['ok', 'False'])
+
+
+if __name__ == '__main__':
+    unittest.main()
