@@ -4,6 +4,7 @@ does not, and refuses an exclusion without a reason."""
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import unittest
@@ -64,6 +65,8 @@ class RefleakRunnerTests(unittest.TestCase):
 
     @unittest.skipIf(hasattr(sys, 'gettotalrefcount'),
                      'a debug build always counts references')
+    @unittest.skipIf(sysconfig.get_config_var('Py_GIL_DISABLED'),
+                     'the free-threaded build refuses PYTHONMALLOC=malloc')
     def test_refuses_to_guess(self):
         # Blocks are not counted with the malloc allocator: the runner must
         # say so, not report "no leaks" for a module that leaks.

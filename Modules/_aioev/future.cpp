@@ -799,6 +799,7 @@ PyObject* FutureIter_close(PyObject* self, PyObject*) {
 int FutureIter_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(as_iter(self)->future);
+  Py_VISIT(reinterpret_cast<PyObject*>(as_iter(self)->pool_loop));
   return 0;
 }
 
