@@ -24,7 +24,7 @@ STRESS = '''
 
     def run_round():
         loops = [None] * N_LOOPS
-        made = threading.Barrier(N_LOOPS + N_PRODUCERS)
+        made = threading.Barrier(N_LOOPS + N_PRODUCERS, timeout=LIMIT)  # none hangs on a failed one
         # counts[i][p]: producer p's callbacks that ran in loop i, touched
         # only by loop i's thread.
         counts = [[0] * N_PRODUCERS for _ in range(N_LOOPS)]
