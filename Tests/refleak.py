@@ -86,11 +86,6 @@ def clear_caches():
     re.purge()
     import linecache
     linecache.clearcache()
-    # aioev's handle and iterator pools, as gc.collect() empties CPython's
-    # own freelists.
-    aioev = sys.modules.get('aioev._aioev')
-    if aioev is not None:
-        aioev._clear_freelists()
     gc.collect()
     gc.collect()
 

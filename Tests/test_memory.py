@@ -5,12 +5,9 @@ Each case runs in a child process, so a crash or a fatal error of the
 interpreter (a debug build checks more) is a test failure, not a dead runner.
 """
 
-import asyncio
-import gc
 import shutil
 import subprocess
 import sys
-import sysconfig
 import unittest
 
 from . import support
@@ -117,31 +114,6 @@ class DroppedTransportTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, support.describe_child(proc))
         self.assertEqual(proc.stdout.strip(), '4', support.describe_child(proc))
         self.assertNotIn('Assertion', proc.stderr)
-
-
-
-@support.aioev_only
-class FreelistTest(unittest.TestCase):
-
-    def test_clear_freelists_frees_pooled_handles(self):
-        # Tests/refleak.py empties the pools with it between runs, as a full
-        # collection empties CPython's freelists.
-        if (support.UNDER_SANITIZER or sysconfig.get_config_var('Py_GIL_DISABLED')
-                or sys.getallocatedblocks() == 0):
-            self.skipTest('no pools (sanitizer or free-threaded build), '
-                          'or no pymalloc to count them')
-        from aioev import _aioev
-        loop = support.import_aioev().new_event_loop()
-        try:
-            for i in range(2000):
-                loop.call_soon(int, i)
-            loop.run_until_complete(asyncio.sleep(0))
-        finally:
-            loop.close()
-        gc.collect()
-        before = sys.getallocatedblocks()
-        _aioev._clear_freelists()
-        self.assertGreater(before - sys.getallocatedblocks(), 1000)
 
 
 if __name__ == '__main__':

@@ -377,22 +377,6 @@ int module_exec(PyObject* module) {
   return import_attrs(compat);
 }
 
-// _aioev._clear_freelists(): the pools' memory back to the allocator, as a
-// full gc.collect() gives back CPython's own freelists; Tests/refleak.py
-// calls it between runs, so that a pool that grew is not taken for a leak.
-PyObject* clear_freelists(PyObject* module, PyObject*) {
-  ModuleState* st = module_state(module);
-  handle_pool_clear(st);
-  future_iter_pool_clear(st);
-  Py_RETURN_NONE;
-}
-
-PyMethodDef module_methods[] = {
-    {"_clear_freelists", clear_freelists, METH_NOARGS,
-     "_clear_freelists($module, /)\n--\n\nFree the memory that handle and iterator pools keep."},
-    {nullptr, nullptr, 0, nullptr},
-};
-
 PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, reinterpret_cast<void*>(module_exec)},
 #if PY_VERSION_HEX >= 0x030C0000
@@ -414,7 +398,7 @@ PyModuleDef module_def = {
     "_aioev",
     "The C++ core of aioev: the event loop and its handles, over libev.",
     sizeof(ModuleState),
-    module_methods,
+    nullptr,
     module_slots,
     module_traverse,
     module_clear,
