@@ -144,8 +144,6 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 	PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
 	    bash Tools/run-pytest.sh $(call python,$*) $(PYTEST_ARGS)
 
-# -k: one failing suite does not hide the others' results; the exit status
-# still says whether everything passed.
 # Debian's CPython 3.13.5 builds (memgates) are made in the background at
 # low priority while the other suites run, which leave a core idle much of
 # the time; a memgate that comes before its build is done waits for it
@@ -153,6 +151,8 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 # vendor-test's CPython shares its objects through ccache.
 TEST_SUITES := ctest pytest asan valgrind bench-test oracles doc wheel-test memgates vendor-test
 
+# -k: one failing suite does not hide the others' results; the exit status
+# still says whether everything passed.
 test: deps build
 	@$(MAKE) --no-print-directory -k -j2 test-suites test-cpython-builds
 

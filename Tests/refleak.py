@@ -144,7 +144,7 @@ def leaks(deltas):
 
 
 def judge(entry, args):
-    """(entry, the report line, whether it leaked or failed)."""
+    """(the report line, whether it leaked or failed)."""
     start = time.monotonic()
     cmd = [sys.executable, '-X', 'faulthandler', '-m', 'Tests.refleak',
            '--child', entry, '--warmup', str(args.warmup),
@@ -154,10 +154,10 @@ def judge(entry, args):
                               stderr=subprocess.PIPE, text=True,
                               errors='replace', timeout=args.timeout)
     except subprocess.TimeoutExpired:
-        return entry, f'{entry}: did not finish in {args.timeout:.0f} s', True
+        return f'{entry}: did not finish in {args.timeout:.0f} s', True
     lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
     if proc.returncode != 0 or not lines:
-        return (entry, f'{entry}: child failed (exit {proc.returncode})\n'
+        return (f'{entry}: child failed (exit {proc.returncode})\n'
                 + proc.stderr[-3000:], True)
     r = json.loads(lines[-1])
     took = time.monotonic() - start
@@ -169,7 +169,7 @@ def judge(entry, args):
     report = (f"{entry}: {'; '.join(verdict) or 'ok'} "
               f"(refs {r['refs']}, blocks {r['blocks']}, "
               f"{r['failures']} failed test runs, {took:.1f} s)")
-    return entry, report, bool(verdict)
+    return report, bool(verdict)
 
 
 def main(argv=None):
@@ -205,7 +205,8 @@ def main(argv=None):
     # in the order of the entries.
     bad = []
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        for entry, report, failed in pool.map(lambda e: judge(e, args), todo):
+        verdicts = pool.map(lambda e: judge(e, args), todo)
+        for entry, (report, failed) in zip(todo, verdicts):
             print(report, flush=True)
             if failed:
                 bad.append(entry)

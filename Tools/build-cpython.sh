@@ -30,20 +30,20 @@ stamp=$prefix/.aioev-build
 want="$version ${conf[*]}"
 exe=$prefix/bin/python3.13$([ "$flavour" = ft ] && echo t || true)
 
-built() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$exe" ]; }
-if built; then
-    echo "$exe"
-    exit 0
-fi
+# A finished build: print its interpreter and stop.
+done_if_built() {
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$exe" ]; then
+        echo "$exe"
+        exit 0
+    fi
+}
+done_if_built
 # One build of a flavour at a time: `make test` starts the builds in the
 # background, and a target that needs one before it is done waits here.
 mkdir -p "$cache/cpython"
 exec 9>"$cache/cpython/.lock-$flavour"
 flock 9
-if built; then
-    echo "$exe"
-    exit 0
-fi
+done_if_built
 
 # The tree is laid out as `make vendor-test` lays out its own (the source as
 # ../cpython of the build folder, paths relative to CCACHE_BASEDIR), so that
