@@ -253,6 +253,7 @@ struct LoopObject {
 
   FdTable<FdSlot, PyRawAllocator> fds;
   int io_active;  // started user watchers: while zero a busy loop need not poll
+  int ev_fds;     // 1 + the highest fd a watcher of this loop was started on
   // What the poll reported, as (slot, events), in the order libev ran its
   // callbacks: the reverse of the kernel's, so io_queue_fired() walks it
   // backwards to queue the callbacks in asyncio's (the kernel's) order.
@@ -441,6 +442,13 @@ void handle_cancel(HandleObject* handle);
 inline bool handle_check(ModuleState* st, PyObject* obj) {
   return Py_IS_TYPE(obj, st->handle_type) || Py_IS_TYPE(obj, st->timer_handle_type);
 }
+
+// io.cpp: libev's memory (the reserve that keeps libev from aborting when
+// memory runs out): ev_memory_init installs libev's allocator, once per
+// process; ev_memory_ready makes the reserve large enough for a loop whose
+// watchers reach fds - 1, or is -1 with MemoryError.
+void ev_memory_init();
+int ev_memory_ready(int fds);
 
 // io.cpp: add_reader and friends, and the closed-fd guard.
 PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs);

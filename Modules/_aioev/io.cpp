@@ -6,9 +6,92 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <atomic>
+
 namespace aioev {
+
+// ---- libev's memory ----
+//
+// libev aborts the process when an allocation of its own fails (ev_realloc).
+// Its arrays grow in ev_io_start (one entry per fd up to the highest fd, and
+// the fds changed before the next poll) and in the poll (the pending events
+// and the kernel's event list, up to one per fd): none is larger than 64
+// bytes per fd up to the highest fd libev has seen, counted twice for its
+// doubling, plus a few pages. aioev keeps a reserve block that large,
+// untouched, and libev's allocator (realloc) unmaps it and tries again when
+// memory runs out; so an allocation of libev's fails only if the reserve
+// does not cover it. Where MemoryError can be raised (a registration on an
+// fd libev has not seen, a new loop, each poll), a missing or too small
+// reserve is made first, or MemoryError raised with nothing changed.
+// The reserve is mapped apart from malloc's heap (unmapping a block of
+// malloc's would raise its thresholds, and the heap would keep the memory)
+// and is the process's, as libev's allocator is: shared by every loop and
+// interpreter, an atomic pointer to a mapping whose first word holds its
+// size.
+namespace {
+
+std::atomic<void*> ev_reserve_block{nullptr};
+
+size_t ev_reserve_size(void* block) { return block == nullptr ? 0 : *static_cast<size_t*>(block); }
+
+void ev_reserve_free(void* block) {
+  if (block != nullptr) munmap(block, ev_reserve_size(block));
+}
+
+extern "C" void* ev_allocate(void* ptr, long size) noexcept {
+  if (size == 0) {
+    free(ptr);
+    return nullptr;
+  }
+  void* fresh = realloc(ptr, static_cast<size_t>(size));
+  if (AIOEV_UNLIKELY(fresh == nullptr)) {
+    void* reserve = ev_reserve_block.exchange(nullptr);
+    if (reserve != nullptr) {
+      ev_reserve_free(reserve);
+      fresh = realloc(ptr, static_cast<size_t>(size));
+    }
+  }
+  return fresh;  // nullptr: libev aborts, as it would have without aioev
+}
+
+size_t ev_reserve_needed(int fds) {
+  constexpr size_t kPerFd = 64, kInternal = 128, kPages = 4 * 4096, kLeast = 64 * 1024;
+  // Whole pages, as mmap maps them.
+  size_t need = 2 * (static_cast<size_t>(fds) + kInternal) * kPerFd + kPages;
+  need = (need + 4095) & ~static_cast<size_t>(4095);
+  return need > kLeast ? need : kLeast;
+}
+
+}  // namespace
+
+void ev_memory_init() {
+  static std::atomic<bool> done{false};
+  if (!done.exchange(true)) ev_set_allocator(ev_allocate);
+}
+
+int ev_memory_ready(int fds) {
+  size_t need = ev_reserve_needed(fds);
+  void* current = ev_reserve_block.load(std::memory_order_acquire);
+  if (AIOEV_LIKELY(ev_reserve_size(current) >= need)) return 0;
+  void* fresh = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (fresh == MAP_FAILED) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  *static_cast<size_t*>(fresh) = need;
+  while (!ev_reserve_block.compare_exchange_weak(current, fresh, std::memory_order_acq_rel)) {
+    if (ev_reserve_size(current) >= need) {  // another thread made one as large
+      ev_reserve_free(fresh);
+      return 0;
+    }
+  }
+  ev_reserve_free(current);
+  return 0;
+}
 
 namespace {
 
@@ -83,6 +166,7 @@ void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
   if (want != 0) {
     ev_io_set(&slot->io, fd, want);
     ev_io_start(loop->ev, &slot->io);
+    if (fd >= loop->ev_fds) loop->ev_fds = fd + 1;
     loop->io_active++;
     loop->fds.mark_changed(fd, slot);
   }
@@ -168,6 +252,7 @@ PyObject* stale_error(int fd) {
 // -1 with MemoryError (nothing registered) if fd's slot cannot be made.
 int io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
                 const struct stat* st) {
+  if (AIOEV_UNLIKELY(fd >= loop->ev_fds) && ev_memory_ready(fd + 1) < 0) return -1;
   FdSlot* slot = loop->fds.get_or_create(fd);
   if (AIOEV_UNLIKELY(slot == nullptr)) {
     PyErr_NoMemory();
@@ -369,6 +454,9 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
 
 int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
                               bool adding) {
+  if (AIOEV_UNLIKELY(fd >= loop->ev_fds) && events != 0 && ev_memory_ready(fd + 1) < 0) {
+    return -1;
+  }
   FdSlot* slot = loop->fds.find(fd);
   if (slot == nullptr) {
     if (events == 0 || !adding) return 0;  // nothing to take away from

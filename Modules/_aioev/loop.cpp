@@ -469,6 +469,8 @@ void drop_cancelled_timers(LoopObject* loop) {
 int poll_io(LoopObject* loop, double timeout) {
   struct ev_loop* ev = loop->ev;
   if (loop->fds.has_changes()) io_check_changed(loop);
+  // The reserve may have gone to libev since the last poll.
+  if (AIOEV_UNLIKELY(ev_memory_ready(loop->ev_fds) < 0)) return -1;
   // Each started watcher reports at most once per poll, and queues at most
   // its reader, its writer and its transport.
   size_t watchers = static_cast<size_t>(loop->io_active);
@@ -797,6 +799,10 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
 
   // Never the default loop (it takes SIGCHLD), and libev must leave the
   // signal mask alone: CPython owns signals.
+  if (ev_memory_ready(0) < 0) {
+    Py_DECREF(loop);
+    return nullptr;
+  }
   loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (loop->ev == nullptr) {
     Py_DECREF(loop);

@@ -240,6 +240,7 @@ int eager_factory_init(ModuleState* st) {
 
 int module_exec(PyObject* module) {
   ModuleState* st = module_state(module);
+  ev_memory_init();
   st->handle_type = add_type(module, &handle_spec, nullptr);
   if (st->handle_type == nullptr) return -1;
   st->timer_handle_type =
