@@ -215,7 +215,7 @@ cpy_pkg          = $(CURDIR)/build/cpy-$(1)/pkg
 cpy_venv         = $(if $(filter %-ft,$(1)),.venv-ft,.venv)/$(1)
 cpy_python       = $(CURDIR)/$(call cpy_venv,$(1))/bin/python
 cpy_env          = $(if $(filter %-ft,$(1)),PYTHON_GIL=0)$(if $(filter %-debug,$(1)),AIOEV_SKIP_CONFORMANCE=1)
-MEMGATE_TIMEOUT ?= 900
+REFLEAK_TIMEOUT ?= 1800
 
 .PHONY: valgrind cpython memgates refleak test-suites test-cpython-builds $(foreach n,$(CPY_NAMES),build-cpy-$(n) pytest-$(n))
 
@@ -265,7 +265,7 @@ $(foreach n,$(CPY_NAMES),pytest-$(n)): pytest-%: build-cpy-%
 # load). REFLEAK_ARGS= (empty) runs the quick slice.
 REFLEAK_ARGS ?= --all
 refleak: build-cpy-$(CPY_VERSION)-debug
-	PYTHONPATH=$(call cpy_pkg,$(CPY_VERSION)-debug):$(CURDIR) timeout -s ABRT $(MEMGATE_TIMEOUT) \
+	PYTHONPATH=$(call cpy_pkg,$(CPY_VERSION)-debug):$(CURDIR) timeout -s ABRT $(REFLEAK_TIMEOUT) \
 	    $(call cpy_python,$(CPY_VERSION)-debug) -m Tests.refleak --jobs 2 $(REFLEAK_ARGS)
 
 memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak
