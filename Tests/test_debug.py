@@ -1,7 +1,10 @@
 """Debug mode: slow callbacks, thread checks and callback checks."""
 
+import asyncio
 import logging
+import os
 import re
+import socket
 import sys
 import time
 import unittest
@@ -162,7 +165,8 @@ class DebugExceptionContextTests(LoopTestCase):
         self.assertIn(f'File "{__file__}", line {line}', text)
 
 
-class ThreadCheckTests(LoopTestCase):
+class ThreadCallsMixin:
+    """Calls from another thread while the loop runs in debug mode."""
 
     def setUp(self):
         super().setUp()
@@ -188,6 +192,9 @@ class ThreadCheckTests(LoopTestCase):
         self.assertEqual(str(outcome),
                          'Non-thread-safe operation invoked on an event loop '
                          'other than the current one')
+
+
+class ThreadCheckTests(ThreadCallsMixin, LoopTestCase):
 
     def test_call_soon_from_another_thread_raises(self):
         self.assert_thread_error(self.call_from_thread_while_running(
@@ -223,6 +230,66 @@ class ThreadCheckTests(LoopTestCase):
         self.assertNotIsInstance(outcome, BaseException)
         self.run_briefly()
         self.assertEqual(calls, [1])
+
+
+@support.aioev_only
+class TransportThreadCheckTests(ThreadCallsMixin, LoopTestCase):
+    """aioev's transports check the thread in debug mode as the loop's own
+    methods do (asyncio's do not; on a free-threaded build a transport
+    changed from two threads at once could not be kept whole). The
+    RuntimeError leaves the transport as it was."""
+
+    def make_transports(self):
+        a, b = socket.socketpair()
+        self.addCleanup(b.close)
+        stream, _ = self.loop.run_until_complete(
+            self.loop.create_connection(asyncio.Protocol, sock=a))
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(('127.0.0.1', 0))
+        datagram, _ = self.loop.run_until_complete(
+            self.loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=u))
+        r, w = os.pipe()
+        read_pipe, _ = self.loop.run_until_complete(
+            self.loop.connect_read_pipe(asyncio.Protocol, os.fdopen(r, 'rb', 0)))
+        write_pipe, _ = self.loop.run_until_complete(
+            self.loop.connect_write_pipe(asyncio.Protocol, os.fdopen(w, 'wb', 0)))
+        transports = [stream, datagram, read_pipe, write_pipe]
+        for t in transports:
+            self.addCleanup(t.close)
+        return stream, datagram, read_pipe, write_pipe, b
+
+    def test_transport_methods_from_another_thread_raise(self):
+        stream, datagram, read_pipe, write_pipe, peer = self.make_transports()
+        calls = {
+            'stream': (stream, [('write', b'x'), ('writelines', [b'x']), ('write_eof',),
+                                ('pause_reading',), ('resume_reading',),
+                                ('set_write_buffer_limits', 10), ('close',), ('abort',)]),
+            'datagram': (datagram, [('sendto', b'x', datagram.get_extra_info('sockname')),
+                                    ('pause_reading',), ('close',), ('abort',)]),
+            'read pipe': (read_pipe, [('pause_reading',), ('close',)]),
+            'write pipe': (write_pipe, [('write', b'x'), ('write_eof',),
+                                        ('set_write_buffer_limits', 10), ('close',),
+                                        ('abort',)]),
+        }
+        for kind, (transport, methods) in calls.items():
+            for name, *args in methods:
+                with self.subTest(kind=kind, method=name):
+                    method = getattr(transport, name)
+                    self.assert_thread_error(
+                        self.call_from_thread_while_running(lambda: method(*args)))
+                    self.assertFalse(transport.is_closing())
+        self.assertEqual(stream.get_write_buffer_size(), 0)
+        self.assertTrue(stream.is_reading())
+        # Nothing was written: the peer has nothing to read.
+        peer.setblocking(False)
+        self.assertRaises(BlockingIOError, peer.recv, 1)
+
+    def test_transport_methods_from_another_thread_outside_debug_mode(self):
+        self.loop.set_debug(False)
+        stream, *_, peer = self.make_transports()
+        outcome = self.call_from_thread_while_running(lambda: stream.write(b'x'))
+        self.assertIsNone(outcome)
+        self.assertEqual(peer.recv(1), b'x')
 
 
 class CallbackCheckTests(LoopTestCase):

@@ -443,6 +443,10 @@ inline bool handle_check(ModuleState* st, PyObject* obj) {
   return Py_IS_TYPE(obj, st->handle_type) || Py_IS_TYPE(obj, st->timer_handle_type);
 }
 
+// loop.cpp: asyncio's _check_thread (RuntimeError when the loop runs in
+// another thread).
+int loop_check_thread(LoopObject* loop);
+
 // io.cpp: libev's memory (the reserve that keeps libev from aborting when
 // memory runs out): ev_memory_init installs libev's allocator, once per
 // process; ev_memory_ready makes the reserve large enough for a loop whose

@@ -52,7 +52,9 @@ bool in_loop_thread(LoopObject* loop) {
          load_relaxed(loop->thread_id) == PyThread_get_thread_ident();
 }
 
-int check_thread(LoopObject* loop) {
+}  // namespace
+
+int loop_check_thread(LoopObject* loop) {
   if (load_relaxed(loop->has_thread_id) && !in_loop_thread(loop)) {
     PyErr_SetString(PyExc_RuntimeError,
                     "Non-thread-safe operation invoked on an event loop other than "
@@ -61,6 +63,8 @@ int check_thread(LoopObject* loop) {
   }
   return 0;
 }
+
+namespace {
 
 // asyncio's _check_callback, done in debug mode only, as asyncio does.
 int check_callback(LoopObject* loop, PyObject* callback, const char* method) {
@@ -118,7 +122,7 @@ PyObject* schedule_soon(LoopObject* loop, const char* method, PyObject* const* a
   Py_ssize_t ncb = parse_callback_args(loop, method, 0, args, nargs, kwnames, &context);
   if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
   if (AIOEV_UNLIKELY(loop->debug)) {
-    if (!threadsafe && check_thread(loop) < 0) return nullptr;
+    if (!threadsafe && loop_check_thread(loop) < 0) return nullptr;
     if (check_callback(loop, args[0], method) < 0) return nullptr;
   }
   HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
@@ -179,7 +183,7 @@ PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObjec
   if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
   PyObject* callback = args[1];
   if (AIOEV_UNLIKELY(loop->debug)) {
-    if (check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) return nullptr;
+    if (loop_check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) return nullptr;
   }
   HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
   if (h == nullptr) return nullptr;

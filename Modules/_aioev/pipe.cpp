@@ -92,6 +92,7 @@ const TransportKind kReadPipeKind = {no_buffer, no_clear, read_pipe_ready, nullp
 
 PyObject* ReadPipe_close(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
   if (t->closing) Py_RETURN_NONE;
   return done(pipe_close(t, nullptr));
 }
@@ -160,6 +161,7 @@ const TransportKind kWritePipeKind = {write_pipe_buffer_size, write_pipe_clear, 
 
 PyObject* WritePipe_write(PyObject* self, PyObject* data) {
   TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
   WritePipeObject* p = as_write_pipe(t);
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     // asyncio asserts the type here.
@@ -219,19 +221,24 @@ int write_pipe_eof(TransportObject* t) {
 }
 
 PyObject* WritePipe_write_eof(PyObject* self, PyObject*) {
-  return done(write_pipe_eof(as_transport(self)));
+  TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
+  return done(write_pipe_eof(t));
 }
 
 PyObject* WritePipe_can_write_eof(PyObject*, PyObject*) { Py_RETURN_TRUE; }
 
 PyObject* WritePipe_close(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
   if (t->file == nullptr || t->closing) Py_RETURN_NONE;
   return done(write_pipe_eof(t));  // write_eof is all a write pipe needs to close
 }
 
 PyObject* WritePipe_abort(PyObject* self, PyObject*) {
-  return done(pipe_close(as_transport(self), nullptr));
+  TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
+  return done(pipe_close(t, nullptr));
 }
 
 PyObject* WritePipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {

@@ -236,6 +236,7 @@ int buffer_rest(StreamObject* s, const char* bytes, size_t n, bool partial) {
 PyObject* Stream_write(PyObject* self, PyObject* data) {
   StreamObject* s = as_stream(self);
   TransportObject* t = &s->base;
+  if (transport_check_thread(t) < 0) return nullptr;
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'",
                  _PyType_Name(Py_TYPE(data)));
@@ -286,6 +287,7 @@ int writelines_item(PyObject* item, Py_ssize_t i, Py_buffer* view) {
 PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   StreamObject* s = as_stream(self);
   TransportObject* t = &s->base;
+  if (transport_check_thread(t) < 0) return nullptr;
   Ref items;
   if (kPy312Writelines) {
     // The socket transport's own: its checks, then `if not list_of_data`.
@@ -363,6 +365,7 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
 
 PyObject* Stream_write_eof(PyObject* self, PyObject*) {
   StreamObject* s = as_stream(self);
+  if (transport_check_thread(&s->base) < 0) return nullptr;
   if (s->base.closing || s->eof) Py_RETURN_NONE;
   s->eof = true;
   if (s->buffer.empty() && s->base.file != nullptr) return done(shutdown_write(s));

@@ -370,11 +370,15 @@ int transport_run_queued(PyObject* transport) {
 // ---- Python methods every transport has ----
 
 PyObject* Transport_close(PyObject* self, PyObject*) {
-  return done(transport_close(as_transport(self)));
+  TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
+  return done(transport_close(t));
 }
 
 PyObject* Transport_abort(PyObject* self, PyObject*) {
-  return done(transport_force_close(as_transport(self), nullptr));
+  TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
+  return done(transport_force_close(t, nullptr));
 }
 
 PyObject* Transport_is_closing(PyObject* self, PyObject*) {
@@ -387,6 +391,7 @@ PyObject* Transport_is_reading(PyObject* self, PyObject*) {
 
 PyObject* Transport_pause_reading(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
   if (!transport_is_reading(t)) Py_RETURN_NONE;
   t->paused = true;
   transport_set_interest(t, t->interest & ~EV_READ);
@@ -402,6 +407,7 @@ PyObject* Transport_start_reading(PyObject* self, PyObject*) {
 
 PyObject* Transport_resume_reading(PyObject* self, PyObject*) {
   TransportObject* t = as_transport(self);
+  if (transport_check_thread(t) < 0) return nullptr;
   if (t->closing || !t->paused) Py_RETURN_NONE;
   t->paused = false;
   Ref started = Ref::steal(Transport_start_reading(self, nullptr));
@@ -421,6 +427,7 @@ PyObject* Transport_get_write_buffer_limits(PyObject* self, PyObject*) {
 }
 
 PyObject* Transport_set_write_buffer_limits(PyObject* self, PyObject* args, PyObject* kwargs) {
+  if (transport_check_thread(as_transport(self)) < 0) return nullptr;
   static const char* keywords[] = {"high", "low", nullptr};
   PyObject* high_obj = Py_None;
   PyObject* low_obj = Py_None;

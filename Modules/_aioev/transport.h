@@ -123,6 +123,13 @@ void transport_dealloc_common(PyObject* self);  // everything but the kind's own
 int transport_init_noop(PyObject*, PyObject*, PyObject*);
 extern PyMemberDef transport_members[];
 
+// In debug mode a transport's methods that change it raise asyncio's
+// RuntimeError for a call from a thread other than its running loop's, as
+// the loop's own methods do (transports are not thread-safe); -1 then.
+inline int transport_check_thread(TransportObject* t) {
+  return load_relaxed(t->loop->debug) ? loop_check_thread(t->loop) : 0;
+}
+
 PyObject* Transport_close(PyObject* self, PyObject*);
 PyObject* Transport_abort(PyObject* self, PyObject*);
 PyObject* Transport_is_closing(PyObject* self, PyObject*);

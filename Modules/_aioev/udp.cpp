@@ -157,6 +157,7 @@ PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t narg
   }
   DatagramObject* d = as_datagram(self);
   TransportObject* t = &d->base;
+  if (transport_check_thread(t) < 0) return nullptr;
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'",
                  _PyType_Name(Py_TYPE(data)));
