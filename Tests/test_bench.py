@@ -618,5 +618,45 @@ class PlotTests(unittest.TestCase):
         self.assertEqual(os.listdir(self.directory), [])
 
 
+
+class ScalingTests(unittest.TestCase):
+    """Tools/bench/scaling.py: loops in threads, each count's throughput."""
+
+    def test_counts_every_threads_ops_and_the_ratio(self):
+        import scaling
+        factory = import_aioev().new_event_loop
+        ran = []
+
+        def bench(loop, ops):
+            ran.append((threading.get_ident(), loop, ops))
+            return 0.0
+        took = scaling.run_threads(bench, factory, 7, 3)
+        self.assertGreaterEqual(took, 0)
+        self.assertEqual(len({t for t, _, _ in ran}), 3)  # three threads
+        self.assertEqual(len({id(l) for _, l, _ in ran}), 3)  # a loop each
+        self.assertTrue(all(ops == 7 and l.is_closed() for _, l, ops in ran))
+
+    def test_a_failing_thread_fails_the_run(self):
+        import scaling
+
+        def bench(loop, ops):
+            raise ZeroDivisionError
+        with self.assertRaises(ZeroDivisionError):
+            scaling.run_threads(bench, import_aioev().new_event_loop, 1, 2)
+
+    def test_report(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            import scaling
+            scaling.main(["--rounds", "1", "--seconds", "0.01", "--threads", "1,2"])
+        lines = out.getvalue().splitlines()
+        self.assertIn("loop aioev", lines[0])
+        self.assertEqual([l.split()[0] for l in lines[1:]], list(scaling.BENCHMARKS))
+        for line in lines[1:]:
+            self.assertIn("1 thread: ", line)
+            self.assertIn("(1.00x)", line)
+            self.assertIn("2 threads: ", line)
+
+
 if __name__ == "__main__":
     unittest.main()
