@@ -1148,6 +1148,16 @@ bool loop_pool_put(LoopObject* loop, PyArray<PyObject*>* pool, size_t limit, PyO
 
 void loop_pool_revive(PyObject* dead, PyTypeObject* type, Py_ssize_t size) {
   PyTypeObject* old = Py_TYPE(dead);
+  if (old == type) {
+    // The reference dead keeps to its type is the one it needs: only the
+    // header is made new. (PyObject_Init would take another, given back
+    // at once: two atomic operations on the type's count on a
+    // free-threaded build, where loops in several threads share the type,
+    // and its cache line went from core to core with every handle.)
+    if (size >= 0) Py_SET_SIZE(reinterpret_cast<PyVarObject*>(dead), size);
+    _Py_NewReference(dead);
+    return;
+  }
   if (size >= 0) {
     PyObject_InitVar(reinterpret_cast<PyVarObject*>(dead), type, size);
   } else {
