@@ -155,7 +155,7 @@ CANCEL = '''
 # (repr once called format_callback_source() with no arguments, or crashed).
 # Stops at the first problem.
 READ_CANCEL = '''
-    import threading
+    import os, threading
 
     BATCHES, BATCH = {params}
     loop = new_event_loop()
@@ -170,7 +170,9 @@ READ_CANCEL = '''
             pass
 
     # The reader reads each handle until it has seen it cancelled; the
-    # canceller cancels it once the reader is at it.
+    # canceller cancels it once the reader is at it. Both give way
+    # (sched_yield) as they wait: with more threads than cores a waiting
+    # thread that spun would hold its core for a whole time slice a handle.
     def reader():
         for _ in range(BATCHES):
             start.wait()
@@ -186,6 +188,7 @@ READ_CANCEL = '''
                         h._args
                     except Exception as exc:
                         problems.append(repr(exc))
+                    os.sched_yield()
             end.wait()
 
     def canceller():
@@ -193,7 +196,7 @@ READ_CANCEL = '''
             start.wait()
             for k, h in enumerate(handles):
                 while at[0] < k:
-                    pass
+                    os.sched_yield()
                 h.cancel()
             end.wait()
 
