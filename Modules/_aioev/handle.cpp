@@ -11,14 +11,32 @@ constexpr bool kRecycle = false;
 constexpr bool kRecycle = true;
 #endif
 
-Ref args_tuple(HandleObject* h) {
-  if (h->callback == nullptr) return Ref::borrow(Py_None);
-  PyObject* tuple = PyTuple_New(Py_SIZE(h));
-  if (tuple == nullptr) return Ref();
-  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) {
-    PyTuple_SET_ITEM(tuple, i, Py_NewRef(h->args[i]));
+// The callback and its arguments as a tuple, as they are now: None and None
+// once cancel() has dropped them. Taken under the handle's lock, since
+// another thread's cancel() may drop them at any moment (repr, ==, _args
+// and _callback read them from any thread). False with an exception set.
+bool handle_callback_args(HandleObject* h, Ref* callback, Ref* args) {
+  nogil_lock(&h->lock);
+  if (h->callback == nullptr) {
+    nogil_unlock(&h->lock);
+    *callback = Ref::borrow(Py_None);
+    *args = Ref::borrow(Py_None);
+    return true;
   }
-  return Ref::steal(tuple);
+  // Allocating under the lock runs no Python code (a collection only
+  // happens at the next eval breaker).
+  PyObject* tuple = PyTuple_New(Py_SIZE(h));
+  if (tuple != nullptr) {
+    for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) PyTuple_SET_ITEM(tuple, i, Py_NewRef(h->args[i]));
+    *callback = Ref::borrow(h->callback);
+  }
+  nogil_unlock(&h->lock);
+  *args = Ref::steal(tuple);
+  return tuple != nullptr;
+}
+
+PyObject* handle_repr_cache(HandleObject* h) {
+  return __atomic_load_n(&h->repr, __ATOMIC_ACQUIRE);
 }
 
 bool is_timer(HandleObject* h) { return Py_IS_TYPE(h, h->loop->state->timer_handle_type); }
@@ -157,15 +175,23 @@ int handle_run(HandleObject* h) {
   return rc;
 }
 
-static int handle_clear_args(HandleObject* h) {
-  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) Py_CLEAR(h->args[i]);
+// Detaches the callback and the arguments under the handle's lock (readers
+// see both or neither) and releases them after, outside it: their release
+// may run Python code, which may read the handle.
+static void handle_drop_callback(HandleObject* h) {
+  nogil_lock(&h->lock);
+  PyObject* callback = h->callback;
+  h->callback = nullptr;
+  Py_ssize_t nargs = Py_SIZE(h);
   Py_SET_SIZE(h, 0);
-  return 0;
+  nogil_unlock(&h->lock);
+  Py_XDECREF(callback);
+  for (Py_ssize_t i = 0; i < nargs; ++i) Py_CLEAR(h->args[i]);
 }
 
 // Marked cancelled under the handle's lock, so that handle_run, once it
 // sees the mark, no longer reads the callback and arguments; they are
-// released after, outside the lock (their release may run Python code).
+// dropped after, once the debug representation (which shows them) is made.
 void handle_cancel(HandleObject* h) {
   nogil_lock(&h->lock);
   bool first = !h->cancelled;
@@ -173,13 +199,14 @@ void handle_cancel(HandleObject* h) {
   nogil_unlock(&h->lock);
   if (!first) return;
   if (is_timer(h) && h->scheduled) h->loop->timers_cancelled++;
-  if (load_relaxed(h->loop->debug) && h->repr == nullptr) {
-    // Keep the representation for "Executing <Handle ...> took ..." logs.
-    h->repr = PyObject_Repr(reinterpret_cast<PyObject*>(h));
-    if (h->repr == nullptr) PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(h));
+  if (load_relaxed(h->loop->debug) && handle_repr_cache(h) == nullptr) {
+    // Keep the representation for "Executing <Handle ...> took ..." logs;
+    // published whole to readers in other threads.
+    PyObject* repr = PyObject_Repr(reinterpret_cast<PyObject*>(h));
+    if (repr == nullptr) PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(h));
+    __atomic_store_n(&h->repr, repr, __ATOMIC_RELEASE);
   }
-  Py_CLEAR(h->callback);
-  handle_clear_args(h);
+  handle_drop_callback(h);
 }
 
 namespace {
@@ -199,7 +226,7 @@ PyObject* Handle_get_context(PyObject* self, PyObject*) {
 
 PyObject* Handle_run(PyObject* self, PyObject*) {
   HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  if (h->callback == nullptr) {
+  if (load_relaxed(h->cancelled)) {
     // asyncio's Handle._run on a cancelled handle calls None(): report that.
     PyErr_SetString(PyExc_TypeError, "'NoneType' object is not callable");
     if (report_exception(h, Py_None, Py_None) < 0) return nullptr;
@@ -215,26 +242,28 @@ PyObject* TimerHandle_when(PyObject* self, PyObject*) {
 
 PyObject* Handle_repr(PyObject* self) {
   HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  if (h->repr != nullptr) return Py_NewRef(h->repr);
+  if (PyObject* repr = handle_repr_cache(h)) return Py_NewRef(repr);
   Ref info = Ref::steal(PyList_New(0));
   if (!info) return nullptr;
   auto append = [&](Ref item) {
     return item && PyList_Append(info.get(), item.get()) == 0;
   };
   if (!append(Ref::steal(PyUnicode_FromString(_PyType_Name(Py_TYPE(self)))))) return nullptr;
-  if (h->cancelled && !append(Ref::steal(PyUnicode_FromString("cancelled")))) return nullptr;
+  if (load_relaxed(h->cancelled) && !append(Ref::steal(PyUnicode_FromString("cancelled")))) {
+    return nullptr;
+  }
   if (is_timer(h)) {
     Ref when = Ref::steal(PyFloat_FromDouble(h->when));
     if (!when || !append(Ref::steal(PyUnicode_FromFormat("when=%R", when.get())))) {
       return nullptr;
     }
   }
-  if (h->callback != nullptr) {
-    Ref args = args_tuple(h);
-    if (!args) return nullptr;
+  Ref callback, args;
+  if (!handle_callback_args(h, &callback, &args)) return nullptr;
+  if (callback.get() != Py_None) {
     if (!append(Ref::steal(PyObject_CallFunctionObjArgs(
-            h->loop->state->format_callback_source, h->callback, args.get(),
-            h->loop->debug ? Py_True : Py_False, nullptr)))) {
+            h->loop->state->format_callback_source, callback.get(), args.get(),
+            load_relaxed(h->loop->debug) ? Py_True : Py_False, nullptr)))) {
       return nullptr;
     }
   }
@@ -260,13 +289,11 @@ PyObject* TimerHandle_richcompare(PyObject* self, PyObject* other, int op) {
   if (!PyObject_TypeCheck(other, Py_TYPE(self))) Py_RETURN_NOTIMPLEMENTED;
   HandleObject* b = reinterpret_cast<HandleObject*>(other);
   auto equal = [&]() -> int {
-    if (a->when != b->when || a->cancelled != b->cancelled) return 0;
-    PyObject* ca = a->callback ? a->callback : Py_None;
-    PyObject* cb = b->callback ? b->callback : Py_None;
-    int eq = PyObject_RichCompareBool(ca, cb, Py_EQ);
+    if (a->when != b->when || load_relaxed(a->cancelled) != load_relaxed(b->cancelled)) return 0;
+    Ref ca, ta, cb, tb;
+    if (!handle_callback_args(a, &ca, &ta) || !handle_callback_args(b, &cb, &tb)) return -1;
+    int eq = PyObject_RichCompareBool(ca.get(), cb.get(), Py_EQ);
     if (eq != 1) return eq;
-    Ref ta = args_tuple(a), tb = args_tuple(b);
-    if (!ta || !tb) return -1;
     return PyObject_RichCompareBool(ta.get(), tb.get(), Py_EQ);
   };
   int result;
@@ -302,8 +329,7 @@ int Handle_traverse(PyObject* self, visitproc visit, void* arg) {
 
 int Handle_clear(PyObject* self) {
   HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  Py_CLEAR(h->callback);
-  handle_clear_args(h);
+  handle_drop_callback(h);
   Py_CLEAR(h->context);
   Py_CLEAR(h->repr);
   Py_CLEAR(h->source_traceback);
@@ -331,11 +357,14 @@ void Handle_dealloc(PyObject* self) {
 
 // asyncio's private attributes, read-only here, for code that inspects them.
 PyObject* get_callback(PyObject* self, void*) {
+  Ref callback, args;
   HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  return Py_NewRef(h->callback ? h->callback : Py_None);
+  return handle_callback_args(h, &callback, &args) ? callback.release() : nullptr;
 }
 PyObject* get_args(PyObject* self, void*) {
-  return args_tuple(reinterpret_cast<HandleObject*>(self)).release();
+  Ref callback, args;
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  return handle_callback_args(h, &callback, &args) ? args.release() : nullptr;
 }
 PyObject* get_cancelled(PyObject* self, void*) { return Handle_cancelled(self, nullptr); }
 PyObject* get_loop(PyObject* self, void*) {
@@ -347,8 +376,8 @@ PyObject* get_source_traceback(PyObject* self, void*) {
   return Py_NewRef(h->source_traceback ? h->source_traceback : Py_None);
 }
 PyObject* get_repr(PyObject* self, void*) {
-  HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  return Py_NewRef(h->repr ? h->repr : Py_None);
+  PyObject* repr = handle_repr_cache(reinterpret_cast<HandleObject*>(self));
+  return Py_NewRef(repr ? repr : Py_None);
 }
 PyObject* get_when(PyObject* self, void*) { return TimerHandle_when(self, nullptr); }
 PyObject* get_scheduled(PyObject* self, void*) {
