@@ -144,17 +144,18 @@ $(foreach v,$(VERSIONS),pytest-$(v)): pytest-%: build-%
 	PYTHONPATH=$(CURDIR)/Lib PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) \
 	    bash Tools/run-pytest.sh $(call python,$*) $(PYTEST_ARGS)
 
-# Debian's CPython 3.13.5 builds (memgates) are made in the background at
-# low priority while the other suites run, which leave a core idle much of
-# the time; a memgate that comes before its build is done waits for it
-# (Tools/build-cpython.sh locks each flavour). The release build goes first:
-# vendor-test's CPython shares its objects through ccache.
-TEST_SUITES := ctest pytest asan valgrind bench-test oracles doc wheel-test memgates vendor-test
+# Two jobs at a time on this 2-core machine: Debian's CPython 3.13.5 builds
+# (release, debug, free-threaded; low priority) take one slot while the
+# suites that need none of them take the other, then the memgates (which
+# do) come last, two at a time. A memgate that comes before its build is
+# done waits for it (Tools/build-cpython.sh locks each flavour). The release
+# build goes first: vendor-test's CPython shares its objects through ccache.
+TEST_SUITES := ctest pytest asan valgrind bench-test oracles doc wheel-test vendor-test memgates
 
 # -k: one failing suite does not hide the others' results; the exit status
 # still says whether everything passed.
 test: deps build
-	@$(MAKE) --no-print-directory -k -j2 test-suites test-cpython-builds
+	@$(MAKE) --no-print-directory -k -j2 test-cpython-builds $(TEST_SUITES)
 
 test-suites:
 	@$(MAKE) --no-print-directory -k -j1 $(TEST_SUITES)
@@ -203,11 +204,11 @@ valgrind: deps build
 # is .venv-ft/3.13.5-ft (.venv is shared between worktrees), and its suite
 # runs with the GIL off (PYTHON_GIL=0: a module that had not declared
 # Py_MOD_GIL_NOT_USED would turn it back on at import, with a RuntimeWarning).
-# It is not part of memgates or `make test` yet: `make pytest-3.13.5-ft`.
+# It is a memgate: the whole suite and the stdlib conformance gate.
 CPY_VERSION     := 3.13.5
 CPY_FT          := $(CPY_VERSION)-ft
 CPY_NAMES       := $(CPY_VERSION) $(CPY_VERSION)-debug $(CPY_FT)
-CPY_FLAVOURS    := release debug
+CPY_FLAVOURS    := release debug ft
 CPY_DEBUG_REQUIREMENTS := Tests/requirements-debug.txt
 cpy_flavour      = $(if $(filter %-debug,$(1)),debug,$(if $(filter %-ft,$(1)),ft,release))
 cpy_requirements = $(if $(filter %-debug,$(1)),$(CPY_DEBUG_REQUIREMENTS),$(REQUIREMENTS))
@@ -268,7 +269,7 @@ refleak: build-cpy-$(CPY_VERSION)-debug
 	PYTHONPATH=$(call cpy_pkg,$(CPY_VERSION)-debug):$(CURDIR) timeout -s ABRT $(REFLEAK_TIMEOUT) \
 	    $(call cpy_python,$(CPY_VERSION)-debug) -m Tests.refleak --jobs 2 $(REFLEAK_ARGS)
 
-memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak
+memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak pytest-$(CPY_FT)
 
 # --- oracles: other projects' test suites, and the fuzzer --------------------
 # Tornado's and anyio's suites run on one interpreter, in a venv of their own
