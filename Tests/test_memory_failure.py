@@ -541,5 +541,42 @@ class AddressSpaceLimitTests(LoopTestCase):
         self.assertEqual(proc.stdout.split('\n')[:2], ['True', 'True'],
                          support.describe_child(proc))
 
+    @support.aioev_only
+    def test_new_loop_with_many_files_open_without_memory_raises_memory_error(self):
+        # With fds 0 to 15,000 open, libev's wake-up fd and the loop's
+        # signal socketpair come above them, and libev's fd array must grow
+        # to them while the loop is made (it aborted when it could not). The
+        # loop that could not be made goes quietly: no "unclosed event
+        # loop" warning, no error from BaseEventLoop.__del__.
+        proc = self.run_limited('''
+            import warnings
+            warnings.simplefilter('error', ResourceWarning)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if hard != resource.RLIM_INFINITY and hard < 15100:
+                print('skip: RLIMIT_NOFILE', hard)
+                raise SystemExit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 15100), hard))
+            # Loops made first, while few fds are open, leave Python's
+            # allocator the room a new one needs: under the limit only
+            # libev's array has to grow.
+            for _ in range(3):
+                new_event_loop().close()
+            a, b = socket.socketpair()
+            held = [os.dup(a.fileno())]
+            while held[-1] < 15000:
+                held.append(os.dup(a.fileno()))
+            print(limited(lambda: new_event_loop() and 'made'))
+            loop = new_event_loop()
+            print(loop.run_until_complete(asyncio.sleep(0, 'ran')))
+            loop.close()
+            for fd in held:
+                os.close(fd)
+            a.close()
+            b.close()
+        ''')
+        self.assertEqual(proc.stdout.split('\n')[:2], ['MemoryError', 'ran'],
+                         support.describe_child(proc))
+        self.assertEqual(proc.stderr, '', support.describe_child(proc))
+
 if __name__ == '__main__':
     unittest.main()

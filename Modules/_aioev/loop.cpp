@@ -777,6 +777,19 @@ PyMethodDef loop_methods[] = {
 
 // ---- lifetime ----
 
+// Drops a loop that Loop_new could not finish, marked closed, so that
+// BaseEventLoop.__del__, which runs when it goes, neither warns about an
+// unclosed loop nor closes what was never made.
+PyObject* loop_new_failed(LoopObject* loop) {
+  store_relaxed(loop->closed, true);
+  Py_DECREF(loop);
+  return nullptr;
+}
+
+// The fds a new loop opens (the epoll fd, libev's wake-up eventfd, the
+// signal socketpair), and room for others opened meanwhile.
+constexpr int kLoopOwnFds = 8;
+
 PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* mod = PyType_GetModuleByDef(type, &module_def);
   if (mod == nullptr) return nullptr;
@@ -793,34 +806,31 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = true;  // aioev.Task and aioev.Future unless asked
   loop->signal_handlers = PyDict_New();
-  if (loop->signal_handlers == nullptr) {
-    Py_DECREF(loop);
-    return nullptr;
-  }
+  if (loop->signal_handlers == nullptr) return loop_new_failed(loop);
   struct timespec res;
   clock_getres(CLOCK_MONOTONIC, &res);
   loop->clock_resolution = static_cast<double>(res.tv_sec) + res.tv_nsec * 1e-9;
 
+  // libev watches its own wake-up fd, and the loop its signal socketpair,
+  // both opened below: about the lowest fd free now (the kernel hands out
+  // the lowest), which may be high when many files are open; libev's fd
+  // array grows to them.
+  int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (lowest >= 0) close(lowest);
+  loop->ev_fds = (lowest > 0 ? lowest : 0) + kLoopOwnFds;
+  if (ev_memory_ready(loop->ev_fds) < 0) return loop_new_failed(loop);
   // Never the default loop (it takes SIGCHLD), and libev must leave the
   // signal mask alone: CPython owns signals.
-  if (ev_memory_ready(0) < 0) {
-    Py_DECREF(loop);
-    return nullptr;
-  }
   loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (loop->ev == nullptr) {
-    Py_DECREF(loop);
     PyErr_SetString(PyExc_OSError, "libev could not create an event loop");
-    return nullptr;
+    return loop_new_failed(loop);
   }
   ev_set_userdata(loop->ev, loop);
   ev_async_init(&loop->wakeup, wakeup_cb);
   ev_async_start(loop->ev, &loop->wakeup);
   ev_timer_init(&loop->poll_timer, poll_timer_cb, 0., 0.);
-  if (signals_init(loop) < 0) {
-    Py_DECREF(loop);
-    return nullptr;
-  }
+  if (signals_init(loop) < 0) return loop_new_failed(loop);
   return reinterpret_cast<PyObject*>(loop);
 }
 
