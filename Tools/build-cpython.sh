@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build Debian 13's CPython 3.13 (the python3.13 source package) in one of
-# three flavours and print the installed interpreter's path:
-#   Tools/build-cpython.sh release|debug|ft
+# four flavours and print the installed interpreter's path:
+#   Tools/build-cpython.sh release|debug|ft|ft-tsan
 #     release  a plain build, as Debian's own CPython is configured at heart
 #     debug    --with-pydebug (assertions, sys.gettotalrefcount, debug allocators)
 #     ft       --disable-gil (the free-threaded build, python3.13t)
+#     ft-tsan  --disable-gil --with-thread-sanitizer: the free-threaded build
+#              instrumented by ThreadSanitizer itself, so that TSan sees its
+#              PyMutex and atomics (`make tsan`, python3.13t)
 # The source comes through a private apt configuration (Tools/apt-source.sh)
 # and everything lands under the cache folder ($AIOEV_CACHE, by default
 # ~/.cache/aioev), outside the clone. A finished build is stamped with its
@@ -13,13 +16,17 @@
 # (a vendored tree, for one) costs little.
 set -euo pipefail
 
-flavour=${1:?usage: build-cpython.sh release|debug|ft}
+flavour=${1:?usage: build-cpython.sh release|debug|ft|ft-tsan}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${AIOEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aioev}
 case $flavour in
     release) conf=() ;;
     debug)   conf=(--with-pydebug) ;;
     ft)      conf=(--disable-gil) ;;
+    # configure adds -fsanitize=thread to LDFLAGS, which Debian's
+    # makefile-bootstrap.diff leaves out of the links (its Makefile links with
+    # LDFLAGS_NODIST): the flag goes there too.
+    ft-tsan) conf=(--disable-gil --with-thread-sanitizer LDFLAGS_NODIST=-fsanitize=thread) ;;
     *) echo "unknown flavour: $flavour" >&2; exit 2 ;;
 esac
 
@@ -28,7 +35,7 @@ version=$(sed -n 's/^#define PY_VERSION[[:space:]]*"\(.*\)"/\1/p' "$src/Include/
 prefix=$cache/cpython/$version-$flavour
 stamp=$prefix/.aioev-build
 want="$version ${conf[*]}"
-exe=$prefix/bin/python3.13$([ "$flavour" = ft ] && echo t || true)
+exe=$prefix/bin/python3.13$(case $flavour in ft*) echo t ;; esac)
 
 # A finished build: print its interpreter and stop.
 done_if_built() {

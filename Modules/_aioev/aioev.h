@@ -48,8 +48,10 @@ using PyWriteBuffer = BasicWriteBuffer<PyRawAllocator>;
 struct HandleObject;
 
 // A lock that only a free-threaded build needs: with a GIL it is nothing.
-// The ThreadSanitizer build runs on a CPython that is not instrumented,
-// whose PyMutex it cannot see: the lock is declared to it.
+// The ThreadSanitizer build (AIOEV_TSAN, `make tsan`) runs on a CPython that
+// is instrumented too, where TSan sees PyMutex itself; the lock is declared
+// to it as well, so that a module built with -fsanitize=thread against a
+// CPython that is not instrumented does not report races under it.
 #ifdef Py_GIL_DISABLED
 using NoGilMutex = PyMutex;
 inline void nogil_lock(NoGilMutex* m) {
