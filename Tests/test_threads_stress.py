@@ -222,6 +222,42 @@ READ_CANCEL = '''
 '''
 
 
+# Threads cancel TimerHandles made by the loop's thread while it runs them:
+# the count of cancelled timers in the heap (which decides when the heap is
+# rebuilt without them) is changed from every thread at once. Every timer
+# not cancelled fires once; the heap keeps no cancelled timer at the end.
+TIMER_CANCEL = '''
+    import threading
+
+    N_CANCELLERS, TIMERS = {params}
+    loop = new_event_loop()
+    fired = []
+    handles = [loop.call_later(0.5 + (k % 50) / 1000, fired.append, k) for k in range(TIMERS)]
+    start = threading.Barrier(N_CANCELLERS + 1)
+
+    def cancel(c):
+        start.wait()
+        for k in range(c, TIMERS, N_CANCELLERS):
+            if k % 3:
+                handles[k].cancel()
+
+    threads = [threading.Thread(target=cancel, args=(c,)) for c in range(N_CANCELLERS)]
+    for t in threads:
+        t.start()
+    loop.call_soon(start.wait)  # the cancellers start while the loop runs
+    loop.call_later(2.0, loop.stop)
+    loop.run_forever()
+    for t in threads:
+        t.join(60)
+    assert len(fired) == len(set(fired)), 'a timer fired twice'
+    kept = set(range(0, TIMERS, 3))
+    assert kept <= set(fired), sorted(kept - set(fired))[:10]
+    assert all(h.cancelled() for k, h in enumerate(handles) if k % 3)
+    loop.close()
+    print('ok')
+'''
+
+
 class ThreadStressTests(unittest.TestCase):
 
     def run_stress(self, n_loops, n_producers, calls, coros, rounds):
@@ -242,6 +278,12 @@ class ThreadStressTests(unittest.TestCase):
 
     def test_handles_cancelled_from_other_threads(self):
         proc = support.run_child(CANCEL.format(params=(4, 50000)), timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertIn('ok', proc.stdout)
+
+    def test_timers_cancelled_from_other_threads(self):
+        # 4 threads cancel two thirds of 20,000 timers while the loop runs.
+        proc = support.run_child(TIMER_CANCEL.format(params=(4, 20000)), timeout=600)
         self.assertEqual(proc.returncode, 0, support.describe_child(proc))
         self.assertIn('ok', proc.stdout)
 

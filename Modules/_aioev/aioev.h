@@ -321,6 +321,17 @@ template <class T>
 inline void store_relaxed(T& field, T value) {
   __atomic_store_n(&field, value, __ATOMIC_RELAXED);
 }
+// A count other threads change too (timers_cancelled, by a TimerHandle's
+// cancel() from another thread): an atomic add without a GIL, a plain one
+// with it.
+template <class T>
+inline void add_shared(T& field, T delta) {
+#ifdef Py_GIL_DISABLED
+  __atomic_fetch_add(&field, delta, __ATOMIC_RELAXED);
+#else
+  field += delta;
+#endif
+}
 
 // A dead object from pool, or nullptr; its type is revived by
 // loop_pool_revive. loop_pool_put keeps dead (a GC object, untracked, whose

@@ -93,7 +93,7 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
   h->weakreflist = nullptr;
   h->when = 0.0;
   h->cancelled = false;
-  h->scheduled = false;
+  store_relaxed(h->scheduled, false);
   h->lock = NoGilMutex{};
   h->when_overflow = false;
   if (context == nullptr || context == Py_None) {
@@ -198,7 +198,9 @@ void handle_cancel(HandleObject* h) {
   store_relaxed(h->cancelled, true);
   nogil_unlock(&h->lock);
   if (!first) return;
-  if (is_timer(h) && h->scheduled) h->loop->timers_cancelled++;
+  if (is_timer(h) && load_relaxed(h->scheduled)) {
+    add_shared(h->loop->timers_cancelled, Py_ssize_t{1});  // cancel() may come from any thread
+  }
   if (load_relaxed(h->loop->debug) && handle_repr_cache(h) == nullptr) {
     // Keep the representation for "Executing <Handle ...> took ..." logs;
     // published whole to readers in other threads.

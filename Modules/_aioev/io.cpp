@@ -185,7 +185,7 @@ void retire(LoopObject* loop, PyObject* handle) {
 
 void queue_or_drop(LoopObject* loop, int fd, FdSlot* slot, PyObject** which) {
   HandleObject* h = reinterpret_cast<HandleObject*>(*which);
-  if (h->cancelled) {
+  if (load_relaxed(h->cancelled)) {
     // asyncio removes a cancelled reader or writer when its fd fires.
     *which = nullptr;
     slot_update(loop, fd, slot);

@@ -192,7 +192,7 @@ PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObjec
     Py_DECREF(h);
     return PyErr_NoMemory();
   }
-  h->scheduled = true;
+  store_relaxed(h->scheduled, true);
   Py_INCREF(h);  // the heap's reference
   return reinterpret_cast<PyObject*>(h);
 }
@@ -442,27 +442,27 @@ PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t narg
 void drop_cancelled_timers(LoopObject* loop) {
   auto& timers = loop->timers;
   if (timers.size() > kMinScheduledTimers &&
-      loop->timers_cancelled > kMaxCancelledFraction * static_cast<double>(timers.size())) {
+      load_relaxed(loop->timers_cancelled) > kMaxCancelledFraction * static_cast<double>(timers.size())) {
     // The rebuild only saves memory: without room to hold what it drops
     // (their release may run Python code, which must not find the heap half
     // rebuilt), cancelled timers go the lazy way below.
     PyArray<HandleObject*> dropped;
     if (dropped.reserve(timers.size())) {
       timers.remove_if([&](HandleObject* h) {
-        if (!h->cancelled) return false;
-        h->scheduled = false;
+        if (!load_relaxed(h->cancelled)) return false;
+        store_relaxed(h->scheduled, false);
         dropped.push_back(h);  // cannot fail: room for every timer
         return true;
       });
-      loop->timers_cancelled = 0;
+      add_shared(loop->timers_cancelled, -static_cast<Py_ssize_t>(dropped.size()));
       for (HandleObject* h : dropped) Py_DECREF(h);
       return;
     }
   }
-  while (!timers.empty() && timers.top().item->cancelled) {
+  while (!timers.empty() && load_relaxed(timers.top().item->cancelled)) {
     HandleObject* h = timers.pop();
-    h->scheduled = false;
-    loop->timers_cancelled--;
+    store_relaxed(h->scheduled, false);
+    add_shared(loop->timers_cancelled, Py_ssize_t{-1});
     Py_DECREF(h);
   }
 }
@@ -578,8 +578,8 @@ int run_once(LoopObject* loop) {
     // deadline at the top runs now.
     while (!loop->timers.empty() && !(loop->timers.top().when >= end_time)) {
       HandleObject* h = loop->timers.pop();
-      h->scheduled = false;
-      if (h->cancelled) {
+      store_relaxed(h->scheduled, false);
+      if (load_relaxed(h->cancelled)) {
         // asyncio hands it to _ready without counting it off, so its count
         // of cancelled timers (which decides the heap's rebuild) drifts up.
         Py_DECREF(h);
@@ -587,7 +587,7 @@ int run_once(LoopObject* loop) {
       }
       if (AIOEV_UNLIKELY(!loop->ready.push_back(reinterpret_cast<PyObject*>(h)))) {
         // Back where it was (the pop left room), to run once memory allows.
-        h->scheduled = true;
+        store_relaxed(h->scheduled, true);
         loop->timers.push(h->when, h);
         PyErr_NoMemory();
         return -1;
@@ -651,7 +651,7 @@ void take_all(LoopObject* loop, Taken* taken) {
     PyObject* item = taken->ready.at(i);
     if (task_check(loop->state, item)) task_drop_queued(item);
   }
-  for (auto& entry : taken->timers) entry.item->scheduled = false;
+  for (auto& entry : taken->timers) store_relaxed(entry.item->scheduled, false);
   loop->timers_cancelled = 0;
 }
 

@@ -32,7 +32,7 @@ void signal_cb(struct ev_loop*, ev_io* w, int) {
         continue;
       }
       if (handle_check(loop->state, handle) &&
-          !reinterpret_cast<HandleObject*>(handle)->cancelled &&
+          !load_relaxed(reinterpret_cast<HandleObject*>(handle)->cancelled) &&
           loop_push_ready(loop, handle) < 0) {
         loop->loop_error = true;
       }
