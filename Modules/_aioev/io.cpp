@@ -30,16 +30,32 @@ namespace aioev {
 // The reserve is mapped apart from malloc's heap (unmapping a block of
 // malloc's would raise its thresholds, and the heap would keep the memory)
 // and is the process's, as libev's allocator is: shared by every loop and
-// interpreter, an atomic pointer to a mapping whose first word holds its
-// size.
+// interpreter. Its block and size change together under a spin lock, held
+// for a few instructions and never across a system call, so that no thread
+// reads the size of a mapping another has just unmapped; the size is also
+// readable without the lock, for each poll's check.
 namespace {
 
-std::atomic<void*> ev_reserve_block{nullptr};
+std::atomic_flag ev_reserve_lock = ATOMIC_FLAG_INIT;
+void* ev_reserve_block = nullptr;           // under ev_reserve_lock
+std::atomic<size_t> ev_reserve_size{0};  // written under ev_reserve_lock
 
-size_t ev_reserve_size(void* block) { return block == nullptr ? 0 : *static_cast<size_t*>(block); }
+void ev_reserve_acquire() {
+  while (ev_reserve_lock.test_and_set(std::memory_order_acquire)) {
+  }
+}
+void ev_reserve_release() { ev_reserve_lock.clear(std::memory_order_release); }
 
-void ev_reserve_free(void* block) {
-  if (block != nullptr) munmap(block, ev_reserve_size(block));
+// Puts block (size bytes, or nullptr and 0) in the reserve's place and
+// returns the block it held, whose size goes to *old_size.
+void* ev_reserve_swap(void* block, size_t size, size_t* old_size) {
+  ev_reserve_acquire();
+  void* old = ev_reserve_block;
+  *old_size = ev_reserve_size.load(std::memory_order_relaxed);
+  ev_reserve_block = block;
+  ev_reserve_size.store(size, std::memory_order_relaxed);
+  ev_reserve_release();
+  return old;
 }
 
 extern "C" void* ev_allocate(void* ptr, long size) noexcept {
@@ -49,9 +65,10 @@ extern "C" void* ev_allocate(void* ptr, long size) noexcept {
   }
   void* fresh = realloc(ptr, static_cast<size_t>(size));
   if (AIOEV_UNLIKELY(fresh == nullptr)) {
-    void* reserve = ev_reserve_block.exchange(nullptr);
+    size_t reserve_size;
+    void* reserve = ev_reserve_swap(nullptr, 0, &reserve_size);
     if (reserve != nullptr) {
-      ev_reserve_free(reserve);
+      munmap(reserve, reserve_size);
       fresh = realloc(ptr, static_cast<size_t>(size));
     }
   }
@@ -75,21 +92,22 @@ void ev_memory_init() {
 
 int ev_memory_ready(int fds) {
   size_t need = ev_reserve_needed(fds);
-  void* current = ev_reserve_block.load(std::memory_order_acquire);
-  if (AIOEV_LIKELY(ev_reserve_size(current) >= need)) return 0;
+  if (AIOEV_LIKELY(ev_reserve_size.load(std::memory_order_relaxed) >= need)) return 0;
   void* fresh = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (fresh == MAP_FAILED) {
     PyErr_NoMemory();
     return -1;
   }
-  *static_cast<size_t*>(fresh) = need;
-  while (!ev_reserve_block.compare_exchange_weak(current, fresh, std::memory_order_acq_rel)) {
-    if (ev_reserve_size(current) >= need) {  // another thread made one as large
-      ev_reserve_free(fresh);
-      return 0;
-    }
+  ev_reserve_acquire();
+  bool enough = ev_reserve_size.load(std::memory_order_relaxed) >= need;  // another thread's
+  void* old = enough ? fresh : ev_reserve_block;
+  size_t old_size = enough ? need : ev_reserve_size.load(std::memory_order_relaxed);
+  if (!enough) {
+    ev_reserve_block = fresh;
+    ev_reserve_size.store(need, std::memory_order_relaxed);
   }
-  ev_reserve_free(current);
+  ev_reserve_release();
+  if (old != nullptr) munmap(old, old_size);
   return 0;
 }
 
@@ -152,6 +170,13 @@ int checked_fd(LoopObject* loop, PyObject* fileobj, PyObject* number, bool addin
 }
 
 void io_cb(struct ev_loop*, ev_io* w, int revents);
+
+// Before a watcher may start on fd: room in the reserve for libev's arrays
+// to reach it (slot_update records how far they reach), or -1 with
+// MemoryError.
+int ev_room_for_fd(LoopObject* loop, int fd) {
+  return AIOEV_LIKELY(fd < loop->ev_fds) ? 0 : ev_memory_ready(fd + 1);
+}
 
 // Starts, changes or stops the slot's watcher to match its reader and writer.
 void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
@@ -252,7 +277,7 @@ PyObject* stale_error(int fd) {
 // -1 with MemoryError (nothing registered) if fd's slot cannot be made.
 int io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
                 const struct stat* st) {
-  if (AIOEV_UNLIKELY(fd >= loop->ev_fds) && ev_memory_ready(fd + 1) < 0) return -1;
+  if (ev_room_for_fd(loop, fd) < 0) return -1;
   FdSlot* slot = loop->fds.get_or_create(fd);
   if (AIOEV_UNLIKELY(slot == nullptr)) {
     PyErr_NoMemory();
@@ -454,9 +479,7 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg) {
 
 int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
                               bool adding) {
-  if (AIOEV_UNLIKELY(fd >= loop->ev_fds) && events != 0 && ev_memory_ready(fd + 1) < 0) {
-    return -1;
-  }
+  if (events != 0 && ev_room_for_fd(loop, fd) < 0) return -1;
   FdSlot* slot = loop->fds.find(fd);
   if (slot == nullptr) {
     if (events == 0 || !adding) return 0;  // nothing to take away from

@@ -183,7 +183,9 @@ PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObjec
   if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
   PyObject* callback = args[1];
   if (AIOEV_UNLIKELY(loop->debug)) {
-    if (loop_check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) return nullptr;
+    if (loop_check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) {
+      return nullptr;
+    }
   }
   HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
   if (h == nullptr) return nullptr;
@@ -441,8 +443,9 @@ PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t narg
 
 void drop_cancelled_timers(LoopObject* loop) {
   auto& timers = loop->timers;
+  double cancelled = static_cast<double>(load_relaxed(loop->timers_cancelled));
   if (timers.size() > kMinScheduledTimers &&
-      load_relaxed(loop->timers_cancelled) > kMaxCancelledFraction * static_cast<double>(timers.size())) {
+      cancelled > kMaxCancelledFraction * static_cast<double>(timers.size())) {
     // The rebuild only saves memory: without room to hold what it drops
     // (their release may run Python code, which must not find the heap half
     // rebuilt), cancelled timers go the lazy way below.
@@ -652,7 +655,7 @@ void take_all(LoopObject* loop, Taken* taken) {
     if (task_check(loop->state, item)) task_drop_queued(item);
   }
   for (auto& entry : taken->timers) store_relaxed(entry.item->scheduled, false);
-  loop->timers_cancelled = 0;
+  store_relaxed(loop->timers_cancelled, Py_ssize_t{0});
 }
 
 PyObject* Loop_close_core(PyObject* self, PyObject*) {

@@ -186,7 +186,9 @@ void release_view(SockWaiterObject* w) {
 PyObject* SockWaiter_done(PyObject* self, PyObject*) {
   SockWaiterObject* w = reinterpret_cast<SockWaiterObject*>(self);
   HandleObject* h = reinterpret_cast<HandleObject*>(w->handle);
-  if (h != nullptr && !load_relaxed(h->cancelled) && !w->loop->closed) io_unregister(w->loop, w->fd, reads(w->op));
+  if (h != nullptr && !load_relaxed(h->cancelled) && !w->loop->closed) {
+    io_unregister(w->loop, w->fd, reads(w->op));
+  }
   release_view(w);
   Py_CLEAR(w->sock);
   Py_RETURN_NONE;
