@@ -21,6 +21,7 @@
 #include "aioev/ref.hpp"
 #include "aioev/timer_heap.hpp"
 #include "aioev/write_buffer.hpp"
+#include "module_state.h"
 
 #if defined(__GNUC__)
 #define AIOEV_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -71,125 +72,6 @@ struct NoGilMutex {};
 inline void nogil_lock(NoGilMutex*) {}
 inline void nogil_unlock(NoGilMutex*) {}
 #endif
-
-// Everything the module owns, filled once by the exec slot (module.cpp).
-struct ModuleState {
-  PyTypeObject* loop_type;
-  PyTypeObject* handle_type;
-  PyTypeObject* timer_handle_type;
-  PyTypeObject* stream_type;  // SocketTransport, derived from asyncio.Transport
-  PyTypeObject* datagram_type;  // DatagramTransport, from asyncio.DatagramTransport
-  PyTypeObject* read_pipe_type;  // ReadPipeTransport, from asyncio.ReadTransport
-  PyTypeObject* write_pipe_type;  // WritePipeTransport, from asyncio.Transport
-  PyTypeObject* sock_waiter_type;  // sock.cpp's waiter
-  PyTypeObject* native_future_type;  // aioev.Future (future.cpp)
-  PyTypeObject* native_task_type;    // aioev.Task (task.cpp)
-  PyTypeObject* future_iter_type;
-  PyTypeObject* task_method_type;  // a task's __step / __wakeup as a callable
-
-  // What aioev.Future and aioev.Task take from asyncio (task.cpp fills these).
-  PyObject* cancelled_error;
-  PyObject* invalid_state_error;
-  PyObject* future_repr;       // base_futures._future_repr
-  PyObject* task_repr;         // base_tasks._task_repr
-  PyObject* task_get_stack;    // base_tasks._task_get_stack
-  PyObject* task_print_stack;  // base_tasks._task_print_stack
-  PyObject* get_event_loop;    // _compat.get_event_loop
-  PyObject* current_tasks;     // asyncio's loop -> current task dict, or nullptr
-  PyObject* enter_task;        // asyncio.tasks._enter_task and friends: used
-  PyObject* leave_task;        // where the objects behind them are missing
-  PyObject* swap_current_task;
-  PyObject* register_task;
-  PyObject* eager_tasks;       // asyncio's set of running eager tasks (3.12+)
-  PyObject* all_tasks_data;    // the set inside asyncio's task WeakSet, its
-  PyObject* all_tasks_remove;  // weakref callback and its pending removals
-  PyObject* all_tasks_pending;
-  unsigned long long task_name_counter;  // atomic: tasks are named in every thread
-
-  // Cached callables from Python (aioev._compat and asyncio).
-  PyObject* future_type;             // asyncio.Future
-  PyObject* task_type;               // asyncio.Task
-  PyObject* base_create_task;        // asyncio.BaseEventLoop.create_task
-  PyObject* task_kwnames;            // ("loop", "name", "context")
-  PyObject* eager_factory_code;      // create_eager_task_factory's factory, or nullptr
-  PyObject* eager_kwnames;           // ("loop", "name", "context", "eager_start")
-  PyObject* format_callback_source;  // _compat.format_callback_source(cb, args, debug)
-  PyObject* extract_stack;           // _compat.extract_stack(): the caller's stack
-  PyObject* warn_slow_callback;      // _compat.warn_slow_callback(handle, seconds)
-  PyObject* iscoroutine;             // asyncio.iscoroutine
-  PyObject* iscoroutinefunction;     // asyncio.iscoroutinefunction
-  PyObject* buffered_protocol_type;  // asyncio.BufferedProtocol
-  PyObject* set_result_unless_cancelled;  // asyncio.futures._set_result_unless_cancelled
-  PyObject* server_detach;           // _compat.server_detach(server, transport)
-  PyObject* log_debug;               // _compat.log_debug(format, *args)
-  PyObject* log_fatal_oserror;       // _compat.log_fatal_oserror(transport, message, exc)
-  PyObject* warn_write_after_lost;   // _compat.warn_write_after_lost()
-  PyObject* warn_pipe_write_after_lost;  // _compat.warn_pipe_write_after_lost()
-  PyObject* log_info;                // _compat.log_info(format, *args)
-
-  // Interned names.
-  PyObject* str_call_exception_handler;
-  PyObject* str_message;
-  PyObject* str_exception;
-  PyObject* str_handle;
-  PyObject* str_source_traceback;
-  PyObject* str_context;
-  PyObject* str_loop;
-  PyObject* str_current_handle;
-  PyObject* str_slow_callback_duration;
-  PyObject* str_task_factory;
-  PyObject* str_name;
-  PyObject* str_transport;
-  PyObject* str_protocol;
-  PyObject* str_data_received;
-  PyObject* str_eof_received;
-  PyObject* str_get_buffer;
-  PyObject* str_buffer_updated;
-  PyObject* str_connection_made;
-  PyObject* str_connection_lost;
-  PyObject* str_pause_writing;
-  PyObject* str_resume_writing;
-  PyObject* str_close;
-  PyObject* str_set_result;
-  PyObject* str_set_exception;
-  PyObject* str_call_connection_lost;
-  PyObject* str_start_reading;
-  PyObject* str_error_received;
-  PyObject* str_datagram_received;
-  PyObject* str_peername;
-  PyObject* str_send;
-  PyObject* str_sendto;
-  PyObject* str_recvfrom;
-  PyObject* max_datagram;  // 256 KiB, asyncio's max_size, as an int
-  PyObject* str_done;
-  PyObject* str_add_done_callback;
-  PyObject* loop_kwnames;  // ("loop",)
-  PyObject* str_transports;
-  PyObject* str_data;
-  PyObject* str_fileno;
-  PyObject* str_PENDING;
-  PyObject* str_CANCELLED;
-  PyObject* str_FINISHED;
-  PyObject* str_future;
-  PyObject* str_task;
-  PyObject* str_call_soon;
-  PyObject* str_get_debug;
-  PyObject* str_cancel;
-  PyObject* str_result;
-  PyObject* str_get_loop;
-  PyObject* str_loop_attr;  // "_loop"
-  PyObject* str_asyncio_future_blocking;
-  PyObject* str_throw;
-  PyObject* str_is_running;
-  PyObject* str_set_name;
-  PyObject* str_eager_start;
-  PyObject* context_kwnames;  // ("context",)
-  PyObject* msg_kwnames;  // ("msg",)
-
-};
-
-extern PyModuleDef module_def;
-ModuleState* module_state(PyObject* module);
 
 struct LoopObject;
 

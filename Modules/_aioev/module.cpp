@@ -1,170 +1,34 @@
 // The _aioev module: its state, its types and the Python helpers it caches.
 #include "future.h"
 
+#include <initializer_list>
+
 namespace aioev {
 
 namespace {
 
+// Traverse and clear go over every field of module_state.h's lists.
+#define AIOEV_VISIT(field) Py_VISIT(st->field);
+#define AIOEV_VISIT_MANY(field, ...) Py_VISIT(st->field);
 int module_traverse(PyObject* module, visitproc visit, void* arg) {
   ModuleState* st = module_state(module);
-  Py_VISIT(st->loop_type);
-  Py_VISIT(st->handle_type);
-  Py_VISIT(st->timer_handle_type);
-  Py_VISIT(st->stream_type);
-  Py_VISIT(st->datagram_type);
-  Py_VISIT(st->read_pipe_type);
-  Py_VISIT(st->sock_waiter_type);
-  Py_VISIT(st->write_pipe_type);
-  Py_VISIT(st->warn_pipe_write_after_lost);
-  Py_VISIT(st->log_info);
-  Py_VISIT(st->buffered_protocol_type);
-  Py_VISIT(st->set_result_unless_cancelled);
-  Py_VISIT(st->server_detach);
-  Py_VISIT(st->log_debug);
-  Py_VISIT(st->log_fatal_oserror);
-  Py_VISIT(st->warn_write_after_lost);
-  Py_VISIT(st->future_type);
-  Py_VISIT(st->task_type);
-  Py_VISIT(st->base_create_task);
-  Py_VISIT(st->task_kwnames);
-  Py_VISIT(st->eager_factory_code);
-  Py_VISIT(st->eager_kwnames);
-  Py_VISIT(st->format_callback_source);
-  Py_VISIT(st->extract_stack);
-  Py_VISIT(st->warn_slow_callback);
-  Py_VISIT(st->iscoroutine);
-  Py_VISIT(st->iscoroutinefunction);
-  Py_VISIT(st->native_future_type);
-  Py_VISIT(st->native_task_type);
-  Py_VISIT(st->future_iter_type);
-  Py_VISIT(st->task_method_type);
-  Py_VISIT(st->cancelled_error);
-  Py_VISIT(st->invalid_state_error);
-  Py_VISIT(st->future_repr);
-  Py_VISIT(st->task_repr);
-  Py_VISIT(st->task_get_stack);
-  Py_VISIT(st->task_print_stack);
-  Py_VISIT(st->get_event_loop);
-  Py_VISIT(st->current_tasks);
-  Py_VISIT(st->enter_task);
-  Py_VISIT(st->leave_task);
-  Py_VISIT(st->swap_current_task);
-  Py_VISIT(st->register_task);
-  Py_VISIT(st->eager_tasks);
-  Py_VISIT(st->all_tasks_data);
-  Py_VISIT(st->all_tasks_remove);
-  Py_VISIT(st->all_tasks_pending);
+  AIOEV_STATE_TYPES(AIOEV_VISIT)
+  AIOEV_STATE_OBJECT_FIELDS(AIOEV_VISIT, AIOEV_VISIT_MANY)
   return 0;
 }
+#undef AIOEV_VISIT
+#undef AIOEV_VISIT_MANY
 
+#define AIOEV_CLEAR(field) Py_CLEAR(st->field);
+#define AIOEV_CLEAR_MANY(field, ...) Py_CLEAR(st->field);
 int module_clear(PyObject* module) {
   ModuleState* st = module_state(module);
-  Py_CLEAR(st->loop_type);
-  Py_CLEAR(st->handle_type);
-  Py_CLEAR(st->timer_handle_type);
-  Py_CLEAR(st->stream_type);
-  Py_CLEAR(st->datagram_type);
-  Py_CLEAR(st->read_pipe_type);
-  Py_CLEAR(st->sock_waiter_type);
-  Py_CLEAR(st->write_pipe_type);
-  Py_CLEAR(st->warn_pipe_write_after_lost);
-  Py_CLEAR(st->log_info);
-  Py_CLEAR(st->buffered_protocol_type);
-  Py_CLEAR(st->set_result_unless_cancelled);
-  Py_CLEAR(st->server_detach);
-  Py_CLEAR(st->log_debug);
-  Py_CLEAR(st->log_fatal_oserror);
-  Py_CLEAR(st->warn_write_after_lost);
-  Py_CLEAR(st->future_type);
-  Py_CLEAR(st->task_type);
-  Py_CLEAR(st->base_create_task);
-  Py_CLEAR(st->task_kwnames);
-  Py_CLEAR(st->eager_factory_code);
-  Py_CLEAR(st->eager_kwnames);
-  Py_CLEAR(st->str_set_name);
-  Py_CLEAR(st->str_eager_start);
-  Py_CLEAR(st->format_callback_source);
-  Py_CLEAR(st->extract_stack);
-  Py_CLEAR(st->warn_slow_callback);
-  Py_CLEAR(st->iscoroutine);
-  Py_CLEAR(st->iscoroutinefunction);
-  Py_CLEAR(st->str_call_exception_handler);
-  Py_CLEAR(st->str_message);
-  Py_CLEAR(st->str_exception);
-  Py_CLEAR(st->str_handle);
-  Py_CLEAR(st->str_source_traceback);
-  Py_CLEAR(st->str_context);
-  Py_CLEAR(st->str_loop);
-  Py_CLEAR(st->str_current_handle);
-  Py_CLEAR(st->str_slow_callback_duration);
-  Py_CLEAR(st->str_task_factory);
-  Py_CLEAR(st->str_name);
-  Py_CLEAR(st->str_transport);
-  Py_CLEAR(st->str_protocol);
-  Py_CLEAR(st->str_data_received);
-  Py_CLEAR(st->str_eof_received);
-  Py_CLEAR(st->str_get_buffer);
-  Py_CLEAR(st->str_buffer_updated);
-  Py_CLEAR(st->str_connection_made);
-  Py_CLEAR(st->str_connection_lost);
-  Py_CLEAR(st->str_pause_writing);
-  Py_CLEAR(st->str_resume_writing);
-  Py_CLEAR(st->str_close);
-  Py_CLEAR(st->str_set_result);
-  Py_CLEAR(st->str_set_exception);
-  Py_CLEAR(st->str_call_connection_lost);
-  Py_CLEAR(st->str_start_reading);
-  Py_CLEAR(st->str_error_received);
-  Py_CLEAR(st->str_datagram_received);
-  Py_CLEAR(st->str_peername);
-  Py_CLEAR(st->str_send);
-  Py_CLEAR(st->str_sendto);
-  Py_CLEAR(st->str_recvfrom);
-  Py_CLEAR(st->max_datagram);
-  Py_CLEAR(st->str_done);
-  Py_CLEAR(st->str_add_done_callback);
-  Py_CLEAR(st->loop_kwnames);
-  Py_CLEAR(st->str_transports);
-  Py_CLEAR(st->str_data);
-  Py_CLEAR(st->str_fileno);
-  Py_CLEAR(st->native_future_type);
-  Py_CLEAR(st->native_task_type);
-  Py_CLEAR(st->future_iter_type);
-  Py_CLEAR(st->task_method_type);
-  Py_CLEAR(st->cancelled_error);
-  Py_CLEAR(st->invalid_state_error);
-  Py_CLEAR(st->future_repr);
-  Py_CLEAR(st->task_repr);
-  Py_CLEAR(st->task_get_stack);
-  Py_CLEAR(st->task_print_stack);
-  Py_CLEAR(st->get_event_loop);
-  Py_CLEAR(st->current_tasks);
-  Py_CLEAR(st->enter_task);
-  Py_CLEAR(st->leave_task);
-  Py_CLEAR(st->swap_current_task);
-  Py_CLEAR(st->register_task);
-  Py_CLEAR(st->eager_tasks);
-  Py_CLEAR(st->all_tasks_data);
-  Py_CLEAR(st->all_tasks_remove);
-  Py_CLEAR(st->all_tasks_pending);
-  Py_CLEAR(st->str_PENDING);
-  Py_CLEAR(st->str_CANCELLED);
-  Py_CLEAR(st->str_FINISHED);
-  Py_CLEAR(st->str_future);
-  Py_CLEAR(st->str_task);
-  Py_CLEAR(st->str_call_soon);
-  Py_CLEAR(st->str_get_debug);
-  Py_CLEAR(st->str_cancel);
-  Py_CLEAR(st->str_result);
-  Py_CLEAR(st->str_get_loop);
-  Py_CLEAR(st->str_loop_attr);
-  Py_CLEAR(st->str_asyncio_future_blocking);
-  Py_CLEAR(st->str_throw);
-  Py_CLEAR(st->str_is_running);
-  Py_CLEAR(st->context_kwnames);
-  Py_CLEAR(st->msg_kwnames);
+  AIOEV_STATE_TYPES(AIOEV_CLEAR)
+  AIOEV_STATE_OBJECT_FIELDS(AIOEV_CLEAR, AIOEV_CLEAR_MANY)
   return 0;
 }
+#undef AIOEV_CLEAR
+#undef AIOEV_CLEAR_MANY
 
 void module_free(void* module) {
   module_clear(static_cast<PyObject*>(module));
@@ -199,6 +63,19 @@ int import_attrs(ImportSlot (&imports)[N]) {
     if (*imp.slot == nullptr) return -1;
   }
   return 0;
+}
+
+// A vectorcall's kwnames: a tuple of the texts, interned.
+PyObject* kwnames_new(std::initializer_list<const char*> texts) {
+  Ref tuple = Ref::steal(PyTuple_New(static_cast<Py_ssize_t>(texts.size())));
+  if (!tuple) return nullptr;
+  Py_ssize_t i = 0;
+  for (const char* text : texts) {
+    PyObject* name = PyUnicode_InternFromString(text);
+    if (name == nullptr) return nullptr;
+    PyTuple_SET_ITEM(tuple.get(), i++, name);
+  }
+  return tuple.release();
 }
 
 PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
@@ -248,27 +125,23 @@ int module_exec(PyObject* module) {
   if (st->timer_handle_type == nullptr) return -1;
   st->loop_type = add_type(module, &loop_spec, nullptr);
   if (st->loop_type == nullptr) return -1;
-  st->stream_type = stream_type_new(module);
-  if (st->stream_type == nullptr || PyModule_AddType(module, st->stream_type) < 0) return -1;
-  st->datagram_type = datagram_type_new(module);
-  if (st->datagram_type == nullptr || PyModule_AddType(module, st->datagram_type) < 0) return -1;
   st->sock_waiter_type = sock_waiter_type_new(module);
   if (st->sock_waiter_type == nullptr) return -1;
-  st->read_pipe_type = read_pipe_type_new(module);
-  if (st->read_pipe_type == nullptr || PyModule_AddType(module, st->read_pipe_type) < 0) return -1;
-  st->write_pipe_type = write_pipe_type_new(module);
-  if (st->write_pipe_type == nullptr || PyModule_AddType(module, st->write_pipe_type) < 0) {
-    return -1;
+  // The transports' types (SocketTransport, DatagramTransport,
+  // ReadPipeTransport and WritePipeTransport, derived from asyncio's): no C
+  // code reads them back, so the module's dict alone holds them.
+  using TypeNew = PyTypeObject* (*)(PyObject*);
+  for (TypeNew type_new :
+       {stream_type_new, datagram_type_new, read_pipe_type_new, write_pipe_type_new}) {
+    Ref type = Ref::steal(reinterpret_cast<PyObject*>(type_new(module)));
+    if (!type || PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type.get())) < 0) {
+      return -1;
+    }
   }
 
-  ImportSlot imports[] = {
-      {&st->future_type, "asyncio", "Future"},
-      {&st->task_type, "asyncio", "Task"},
-      {&st->iscoroutine, "asyncio", "iscoroutine"},
-      {&st->iscoroutinefunction, "asyncio", "iscoroutinefunction"},
-      {&st->buffered_protocol_type, "asyncio", "BufferedProtocol"},
-      {&st->set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled"},
-  };
+#define AIOEV_IMPORT(field, module_name, attr) {&st->field, module_name, attr},
+  ImportSlot imports[] = {AIOEV_STATE_IMPORTS(AIOEV_IMPORT)};
+#undef AIOEV_IMPORT
   if (import_attrs(imports) < 0) return -1;
   Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
   if (!base_loop) return -1;
@@ -286,95 +159,30 @@ int module_exec(PyObject* module) {
     PyObject** slot;
     const char* text;
   } names[] = {
-      {&st->str_call_exception_handler, "call_exception_handler"},
-      {&st->str_message, "message"},
-      {&st->str_exception, "exception"},
-      {&st->str_handle, "handle"},
-      {&st->str_source_traceback, "source_traceback"},
-      {&st->str_context, "context"},
-      {&st->str_loop, "loop"},
-      {&st->str_current_handle, "_current_handle"},
-      {&st->str_slow_callback_duration, "slow_callback_duration"},
-      {&st->str_task_factory, "_task_factory"},
-      {&st->str_name, "name"},
-      {&st->str_transport, "transport"},
-      {&st->str_protocol, "protocol"},
-      {&st->str_data_received, "data_received"},
-      {&st->str_eof_received, "eof_received"},
-      {&st->str_get_buffer, "get_buffer"},
-      {&st->str_buffer_updated, "buffer_updated"},
-      {&st->str_connection_made, "connection_made"},
-      {&st->str_connection_lost, "connection_lost"},
-      {&st->str_pause_writing, "pause_writing"},
-      {&st->str_resume_writing, "resume_writing"},
-      {&st->str_close, "close"},
-      {&st->str_set_result, "set_result"},
-      {&st->str_set_exception, "set_exception"},
-      {&st->str_call_connection_lost, "_call_connection_lost"},
-      {&st->str_start_reading, "_start_reading"},
-      {&st->str_error_received, "error_received"},
-      {&st->str_datagram_received, "datagram_received"},
-      {&st->str_peername, "peername"},
-      {&st->str_send, "send"},
-      {&st->str_sendto, "sendto"},
-      {&st->str_recvfrom, "recvfrom"},
-      {&st->str_done, "done"},
-      {&st->str_add_done_callback, "add_done_callback"},
-      {&st->str_transports, "_transports"},
-      {&st->str_data, "data"},
-      {&st->str_fileno, "fileno"},
-      {&st->str_PENDING, "PENDING"},
-      {&st->str_CANCELLED, "CANCELLED"},
-      {&st->str_FINISHED, "FINISHED"},
-      {&st->str_future, "future"},
-      {&st->str_task, "task"},
-      {&st->str_call_soon, "call_soon"},
-      {&st->str_get_debug, "get_debug"},
-      {&st->str_cancel, "cancel"},
-      {&st->str_result, "result"},
-      {&st->str_get_loop, "get_loop"},
-      {&st->str_loop_attr, "_loop"},
-      {&st->str_asyncio_future_blocking, "_asyncio_future_blocking"},
-      {&st->str_throw, "throw"},
-      {&st->str_is_running, "is_running"},
-      {&st->str_set_name, "set_name"},
-      {&st->str_eager_start, "eager_start"},
+#define AIOEV_NAME(field, text) {&st->field, text},
+      AIOEV_STATE_STRINGS(AIOEV_NAME)
+#undef AIOEV_NAME
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
-  st->loop_kwnames = PyTuple_Pack(1, st->str_loop);
-  if (st->loop_kwnames == nullptr) return -1;
+#define AIOEV_KWNAMES(field, ...)          \
+  st->field = kwnames_new({__VA_ARGS__}); \
+  if (st->field == nullptr) return -1;
+  AIOEV_STATE_KWNAMES(AIOEV_KWNAMES)
+#undef AIOEV_KWNAMES
   st->max_datagram = PyLong_FromLong(256 * 1024);
-  if (st->max_datagram == nullptr) return -1;
-  st->task_kwnames = PyTuple_Pack(3, st->str_loop, st->str_name, st->str_context);
-  if (st->task_kwnames == nullptr) return -1;
-  st->eager_kwnames =
-      PyTuple_Pack(4, st->str_loop, st->str_name, st->str_context, st->str_eager_start);
-  if (st->eager_kwnames == nullptr || eager_factory_init(st) < 0) return -1;
-  st->context_kwnames = PyTuple_Pack(1, st->str_context);
-  Ref msg = Ref::steal(PyUnicode_InternFromString("msg"));
-  st->msg_kwnames = msg ? PyTuple_Pack(1, msg.get()) : nullptr;
-  if (st->context_kwnames == nullptr || st->msg_kwnames == nullptr) return -1;
+  if (st->max_datagram == nullptr || eager_factory_init(st) < 0) return -1;
   if (task_module_init(module, st) < 0) return -1;
 
   // aioev._compat last, once every type is in the module: vendored, the
   // module is the top-level _aioev, and a program that imports it first
   // runs aioev/__init__ from here, which takes this partly made module as
   // aioev._aioev and imports its types (Tests/test_vendored_import.py).
-  ImportSlot compat[] = {
-      {&st->format_callback_source, "aioev._compat", "format_callback_source"},
-      {&st->extract_stack, "aioev._compat", "extract_stack"},
-      {&st->warn_slow_callback, "aioev._compat", "warn_slow_callback"},
-      {&st->server_detach, "aioev._compat", "server_detach"},
-      {&st->log_debug, "aioev._compat", "log_debug"},
-      {&st->log_fatal_oserror, "aioev._compat", "log_fatal_oserror"},
-      {&st->warn_write_after_lost, "aioev._compat", "warn_write_after_lost"},
-      {&st->warn_pipe_write_after_lost, "aioev._compat", "warn_pipe_write_after_lost"},
-      {&st->log_info, "aioev._compat", "log_info"},
-      {&st->get_event_loop, "aioev._compat", "get_event_loop"},
-  };
+#define AIOEV_COMPAT(field) {&st->field, "aioev._compat", #field},
+  ImportSlot compat[] = {AIOEV_STATE_COMPAT(AIOEV_COMPAT)};
+#undef AIOEV_COMPAT
   return import_attrs(compat);
 }
 
