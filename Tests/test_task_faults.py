@@ -1,6 +1,6 @@
 """aioev.Task and the Future under it misused: every test is a way to crash
 or corrupt them from Python (objects whose __init__ never ran or ran again,
-re-entrant __eq__/__del__/callbacks, odd awaitables and coroutines, loops
+re-entrant __del__ and callbacks, odd awaitables and coroutines, loops
 closed or patched under a task, bad arguments, threads).
 
 The rule for each: no crash, and what asyncio's own C Task/Future do in the
