@@ -508,7 +508,7 @@ VENDOR_DIR       := build/vendor
 VENDOR_BUILD     := $(VENDOR_DIR)/build
 VENDOR_TEST_ARGS ?= -j2 $(addprefix test_aioev.,test_loop test_handles test_timers \
                     test_readers test_signals test_sock test_tcp test_unix test_udp \
-                    test_pipes test_subprocess test_task test_tasks_futures \
+                    test_pipes test_subprocess test_task test_future test_create_task \
                     test_threadsafe test_debug test_docs)
 VENDOR_ENV       := CCACHE_BASEDIR=$(CURDIR)/$(VENDOR_DIR) CCACHE_NOHASHDIR=1
 vendor_inputs = { find Modules/_aioev Include/aioev Lib/aioev Tests -type f \

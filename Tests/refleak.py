@@ -75,8 +75,8 @@ def all_entries():
 # A quick slice, run when no entry is given: the hot paths (handles,
 # timers, futures/tasks, locks); `make refleak` (part of `make test`) runs
 # it. --all takes about 9 minutes on the debug build here, two at a time.
-DEFAULT = ['Tests.test_handles', 'Tests.test_timers', 'Tests.test_tasks_futures',
-           'conformance:test_locks']
+DEFAULT = ['Tests.test_handles', 'Tests.test_timers', 'Tests.test_future',
+           'Tests.test_create_task', 'conformance:test_locks']
 
 
 def clear_caches():

@@ -270,7 +270,7 @@ class RunUntilCompleteTests(LoopTestCase):
             self.loop.run_until_complete(42)
 
 
-class CloseTests(LoopTestCase):
+class LoopCloseTests(LoopTestCase):
 
     def test_is_closed(self):
         self.assertFalse(self.loop.is_closed())

@@ -229,7 +229,7 @@ class ServeForeverTests(ServerTestCase):
             self.run_coro(task)
 
 
-class CloseTests(ServerTestCase):
+class ServerCloseTests(ServerTestCase):
 
     def test_close_stops_listening(self):
         server = self.tcp_server(Echo)

@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import gc
 import io
-import os
 import re
 import sys
 import threading
@@ -47,7 +46,7 @@ cvar = contextvars.ContextVar('cvar', default='default')
 requires_312 = unittest.skipIf(PY_VERSION < (3, 12), 'new in Python 3.12')
 
 
-class Arg:
+class CountedArg:
     """A fresh object whose reference count only the test touches."""
 
 
@@ -2149,108 +2148,6 @@ class EagerTaskTests(TaskTestCase):
 
 
 # ---------------------------------------------------------------------------
-# loop.create_task's choice of Task class (aioev only)
-
-
-class CreateTaskClassTests(LoopTestCase):
-
-    CHILD = """
-        import aioev
-        async def f():
-            return 1
-        loop = aioev.new_event_loop({args})
-        task = loop.create_task(f())
-        loop.run_until_complete(task)
-        loop.close()
-        print('aioev' if type(task) is aioev.Task else
-              'asyncio' if type(task) is asyncio.Task else type(task))
-    """
-
-    def child_kind(self, args='', **env):
-        environment = support.child_env(**env)
-        if 'AIOEV_NATIVE_TASK' not in env:
-            environment.pop('AIOEV_NATIVE_TASK', None)
-        proc = support.run_child(self.CHILD.format(args=args),
-                                 env=environment)
-        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
-        return proc.stdout.strip()
-
-    @aioev_only
-    @unittest.skipIf('AIOEV_NATIVE_TASK' in os.environ,
-                     'AIOEV_NATIVE_TASK is set for this run')
-    def test_create_task_makes_an_aioev_task_by_default(self):
-        task = self.loop.create_task(answer())
-        self.assertIs(type(task), aioev.Task)
-        self.assertEqual(self.loop.run_until_complete(task), 42)
-
-    @aioev_only
-    def test_native_task_false_makes_asyncio_tasks(self):
-        loop = aioev.new_event_loop(native_task=False)
-        self.addCleanup(loop.close)
-        task = loop.create_task(answer())
-        self.assertIs(type(task), asyncio.Task)
-        self.assertEqual(loop.run_until_complete(task), 42)
-
-    @aioev_only
-    def test_native_task_true_makes_aioev_tasks(self):
-        loop = aioev.new_event_loop(native_task=True)
-        self.addCleanup(loop.close)
-        task = loop.create_task(answer(), name='n')
-        self.assertIs(type(task), aioev.Task)
-        self.assertEqual(task.get_name(), 'n')
-        self.assertEqual(loop.run_until_complete(task), 42)
-
-    @aioev_only
-    def test_loop_class_takes_native_task(self):
-        loop = aioev.Loop(native_task=False)
-        self.addCleanup(loop.close)
-        task = loop.create_task(answer())
-        self.assertIs(type(task), asyncio.Task)
-        loop.run_until_complete(task)
-
-    @aioev_only
-    def test_native_create_task_passes_name_and_context(self):
-        loop = aioev.new_event_loop(native_task=True)
-        self.addCleanup(loop.close)
-        ctx = contextvars.Context()
-        ctx.run(cvar.set, 'native ctx')
-
-        async def body():
-            return cvar.get()
-        task = loop.create_task(body(), name='named', context=ctx)
-        self.assertEqual(task.get_name(), 'named')
-        self.assertEqual(loop.run_until_complete(task), 'native ctx')
-
-    @aioev_only
-    def test_task_factory_overrides_native_task(self):
-        loop = aioev.new_event_loop(native_task=True)
-        self.addCleanup(loop.close)
-        loop.set_task_factory(
-            lambda loop, coro, **kw: asyncio.Task(coro, loop=loop, **kw))
-        task = loop.create_task(answer())
-        self.assertIs(type(task), asyncio.Task)
-        loop.run_until_complete(task)
-
-    @aioev_only
-    def test_environment_variable_unset_selects_aioev_task(self):
-        self.assertEqual(self.child_kind(), 'aioev')
-
-    @aioev_only
-    def test_environment_variable_zero_selects_asyncio_task(self):
-        self.assertEqual(self.child_kind(AIOEV_NATIVE_TASK='0'), 'asyncio')
-
-    @aioev_only
-    def test_environment_variable_one_selects_aioev_task(self):
-        self.assertEqual(self.child_kind(AIOEV_NATIVE_TASK='1'), 'aioev')
-
-    @aioev_only
-    def test_native_task_argument_wins_over_the_environment(self):
-        self.assertEqual(
-            self.child_kind('native_task=True', AIOEV_NATIVE_TASK='0'),
-            'aioev')
-
-
-# ---------------------------------------------------------------------------
 # Tasks of both classes together (aioev only)
 
 
@@ -2615,10 +2512,10 @@ class FinalizationTests(TaskTestCase):
 N = 10_000
 
 
-class RefcountTests(TaskTestCase):
+class TaskRefcountTests(TaskTestCase):
 
     def assert_refcounts_unchanged(self, scenario, *objects):
-        objects = objects or (Arg(), Arg())
+        objects = objects or (CountedArg(), CountedArg())
         scenario(*objects, 100)  # warm-up (free lists, caches)
         gc.collect()
         before = [sys.getrefcount(o) for o in objects]
@@ -2726,7 +2623,7 @@ class RefcountTests(TaskTestCase):
                 task.cancel()
             self.run_briefly(2)
         self.assert_refcounts_unchanged(scenario, 'a name not interned ' * 3,
-                                        Arg())
+                                        CountedArg())
 
     def test_coroutine_released_with_the_task(self):
         async def body():
@@ -2741,7 +2638,7 @@ class RefcountTests(TaskTestCase):
         self.assertEqual(sys.getrefcount(coro), with_task - 1)
 
 
-class MemoryTests(TaskTestCase):
+class TaskMemoryTests(TaskTestCase):
 
     LIMIT = 500_000  # bytes of traced growth tolerated after warm-up
 

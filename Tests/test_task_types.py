@@ -4,7 +4,8 @@ They are subclasses of asyncio's C Task and Future whose state lives in
 asyncio's own fields: isinstance() holds, asyncio's methods called through
 the class work on them, and nothing a caller does with those methods
 crashes the process.  With AIOEV_TEST_LOOP=asyncio the same tests run on
-asyncio's classes, which they copy.
+asyncio's classes, which they copy.  The Future's own tests of this kind
+(asyncio.Future.<method>(fut), its __init__ run again) are in test_future.
 """
 
 import asyncio
@@ -33,12 +34,6 @@ class IsinstanceTests(LoopTestCase):
         self.assertTrue(issubclass(TASK, FUTURE))
         self.loop.run_until_complete(task)
 
-    def test_future_is_an_asyncio_future_not_a_task(self):
-        fut = FUTURE(loop=self.loop)
-        self.assertIsInstance(fut, asyncio.Future)
-        self.assertNotIsInstance(fut, asyncio.Task)
-        self.assertTrue(issubclass(FUTURE, asyncio.Future))
-
     def test_waiter_of_a_waiting_task_is_an_asyncio_future(self):
         # anyio decides how to deliver a cancellation by this check.
         fut = FUTURE(loop=self.loop)
@@ -64,44 +59,7 @@ class IsinstanceTests(LoopTestCase):
 
 
 class AsyncioMethodsThroughTheClassTests(LoopTestCase):
-    """asyncio.Task.<method>(task) and asyncio.Future.<method>(fut)."""
-
-    def test_future_methods(self):
-        fut = FUTURE(loop=self.loop)
-        calls = []
-        asyncio.Future.add_done_callback(fut, lambda f: calls.append(f.result()))
-        self.assertIs(asyncio.Future.get_loop(fut), self.loop)
-        self.assertFalse(asyncio.Future.done(fut))
-        asyncio.Future.set_result(fut, 5)
-        self.assertTrue(fut.done())
-        self.assertEqual(asyncio.Future.result(fut), 5)
-        self.assertIsNone(asyncio.Future.exception(fut))
-        self.assertEqual(fut._state, 'FINISHED')
-        self.run_briefly()
-        self.assertEqual(calls, [5])
-        self.assertEqual(asyncio.Future.__repr__(fut), repr(fut))
-
-    def test_future_set_exception_and_cancel_through_the_class(self):
-        fut = FUTURE(loop=self.loop)
-        asyncio.Future.set_exception(fut, KeyError('k'))
-        with self.assertRaises(KeyError):
-            fut.result()
-        other = FUTURE(loop=self.loop)
-        self.assertTrue(asyncio.Future.cancel(other, 'why'))
-        self.assertTrue(other.cancelled())
-        with self.assertRaisesRegex(asyncio.CancelledError, '^why$'):
-            other.result()
-
-    def test_callbacks_added_either_way_share_one_list(self):
-        fut = FUTURE(loop=self.loop)
-        order = []
-        fut.add_done_callback(lambda f: order.append('own'))
-        asyncio.Future.add_done_callback(fut, lambda f: order.append('asyncio'))
-        fut.add_done_callback(lambda f: order.append('own again'))
-        self.assertEqual(len(fut._callbacks), 3)
-        fut.set_result(None)
-        self.run_briefly()
-        self.assertEqual(order, ['own', 'asyncio', 'own again'])
+    """asyncio.Task.<method>(task) and asyncio.Future.<method>(task)."""
 
     def test_task_methods(self):
         async def body():
@@ -145,18 +103,6 @@ class AsyncioMethodsThroughTheClassTests(LoopTestCase):
 
 class RebindingTests(LoopTestCase):
     """asyncio's __init__ called again on an object that is in use."""
-
-    def test_future_init_rebinds_to_another_loop(self):
-        other = asyncio.new_event_loop()
-        self.addCleanup(other.close)
-        fut = FUTURE(loop=self.loop)
-        asyncio.Future.__init__(fut, loop=other)
-        self.assertIs(fut.get_loop(), other)
-        fut.set_result(1)  # schedules through the other loop, not self.loop
-        calls = []
-        fut.add_done_callback(calls.append)
-        other.run_until_complete(asyncio.sleep(0))
-        self.assertEqual(calls, [fut])
 
     def test_task_init_again_does_not_crash(self):
         # Two steps are then scheduled: the second one finds the task done

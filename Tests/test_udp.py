@@ -895,7 +895,7 @@ class ErrorReceivedTests(DatagramTestCase):
         self.assertFalse(tr.is_closing())
 
 
-class CloseTests(DatagramTestCase):
+class DatagramCloseTests(DatagramTestCase):
 
     def test_close_calls_connection_lost_none(self):
         tr, proto = self.endpoint(local_addr=(HOST, 0))

@@ -26,8 +26,9 @@ from . import support
 
 # The part of the suite that drives the pools and freelists: handles and
 # timers, futures and tasks, transports' buffers, exit with full pools.
-DEFAULT = ['Tests/test_handles.py', 'Tests/test_timers.py', 'Tests/test_tasks_futures.py',
-           'Tests/test_memory.py', 'Tests/test_large_reads.py', 'Tests/test_tcp.py']
+DEFAULT = ['Tests/test_handles.py', 'Tests/test_timers.py', 'Tests/test_future.py',
+           'Tests/test_create_task.py', 'Tests/test_memory.py', 'Tests/test_large_reads.py',
+           'Tests/test_tcp.py']
 
 SMOKE = '''
 import asyncio, socket, sys

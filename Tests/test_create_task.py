@@ -1,23 +1,28 @@
-"""create_future, create_task and the task factory."""
+"""loop.create_task: the Task class it makes (native_task,
+AIOEV_NATIVE_TASK), its arguments and the task factory.  loop.create_future
+is tested with the Future, in test_future.
+"""
 
 import asyncio
 import contextvars
-import gc
+import os
 import re
 import sys
 import unittest
 import warnings
 
+from . import support
 from .support import USING_AIOEV, LoopTestCase, aioev_only, import_aioev
 
 # The types a loop of the kind under test makes by default: asyncio's, or
 # aioev's own where the loop says so (native_task, AIOEV_NATIVE_TASK=1).
 FUTURE_TYPE, TASK_TYPE = asyncio.Future, asyncio.Task
+aioev = None
 if USING_AIOEV:
-    _aioev = import_aioev()
-    _probe = _aioev.new_event_loop()
+    aioev = import_aioev()
+    _probe = aioev.new_event_loop()
     if _probe._native_task:
-        FUTURE_TYPE, TASK_TYPE = _aioev.Future, _aioev.Task
+        FUTURE_TYPE, TASK_TYPE = aioev.Future, aioev.Task
     _probe.close()
     del _probe
 
@@ -27,75 +32,6 @@ cvar = contextvars.ContextVar('cvar', default='default')
 
 async def answer():
     return 42
-
-
-class CreateFutureTests(LoopTestCase):
-
-    def test_create_future_returns_the_loops_future(self):
-        fut = self.loop.create_future()
-        self.assertIs(type(fut), FUTURE_TYPE)
-        self.assertTrue(asyncio.isfuture(fut))
-        self.assertIs(fut.get_loop(), self.loop)
-        self.assertFalse(fut.done())
-        fut.cancel()
-
-    @aioev_only
-    def test_create_future_without_native_task_is_asyncio_future(self):
-        loop = _aioev.new_event_loop(native_task=False)
-        try:
-            fut = loop.create_future()
-            self.assertIs(type(fut), asyncio.Future)
-            fut.cancel()
-        finally:
-            loop.close()
-
-    def test_future_result_through_the_loop(self):
-        fut = self.loop.create_future()
-        self.loop.call_later(0.01, fut.set_result, 'value')
-        self.assertEqual(self.loop.run_until_complete(fut), 'value')
-
-    def test_future_done_callbacks_run_from_the_loop(self):
-        fut = self.loop.create_future()
-        calls = []
-        fut.add_done_callback(lambda f: calls.append(f.result()))
-        fut.set_result(1)
-        self.assertEqual(calls, [])
-        self.run_briefly()
-        self.assertEqual(calls, [1])
-
-    def test_future_done_callback_context(self):
-        fut = self.loop.create_future()
-        ctx = contextvars.Context()
-        ctx.run(cvar.set, 'cb ctx')
-        seen = []
-        fut.add_done_callback(lambda f: seen.append(cvar.get()), context=ctx)
-        fut.set_result(None)
-        self.run_briefly()
-        self.assertEqual(seen, ['cb ctx'])
-
-    def test_futures_of_the_loop_constructed_directly(self):
-        fut = asyncio.Future(loop=self.loop)
-        self.assertIs(fut.get_loop(), self.loop)
-        self.loop.call_soon(fut.set_result, 3)
-        self.assertEqual(self.loop.run_until_complete(fut), 3)
-
-    def test_unretrieved_future_exception_is_reported(self):
-        errors = self.collect_errors()
-        fut = self.loop.create_future()
-        fut.set_exception(ZeroDivisionError())
-        del fut
-        gc.collect()
-        self.assertEqual(len(errors), 1)
-        self.assertEqual(errors[0]['message'],
-                         'Future exception was never retrieved')
-        self.assertIsInstance(errors[0]['exception'], ZeroDivisionError)
-
-    def test_create_future_on_closed_loop_still_works(self):
-        # asyncio does not check: the future just can never complete
-        # through the loop.
-        self.loop.close()
-        fut = self.loop.create_future()
-        self.assertIs(fut.get_loop(), self.loop)
 
 
 class CreateTaskTests(LoopTestCase):
@@ -108,7 +44,7 @@ class CreateTaskTests(LoopTestCase):
 
     @aioev_only
     def test_create_task_without_native_task_is_asyncio_task(self):
-        loop = _aioev.new_event_loop(native_task=False)
+        loop = aioev.new_event_loop(native_task=False)
         try:
             task = loop.create_task(answer())
             self.assertIs(type(task), asyncio.Task)
@@ -438,6 +374,104 @@ class TaskFactoryTests(LoopTestCase):
         self.loop.set_task_factory(factory)
         with self.assertRaisesRegex(LookupError, 'factory failed'):
             self.loop.create_task(answer())
+
+
+class CreateTaskClassTests(LoopTestCase):
+
+    CHILD = """
+        import aioev
+        async def f():
+            return 1
+        loop = aioev.new_event_loop({args})
+        task = loop.create_task(f())
+        loop.run_until_complete(task)
+        loop.close()
+        print('aioev' if type(task) is aioev.Task else
+              'asyncio' if type(task) is asyncio.Task else type(task))
+    """
+
+    def child_kind(self, args='', **env):
+        environment = support.child_env(**env)
+        if 'AIOEV_NATIVE_TASK' not in env:
+            environment.pop('AIOEV_NATIVE_TASK', None)
+        proc = support.run_child(self.CHILD.format(args=args),
+                                 env=environment)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        return proc.stdout.strip()
+
+    @aioev_only
+    @unittest.skipIf('AIOEV_NATIVE_TASK' in os.environ,
+                     'AIOEV_NATIVE_TASK is set for this run')
+    def test_create_task_makes_an_aioev_task_by_default(self):
+        task = self.loop.create_task(answer())
+        self.assertIs(type(task), aioev.Task)
+        self.assertEqual(self.loop.run_until_complete(task), 42)
+
+    @aioev_only
+    def test_native_task_false_makes_asyncio_tasks(self):
+        loop = aioev.new_event_loop(native_task=False)
+        self.addCleanup(loop.close)
+        task = loop.create_task(answer())
+        self.assertIs(type(task), asyncio.Task)
+        self.assertEqual(loop.run_until_complete(task), 42)
+
+    @aioev_only
+    def test_native_task_true_makes_aioev_tasks(self):
+        loop = aioev.new_event_loop(native_task=True)
+        self.addCleanup(loop.close)
+        task = loop.create_task(answer(), name='n')
+        self.assertIs(type(task), aioev.Task)
+        self.assertEqual(task.get_name(), 'n')
+        self.assertEqual(loop.run_until_complete(task), 42)
+
+    @aioev_only
+    def test_loop_class_takes_native_task(self):
+        loop = aioev.Loop(native_task=False)
+        self.addCleanup(loop.close)
+        task = loop.create_task(answer())
+        self.assertIs(type(task), asyncio.Task)
+        loop.run_until_complete(task)
+
+    @aioev_only
+    def test_native_create_task_passes_name_and_context(self):
+        loop = aioev.new_event_loop(native_task=True)
+        self.addCleanup(loop.close)
+        ctx = contextvars.Context()
+        ctx.run(cvar.set, 'native ctx')
+
+        async def body():
+            return cvar.get()
+        task = loop.create_task(body(), name='named', context=ctx)
+        self.assertEqual(task.get_name(), 'named')
+        self.assertEqual(loop.run_until_complete(task), 'native ctx')
+
+    @aioev_only
+    def test_task_factory_overrides_native_task(self):
+        loop = aioev.new_event_loop(native_task=True)
+        self.addCleanup(loop.close)
+        loop.set_task_factory(
+            lambda loop, coro, **kw: asyncio.Task(coro, loop=loop, **kw))
+        task = loop.create_task(answer())
+        self.assertIs(type(task), asyncio.Task)
+        loop.run_until_complete(task)
+
+    @aioev_only
+    def test_environment_variable_unset_selects_aioev_task(self):
+        self.assertEqual(self.child_kind(), 'aioev')
+
+    @aioev_only
+    def test_environment_variable_zero_selects_asyncio_task(self):
+        self.assertEqual(self.child_kind(AIOEV_NATIVE_TASK='0'), 'asyncio')
+
+    @aioev_only
+    def test_environment_variable_one_selects_aioev_task(self):
+        self.assertEqual(self.child_kind(AIOEV_NATIVE_TASK='1'), 'aioev')
+
+    @aioev_only
+    def test_native_task_argument_wins_over_the_environment(self):
+        self.assertEqual(
+            self.child_kind('native_task=True', AIOEV_NATIVE_TASK='0'),
+            'aioev')
 
 
 if __name__ == '__main__':
