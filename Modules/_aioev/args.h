@@ -46,10 +46,26 @@ bool parse_args_slow(ModuleState* st, const ArgSpec& spec, PyObject* const* args
 // st may be nullptr when spec.interned is.
 inline bool parse_args(ModuleState* st, const ArgSpec& spec, PyObject* const* args,
                        Py_ssize_t nargs, PyObject* kwnames, PyObject** out) {
-  if (AIOEV_LIKELY(kwnames == nullptr) && nargs >= spec.required &&
-      (spec.varargs || nargs <= spec.positional)) {
+  if (AIOEV_LIKELY(nargs >= spec.required && spec.required <= spec.positional &&
+                   (spec.varargs || nargs <= spec.positional))) {
+    int param = -1;
+    if (kwnames != nullptr) {
+      // The usual keyword call (call_soon(cb, context=ctx)): one keyword,
+      // the interned name of a parameter not given by position.
+      if (spec.interned == nullptr || PyTuple_GET_SIZE(kwnames) != 1) {
+        return parse_args_slow(st, spec, args, nargs, kwnames, out);
+      }
+      PyObject* key = PyTuple_GET_ITEM(kwnames, 0);
+      for (int i = spec.positional_only; i < spec.count && param < 0; ++i) {
+        if (spec.interned[i] != nullptr && st->*spec.interned[i] == key) param = i;
+      }
+      if (param < 0 || (param < spec.positional && param < nargs)) {
+        return parse_args_slow(st, spec, args, nargs, kwnames, out);
+      }
+    }
     Py_ssize_t n = nargs < spec.positional ? nargs : spec.positional;
     for (Py_ssize_t i = 0; i < n; ++i) out[i] = args[i];
+    if (param >= 0) out[param] = args[nargs];
     return true;
   }
   return parse_args_slow(st, spec, args, nargs, kwnames, out);
