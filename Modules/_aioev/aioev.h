@@ -21,6 +21,7 @@
 #include "aioev/ref.hpp"
 #include "aioev/timer_heap.hpp"
 #include "aioev/write_buffer.hpp"
+#include "errors.h"
 #include "module_state.h"
 
 #if defined(__GNUC__)
@@ -227,12 +228,6 @@ bool loop_pool_put(LoopObject* loop, PyArray<PyObject*>* pool, size_t limit, PyO
 void loop_pool_revive(PyObject* dead, PyTypeObject* type, Py_ssize_t size);
 
 
-// Errors: SystemExit and KeyboardInterrupt always propagate out of the loop;
-// fetch_exception() takes the current exception, normalized, with its
-// traceback attached.
-bool must_propagate();
-Ref fetch_exception();
-
 // obj.<name>(arg1, arg2), either argument optional: a new reference, or
 // empty with an exception set. `name` should be interned.
 inline Ref call_method(PyObject* obj, PyObject* name, PyObject* arg1 = nullptr,
@@ -292,6 +287,10 @@ inline int loop_take_threadsafe(LoopObject* loop) {
 PyObject* loop_create_future(LoopObject* loop);  // new reference
 // True while neither the loop's class nor the instance replaces call_soon.
 bool loop_plain_call_soon(LoopObject* loop);
+// loop.call_soon(callback, arg, context=context) on any loop: an aioev
+// loop's ready queue directly when its call_soon is the C one. 0 or -1.
+int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
+                       PyObject* context);
 // The loop's read buffer (kReadBufferSize bytes), shared by everything that
 // reads in the loop's thread; nullptr with MemoryError if it cannot be made.
 constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size

@@ -2,6 +2,8 @@
 // that `await future` drives. aioev.Task (task.cpp) derives from it.
 #include "future.h"
 
+#include "args.h"
+
 namespace aioev {
 
 namespace {
@@ -19,57 +21,11 @@ PyObject* invalid_state(ModuleState* st, const char* message) {
 
 }  // namespace
 
-// Takes (positional-or-keyword..., keyword-only...) arguments by name from a
-// vectorcall, with Argument Clinic's messages. `names` lists every parameter;
-// the first `max_positional` may be given by position, the first `required`
-// must be given, the first `positional_only` only by position. Unset ones
-// keep what `out` held.
-bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                const char* const* names, int count, int max_positional, int required,
-                PyObject** out, int positional_only) {
-  if (nargs > max_positional) {
-    if (max_positional == 0) {
-      PyErr_Format(PyExc_TypeError, "%s() takes no positional arguments", fname);
-    } else if (required == max_positional) {
-      PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
-                   fname, max_positional, max_positional == 1 ? "" : "s", nargs);
-    } else {
-      PyErr_Format(PyExc_TypeError, "%s() takes at most %d argument%s (%zd given)", fname,
-                   max_positional, max_positional == 1 ? "" : "s", nargs);
-    }
-    return false;
-  }
-  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
-  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t k = 0; k < nkw; ++k) {
-    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
-    int found = -1;
-    for (int i = positional_only; i < count; ++i) {
-      if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) {
-        found = i;
-        break;
-      }
-    }
-    if (found < 0) {
-      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
-      return false;
-    }
-    if (found < nargs) {
-      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
-                   names[found]);
-      return false;
-    }
-    out[found] = args[nargs + k];
-  }
-  for (int i = 0; i < required; ++i) {
-    if (out[i] == nullptr) {
-      PyErr_Format(PyExc_TypeError, "%s() takes exactly %d positional argument%s (%zd given)",
-                   fname, required, required == 1 ? "" : "s", nargs);
-      return false;
-    }
-  }
-  return true;
-}
+namespace {
+const char* const kCancelNames[] = {"msg"};
+}  // namespace
+
+const ArgSpec kCancelArgs = {"cancel", ArgStyle::kClinic, 1, 1, 0, 0, false, kCancelNames, nullptr};
 
 // ---- the future's core, shared with task.cpp ----
 
@@ -163,37 +119,6 @@ PyObject* future_new(ModuleState* st, PyObject* loop) {
   if (!self) return nullptr;
   if (future_init(as_future(self.get()), loop) < 0) return nullptr;
   return self.release();
-}
-
-int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
-                       PyObject* context) {
-  if (LoopObject* fast = as_aioev_loop(loop)) {
-    if (!fast->debug && loop_plain_call_soon(fast)) {
-      if (loop_check_closed(fast) < 0) return -1;
-      int queued = task_try_queue_wakeup(st, fast, callback, arg);
-      if (queued != 0) return queued < 0 ? -1 : 0;
-      HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
-      if (h == nullptr) return -1;
-      if (loop_push_ready(fast, reinterpret_cast<PyObject*>(h)) < 0) {
-        Py_DECREF(h);
-        return -1;
-      }
-      Py_DECREF(h);
-      return 0;
-    }
-  }
-  PyObject* args[4] = {nullptr, loop, callback, arg};
-  Ref res;
-  if (context == nullptr || context == Py_None) {
-    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, args + 1,
-                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
-  } else {
-    PyObject* kwargs[5] = {nullptr, loop, callback, arg, context};
-    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
-                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                               st->context_kwnames));
-  }
-  return res ? 0 : -1;
 }
 
 namespace {
@@ -432,10 +357,11 @@ PyObject* Future_set_exception(PyObject* self, PyObject* exc) {
 PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                    PyObject* kwnames) {
   static const char* const names[] = {"fn", "context"};
+  static PyObject* ModuleState::* const interned[] = {nullptr, &ModuleState::str_context};
+  static const ArgSpec spec = {"add_done_callback", ArgStyle::kClinic, 2, 1, 1, 1, false, names,
+                               interned};
   PyObject* values[2] = {nullptr, Py_None};
-  if (!parse_args("add_done_callback", args, nargs, kwnames, names, 2, 1, 1, values, 1)) {
-    return nullptr;
-  }
+  if (!parse_args(future_state(as_fut(self)), spec, args, nargs, kwnames, values)) return nullptr;
   if (future_add_callback(as_fut(self), values[0], values[1]) < 0) return nullptr;
   Py_RETURN_NONE;
 }
@@ -480,9 +406,8 @@ PyObject* Future_remove_done_callback(PyObject* self, PyObject* fn) {
 
 PyObject* Future_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
-  static const char* const names[] = {"msg"};
   PyObject* msg = Py_None;
-  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, 0, &msg)) return nullptr;
+  if (!parse_args(nullptr, kCancelArgs, args, nargs, kwnames, &msg)) return nullptr;
   int rc = future_cancel(as_fut(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
@@ -616,10 +541,8 @@ int Future_clear(PyObject* self) {
 }
 
 void Future_finalize(PyObject* self) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorGuard raised;
   if (future_finalize_log(as_fut(self)) < 0) PyErr_WriteUnraisable(self);
-  PyErr_Restore(type, value, tb);
 }
 
 void Future_dealloc(PyObject* self) {

@@ -116,14 +116,8 @@ inline bool future_or_task_exact(ModuleState* st, PyObject* obj) {
 inline PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
 
 // future.cpp
-// Takes (positional-or-keyword..., keyword-only...) arguments by name from a
-// vectorcall, with Argument Clinic's messages. `names` lists every parameter;
-// the first `max_positional` may be given by position, the first `required`
-// must be given, the first `positional_only` only by position. Unset ones
-// keep what `out` held.
-bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                const char* const* names, int count, int max_positional, int required,
-                PyObject** out, int positional_only = 0);
+struct ArgSpec;
+extern const ArgSpec kCancelArgs;  // cancel(msg=None), Future's and Task's
 extern PyType_Spec native_future_spec;
 extern PyType_Spec future_iter_spec;
 // Future.__init__'s work: binds to loop (None: the current event loop),
@@ -153,9 +147,6 @@ Ref future_make_cancelled_error(FutureObject* f);
 Ref future_get_result(FutureObject* f);
 int future_ensure_alive(FutureObject* f);
 int future_finalize_log(FutureObject* f);  // "exception was never retrieved"
-// call_soon(callback, arg, context=context) on the future's loop.
-int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
-                       PyObject* context);
 
 // task.cpp
 extern PyType_Spec native_task_spec;

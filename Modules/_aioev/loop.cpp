@@ -1,6 +1,7 @@
 // The Loop type: the run loop, the ready queue, timers and the thread-safe
 // wake-up. Lib/aioev/loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
 // from it; the C methods here come first in the MRO and carry the hot paths.
+#include "args.h"
 #include "future.h"
 
 #include <fcntl.h>
@@ -64,6 +65,37 @@ int loop_check_thread(LoopObject* loop) {
   return 0;
 }
 
+int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyObject* arg,
+                       PyObject* context) {
+  if (LoopObject* fast = as_aioev_loop(loop)) {
+    if (!fast->debug && loop_plain_call_soon(fast)) {
+      if (loop_check_closed(fast) < 0) return -1;
+      int queued = task_try_queue_wakeup(st, fast, callback, arg);
+      if (queued != 0) return queued < 0 ? -1 : 0;
+      HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
+      if (h == nullptr) return -1;
+      if (loop_push_ready(fast, reinterpret_cast<PyObject*>(h)) < 0) {
+        Py_DECREF(h);
+        return -1;
+      }
+      Py_DECREF(h);
+      return 0;
+    }
+  }
+  PyObject* args[4] = {nullptr, loop, callback, arg};
+  Ref res;
+  if (context == nullptr || context == Py_None) {
+    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, args + 1,
+                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
+  } else {
+    PyObject* kwargs[5] = {nullptr, loop, callback, arg, context};
+    res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
+                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                               st->context_kwnames));
+  }
+  return res ? 0 : -1;
+}
+
 namespace {
 
 // asyncio's _check_callback, done in debug mode only, as asyncio does.
@@ -87,45 +119,54 @@ int check_callback(LoopObject* loop, PyObject* callback, const char* method) {
   return 0;
 }
 
-// Parses (callback, *args, context=None) from a vectorcall; returns the
-// number of callback arguments after the callback, or -1.
-Py_ssize_t parse_callback_args(LoopObject* loop, const char* method, Py_ssize_t first,
-                               PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                               PyObject** context) {
-  *context = nullptr;
-  if (AIOEV_UNLIKELY(kwnames != nullptr)) {
-    Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t i = 0; i < nkw; ++i) {
-      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-      // Keyword names are interned in practice: compare pointers first.
-      if (name == loop->state->str_context ||
-          PyUnicode_Compare(name, loop->state->str_context) == 0) {
-        *context = args[nargs + i];
-      } else {
-        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", method,
-                     name);
-        return -1;
-      }
-    }
-  }
-  if (AIOEV_UNLIKELY(nargs <= first)) {
-    PyErr_Format(PyExc_TypeError, "%s() missing required positional argument: '%s'", method,
-                 first == 0 ? "callback" : "callback");
-    return -1;
-  }
-  return nargs - first - 1;
-}
+// call_soon(callback, *args, context=None) and call_soon_threadsafe; the
+// messages name asyncio's methods, as asyncio's own TypeErrors do.
+const char* const kSoonNames[] = {"callback", "context"};
+PyObject* ModuleState::* const kSoonInterned[] = {nullptr, &ModuleState::str_context};
+const ArgSpec kCallSoonArgs = {"BaseEventLoop.call_soon", ArgStyle::kPython, 2, 1, 1, 1, true,
+                               kSoonNames, kSoonInterned};
+const ArgSpec kCallSoonThreadsafeArgs = {"BaseEventLoop.call_soon_threadsafe",
+                                         ArgStyle::kPython, 2, 1, 1, 1, true, kSoonNames,
+                                         kSoonInterned};
+// call_at(when, callback, *args, context=None), call_later(delay, ...).
+const char* const kAtNames[] = {"when", "callback", "context"};
+const char* const kLaterNames[] = {"delay", "callback", "context"};
+PyObject* ModuleState::* const kAtInterned[] = {nullptr, nullptr, &ModuleState::str_context};
+const ArgSpec kCallAtArgs = {"BaseEventLoop.call_at", ArgStyle::kPython, 3, 2, 2, 2, true,
+                             kAtNames, kAtInterned};
+const ArgSpec kCallLaterArgs = {"BaseEventLoop.call_later", ArgStyle::kPython, 3, 2, 2, 2, true,
+                                kLaterNames, kAtInterned};
 
-PyObject* schedule_soon(LoopObject* loop, const char* method, PyObject* const* args,
-                        Py_ssize_t nargs, PyObject* kwnames, bool threadsafe) {
-  PyObject* context;
-  Py_ssize_t ncb = parse_callback_args(loop, method, 0, args, nargs, kwnames, &context);
-  if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
+// The arguments of a call_soon-like call: values[0] the callback, values[1]
+// the context (nullptr: none given); the callback's own arguments follow
+// the positional parameters.
+struct SoonCall {
+  PyObject* values[2] = {nullptr, nullptr};
+  PyObject* const* cb_args = nullptr;
+  Py_ssize_t ncb = 0;
+
+  bool parse(LoopObject* loop, const ArgSpec& spec, PyObject* const* args, Py_ssize_t nargs,
+             PyObject* kwnames) {
+    if (!parse_args(loop->state, spec, args, nargs, kwnames, values)) return false;
+    cb_args = args + 1;
+    ncb = nargs > 1 ? nargs - 1 : 0;
+    return true;
+  }
+};
+
+PyObject* schedule_soon(LoopObject* loop, const ArgSpec& spec, const char* method,
+                        PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                        bool threadsafe) {
+  SoonCall call;
+  if (!call.parse(loop, spec, args, nargs, kwnames) || loop_check_closed(loop) < 0) {
+    return nullptr;
+  }
+  PyObject* callback = call.values[0];
   if (AIOEV_UNLIKELY(loop->debug)) {
     if (!threadsafe && loop_check_thread(loop) < 0) return nullptr;
-    if (check_callback(loop, args[0], method) < 0) return nullptr;
+    if (check_callback(loop, callback, method) < 0) return nullptr;
   }
-  HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
+  HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
   if (h == nullptr) return nullptr;
   if (loop_push_ready(loop, reinterpret_cast<PyObject*>(h)) < 0) {
     Py_DECREF(h);
@@ -136,7 +177,7 @@ PyObject* schedule_soon(LoopObject* loop, const char* method, PyObject* const* a
 
 PyObject* Loop_call_soon(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames) {
-  return schedule_soon(as_loop(self), "call_soon", args, nargs, kwnames, false);
+  return schedule_soon(as_loop(self), kCallSoonArgs, "call_soon", args, nargs, kwnames, false);
 }
 
 // From the loop's own thread call_soon_threadsafe is call_soon (that thread
@@ -148,18 +189,18 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
                                     PyObject* kwnames) {
   LoopObject* loop = as_loop(self);
   if (in_loop_thread(loop)) {
-    return schedule_soon(loop, "call_soon_threadsafe", args, nargs, kwnames, true);
+    return schedule_soon(loop, kCallSoonThreadsafeArgs, "call_soon_threadsafe", args, nargs,
+                         kwnames, true);
   }
-  PyObject* context;
-  Py_ssize_t ncb =
-      parse_callback_args(loop, "call_soon_threadsafe", 0, args, nargs, kwnames, &context);
-  if (ncb < 0) return nullptr;
+  SoonCall call;
+  if (!call.parse(loop, kCallSoonThreadsafeArgs, args, nargs, kwnames)) return nullptr;
   if (loop_check_closed(loop) < 0) return nullptr;
+  PyObject* callback = call.values[0];
   if (AIOEV_UNLIKELY(load_relaxed(loop->debug)) &&
-      check_callback(loop, args[0], "call_soon_threadsafe") < 0) {
+      check_callback(loop, callback, "call_soon_threadsafe") < 0) {
     return nullptr;
   }
-  HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
+  HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
   if (h == nullptr) return nullptr;
   nogil_lock(&loop->threadsafe_lock);
   bool queued = loop->threadsafe.push_back(reinterpret_cast<PyObject*>(h));
@@ -176,18 +217,17 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
   return reinterpret_cast<PyObject*>(h);
 }
 
-PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObject* const* args,
-                      Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* context;
-  Py_ssize_t ncb = parse_callback_args(loop, method, 1, args, nargs, kwnames, &context);
-  if (ncb < 0 || loop_check_closed(loop) < 0) return nullptr;
-  PyObject* callback = args[1];
+// values: when (or delay), callback, context, as parsed by kCallAtArgs.
+PyObject* schedule_at(LoopObject* loop, double when, PyObject* const* values,
+                      PyObject* const* args, Py_ssize_t nargs) {
+  if (loop_check_closed(loop) < 0) return nullptr;
+  PyObject* callback = values[1];
   if (AIOEV_UNLIKELY(loop->debug)) {
     if (loop_check_thread(loop) < 0 || check_callback(loop, callback, "call_at") < 0) {
       return nullptr;
     }
   }
-  HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
+  HandleObject* h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
   if (h == nullptr) return nullptr;
   h->when = when;
   if (AIOEV_UNLIKELY(!loop->timers.push(when, h))) {
@@ -206,47 +246,51 @@ int as_seconds(PyObject* value, double* out) {
 
 PyObject* Loop_call_at(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                        PyObject* kwnames) {
-  if (nargs >= 1 && args[0] == Py_None) {
+  LoopObject* loop = as_loop(self);
+  PyObject* values[3] = {nullptr, nullptr, nullptr};
+  if (!parse_args(loop->state, kCallAtArgs, args, nargs, kwnames, values)) return nullptr;
+  if (values[0] == Py_None) {
     PyErr_SetString(PyExc_TypeError, "when cannot be None");
     return nullptr;
   }
   double when = 0;
   bool overflow = false;
-  if (nargs >= 1 && as_seconds(args[0], &when) < 0) {
+  if (as_seconds(values[0], &when) < 0) {
     // asyncio keeps the int and fails only when its poll timeout is computed
     // from it (`when - time()`); until then it sorts as +-inf would.
-    if (!PyLong_Check(args[0]) || !PyErr_ExceptionMatches(PyExc_OverflowError)) return nullptr;
+    if (!PyLong_Check(values[0]) || !PyErr_ExceptionMatches(PyExc_OverflowError)) return nullptr;
     PyErr_Clear();
-    int sign = PyObject_RichCompareBool(args[0], Py_False, Py_GT);
+    int sign = PyObject_RichCompareBool(values[0], Py_False, Py_GT);
     if (sign < 0) return nullptr;
     when = sign ? HUGE_VAL : -HUGE_VAL;
     overflow = true;
   }
-  PyObject* h = schedule_at(as_loop(self), "call_at", when, args, nargs, kwnames);
+  PyObject* h = schedule_at(loop, when, values, args, nargs);
   if (h != nullptr) reinterpret_cast<HandleObject*>(h)->when_overflow = overflow;
   return h;
 }
 
 PyObject* Loop_call_later(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                           PyObject* kwnames) {
-  if (nargs >= 1 && args[0] == Py_None) {
+  LoopObject* loop = as_loop(self);
+  PyObject* values[3] = {nullptr, nullptr, nullptr};
+  if (!parse_args(loop->state, kCallLaterArgs, args, nargs, kwnames, values)) return nullptr;
+  PyObject* delay = values[0];
+  if (delay == Py_None) {
     PyErr_SetString(PyExc_TypeError, "delay must not be None");
     return nullptr;
   }
   double when = monotonic_now();
-  if (nargs >= 1) {
-    PyObject* delay = args[0];
-    if (AIOEV_LIKELY(PyFloat_CheckExact(delay))) {
-      when += PyFloat_AS_DOUBLE(delay);
-    } else {
-      // Whatever `loop.time() + delay` does in asyncio, errors included.
-      Ref now = Ref::steal(PyFloat_FromDouble(when));
-      if (!now) return nullptr;
-      Ref sum = Ref::steal(PyNumber_Add(now.get(), delay));
-      if (!sum || as_seconds(sum.get(), &when) < 0) return nullptr;
-    }
+  if (AIOEV_LIKELY(PyFloat_CheckExact(delay))) {
+    when += PyFloat_AS_DOUBLE(delay);
+  } else {
+    // Whatever `loop.time() + delay` does in asyncio, errors included.
+    Ref now = Ref::steal(PyFloat_FromDouble(when));
+    if (!now) return nullptr;
+    Ref sum = Ref::steal(PyNumber_Add(now.get(), delay));
+    if (!sum || as_seconds(sum.get(), &when) < 0) return nullptr;
   }
-  return schedule_at(as_loop(self), "call_later", when, args, nargs, kwnames);
+  return schedule_at(loop, when, values, args, nargs);
 }
 
 PyObject* Loop_time(PyObject*, PyObject*) { return PyFloat_FromDouble(monotonic_now()); }
@@ -381,6 +425,14 @@ PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* fact
   return task.release();
 }
 
+// create_task(coro, /, *, name=None, context=None): only its keywords are
+// looked up here; any other call is BaseEventLoop's, messages included.
+const char* const kCreateTaskNames[] = {"coro", "name", "context"};
+PyObject* ModuleState::* const kCreateTaskInterned[] = {nullptr, &ModuleState::str_name,
+                                                       &ModuleState::str_context};
+const ArgSpec kCreateTaskArgs = {"BaseEventLoop.create_task", ArgStyle::kPython, 3, 1, 1, 1,
+                                 false, kCreateTaskNames, kCreateTaskInterned};
+
 // BaseEventLoop.create_task in C for coro, name= and context=: asyncio's
 // Task (or aioev's) through its constructor, or the task factory. Other
 // arguments take BaseEventLoop's own path (asyncio's own errors, or on
@@ -395,10 +447,10 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   bool usual = nargs == 1 && nkw <= 2;
   for (Py_ssize_t i = 0; usual && i < nkw; ++i) {
-    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-    if (key == st->str_name || PyUnicode_Compare(key, st->str_name) == 0) {
+    int param = find_keyword(st, kCreateTaskArgs, PyTuple_GET_ITEM(kwnames, i));
+    if (param == 1) {
       name = args[nargs + i];
-    } else if (key == st->str_context || PyUnicode_Compare(key, st->str_context) == 0) {
+    } else if (param == 2) {
       context = args[nargs + i];
     } else {
       usual = false;
@@ -527,15 +579,11 @@ int run_debug(LoopObject* loop, HandleObject* h) {
     }
   }
   // Restore _current_handle even when an exception is on its way out.
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorGuard raised;
   if (PyObject_SetAttr(self, st->str_current_handle, Py_None) < 0) {
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    raised.discard();
     return -1;
   }
-  PyErr_Restore(type, value, tb);
   return rc;
 }
 

@@ -43,10 +43,6 @@ int pipe_fatal_error(TransportObject* t, PyObject* exc, const char* message, boo
   return pipe_close(t, exc);
 }
 
-bool is_os_error(PyObject* exc) {
-  return PyObject_TypeCheck(exc, reinterpret_cast<PyTypeObject*>(PyExc_OSError));
-}
-
 int log_closed_by_peer(TransportObject* t) {
   if (!t->loop->debug) return 0;
   Ref logged = Ref::steal(PyObject_CallFunction(t->loop->state->log_info, "sO",
@@ -60,9 +56,10 @@ int read_pipe_ready(TransportObject* t, int) {
   LoopObject* loop = t->loop;
   char* buffer = loop_read_buffer(loop);
   if (buffer == nullptr) return -1;
-  ssize_t n = read(t->fd, buffer, kReadBufferSize);
+  ssize_t n = retry_eintr([&] { return read(t->fd, buffer, kReadBufferSize); });
   if (n < 0) {
     int err = errno;
+    if (n == kSignalRaised) return -1;
     if (would_block(err)) return 0;
     Ref exc = os_error(err);
     if (!exc) return -1;
@@ -130,9 +127,10 @@ int write_pipe_ready(TransportObject* t, int events) {
     return broken ? pipe_close(t, broken.get()) : -1;
   }
   if (p->buffer.empty()) return 0;
-  ssize_t n = write(t->fd, p->buffer.data(), p->buffer.size());
+  ssize_t n = retry_eintr([&] { return write(t->fd, p->buffer.data(), p->buffer.size()); });
   if (n < 0) {
     int err = errno;
+    if (n == kSignalRaised) return -1;
     if (would_block(err)) return 0;
     p->buffer.clear();
     t->conn_lost++;
@@ -185,10 +183,11 @@ PyObject* WritePipe_write(PyObject* self, PyObject* data) {
   } else {
     size_t sent = 0;
     if (p->buffer.empty()) {
-      ssize_t n = write(t->fd, bytes, len);
+      ssize_t n = retry_eintr([&] { return write(t->fd, bytes, len); });
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         PyBuffer_Release(&view);
+        if (n == kSignalRaised) return nullptr;
         t->conn_lost++;
         return done(write_pipe_failed(t, err));
       }

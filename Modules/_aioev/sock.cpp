@@ -78,54 +78,51 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
     *result = PyLong_FromLong(0);
     return *result ? 1 : -1;
   }
-  for (;;) {
-    ssize_t n;
-    PyObject* bytes = nullptr;
-    char* shared = nullptr;  // small reads go through the loop's buffer
-    if (op == SockOp::kRecv && size < kDirectReadMin) {
-      shared = loop_read_buffer(loop);
-      if (shared == nullptr) return -1;
-      n = recv(fd, shared, size, MSG_DONTWAIT);
-    } else if (op == SockOp::kRecv) {
-      bytes = take_recv_spare(loop, size);
-      if (bytes == nullptr) return -1;
-      n = recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT);
-    } else if (op == SockOp::kRecvInto) {
-      n = recv(fd, view->buf, view->len, MSG_DONTWAIT);
-    } else {
-      n = send(fd, static_cast<char*>(view->buf) + *sent, view->len - *sent,
-               MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-    if (n < 0) {
-      int err = errno;
-      if (bytes != nullptr) keep_recv_spare(loop, bytes);
-      if (err == EINTR) {
-        if (PyErr_CheckSignals() < 0) return -1;  // as socket methods do (PEP 475)
-        continue;
-      }
-      if (err == EAGAIN || err == EWOULDBLOCK) return 0;
-      errno = err;
-      PyErr_SetFromErrno(PyExc_OSError);
-      return -1;
-    }
-    if (op == SockOp::kRecv) {
-      if (shared != nullptr) {
-        *result = PyBytes_FromStringAndSize(shared, n);
-        return *result ? 1 : -1;
-      }
-      if (n != size && _PyBytes_Resize(&bytes, n) < 0) return -1;
-      *result = bytes;
-      return 1;
-    }
-    if (op == SockOp::kRecvInto) {
-      *result = PyLong_FromSsize_t(n);
+  ssize_t n;
+  PyObject* bytes = nullptr;
+  char* shared = nullptr;  // small reads go through the loop's buffer
+  if (op == SockOp::kRecv && size < kDirectReadMin) {
+    shared = loop_read_buffer(loop);
+    if (shared == nullptr) return -1;
+    n = retry_eintr([&] { return recv(fd, shared, size, MSG_DONTWAIT); });
+  } else if (op == SockOp::kRecv) {
+    bytes = take_recv_spare(loop, size);
+    if (bytes == nullptr) return -1;
+    n = retry_eintr([&] { return recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT); });
+  } else if (op == SockOp::kRecvInto) {
+    n = retry_eintr([&] { return recv(fd, view->buf, view->len, MSG_DONTWAIT); });
+  } else {
+    n = retry_eintr([&] {
+      return send(fd, static_cast<char*>(view->buf) + *sent, view->len - *sent,
+                  MSG_DONTWAIT | MSG_NOSIGNAL);
+    });
+  }
+  if (n < 0) {
+    int err = errno;
+    if (bytes != nullptr) keep_recv_spare(loop, bytes);
+    if (n == kSignalRaised) return -1;
+    if (would_block(err)) return 0;
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+  }
+  if (op == SockOp::kRecv) {
+    if (shared != nullptr) {
+      *result = PyBytes_FromStringAndSize(shared, n);
       return *result ? 1 : -1;
     }
-    *sent += n;
-    if (*sent < view->len) return 0;
-    *result = Py_NewRef(Py_None);
+    if (n != size && _PyBytes_Resize(&bytes, n) < 0) return -1;
+    *result = bytes;
     return 1;
   }
+  if (op == SockOp::kRecvInto) {
+    *result = PyLong_FromSsize_t(n);
+    return *result ? 1 : -1;
+  }
+  *sent += n;
+  if (*sent < view->len) return 0;
+  *result = Py_NewRef(Py_None);
+  return 1;
 }
 
 PyObject* SockWaiter_done(PyObject* self, PyObject*);

@@ -88,10 +88,11 @@ int read_into_protocol_buffer(TransportObject* t) {
   if (recv_into_buffer(buffer.get(), &view) < 0) {
     return transport_protocol_failed(t, "Fatal read error on socket transport");
   }
-  ssize_t n = recv(t->fd, view.buf, view.len, 0);
+  ssize_t n = retry_eintr([&] { return recv(t->fd, view.buf, view.len, 0); });
   int err = errno;
   PyBuffer_Release(&view);
   if (n < 0) {
+    if (n == kSignalRaised) return -1;
     return would_block(err) ? 0 : os_error_failed(t, err, "Fatal read error on socket transport");
   }
   if (n == 0) return on_eof(t);
@@ -120,7 +121,7 @@ Ref read_direct(TransportObject* t, ssize_t* n, Py_ssize_t* capacity) {
     *n = -1;
     return Ref();
   }
-  *n = recv(t->fd, PyBytes_AS_STRING(data), size, 0);
+  *n = retry_eintr([&] { return recv(t->fd, PyBytes_AS_STRING(data), size, 0); });
   if (*n <= 0) {
     loop_recycle_read_bytes(t->loop, data, *capacity);
     *capacity = 0;
@@ -148,8 +149,9 @@ int read_ready(TransportObject* t) {
   if (!data) {
     char* buffer = loop_read_buffer(loop);
     if (buffer == nullptr) return -1;
-    n = recv(t->fd, buffer, kReadBufferSize, 0);
+    n = retry_eintr([&] { return recv(t->fd, buffer, kReadBufferSize, 0); });
     if (n < 0) {
+      if (n == kSignalRaised) return -1;
       return would_block(errno) ? 0
                                 : os_error_failed(t, errno, "Fatal read error on socket transport");
     }
@@ -172,9 +174,11 @@ int write_ready(TransportObject* t) {
   StreamObject* s = as_stream(t);
   if (t->conn_lost || s->buffer.empty()) return 0;
   ModuleState* st = state_of(s);
-  ssize_t n = send(t->fd, s->buffer.data(), s->buffer.size(), MSG_NOSIGNAL);
+  ssize_t n =
+      retry_eintr([&] { return send(t->fd, s->buffer.data(), s->buffer.size(), MSG_NOSIGNAL); });
   if (n < 0) {
     int err = errno;
+    if (n == kSignalRaised) return -1;
     if (would_block(err)) return 0;
     transport_set_interest(t, t->interest & ~EV_WRITE);
     s->buffer.clear();
@@ -256,10 +260,11 @@ PyObject* Stream_write(PyObject* self, PyObject* data) {
     size_t sent = 0;
     if (s->buffer.empty()) {
       // The socket usually takes it all: no copy, no buffer.
-      ssize_t n = send(t->fd, bytes, len, MSG_NOSIGNAL);
+      ssize_t n = retry_eintr([&] { return send(t->fd, bytes, len, MSG_NOSIGNAL); });
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         PyBuffer_Release(&view);
+        if (n == kSignalRaised) return nullptr;
         return done(os_error_failed(t, err, "Fatal write error on socket transport"));
       }
       sent = n > 0 ? static_cast<size_t>(n) : 0;
@@ -330,10 +335,11 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       struct msghdr msg = {};
       msg.msg_iov = iov.data();
       msg.msg_iovlen = iov.size();
-      ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+      ssize_t n = retry_eintr([&] { return sendmsg(t->fd, &msg, MSG_NOSIGNAL); });
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         for (Py_buffer& v : views) PyBuffer_Release(&v);
+        if (n == kSignalRaised) return nullptr;
         return done(os_error_failed(t, err, "Fatal write error on socket transport"));
       }
       skip = n > 0 ? static_cast<size_t>(n) : 0;

@@ -12,6 +12,8 @@
 // _leave_task do, and calls those functions where the objects are missing.
 #include "future.h"
 
+#include "args.h"
+
 namespace aioev {
 
 namespace {
@@ -353,10 +355,8 @@ int task_step(TaskObject* t, PyObject* exc_in) {
   if (enter_task(st, loop.get(), self) < 0) return -1;
   int rc = step_run(t, exc.get());
   if (rc < 0) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    ErrorGuard raised;
     if (leave_task(st, loop.get(), self) < 0) PyErr_Clear();
-    PyErr_Restore(type, value, tb);
     return -1;
   }
   return leave_task(st, loop.get(), self);
@@ -430,22 +430,18 @@ int eager_start(TaskObject* t) {
       PyContext_Exit(context.get());
     }
     if (st->eager_tasks != nullptr) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
+      ErrorGuard raised;
       if (PySet_Discard(st->eager_tasks, self) < 0) PyErr_Clear();
-      PyErr_Restore(type, value, tb);
     }
   }
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  Ref current = swap_current_task(st, loop.get(), previous.get());
-  if (!current) {
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    return -1;
+  {
+    ErrorGuard raised;
+    Ref current = swap_current_task(st, loop.get(), previous.get());
+    if (!current) {
+      raised.discard();
+      return -1;
+    }
   }
-  PyErr_Restore(type, value, tb);
   if (t->fut.fut_state != kPending) {
     Py_SETREF(t->fut.coro, Py_NewRef(Py_None));
   } else if (register_task(t) < 0) {
@@ -633,9 +629,8 @@ PyObject* Task_set_name(PyObject* self, PyObject* value) {
 
 PyObject* Task_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                       PyObject* kwnames) {
-  static const char* const names[] = {"msg"};
   PyObject* msg = Py_None;
-  if (!parse_args("cancel", args, nargs, kwnames, names, 1, 1, 0, &msg)) return nullptr;
+  if (!parse_args(nullptr, kCancelArgs, args, nargs, kwnames, &msg)) return nullptr;
   int rc = task_cancel(as_t(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
@@ -667,13 +662,17 @@ PyObject* Task_set_exception(PyObject*, PyObject*) {
   return nullptr;
 }
 
-const char* const kStackArgs[] = {"limit", "file"};  // keyword-only
+const char* const kStackNames[] = {"limit", "file"};  // keyword-only
+const ArgSpec kGetStackArgs = {"get_stack", ArgStyle::kClinic, 1, 0, 0, 0, false, kStackNames,
+                               nullptr};
+const ArgSpec kPrintStackArgs = {"print_stack", ArgStyle::kClinic, 2, 0, 0, 0, false,
+                                 kStackNames, nullptr};
 
 PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames) {
   PyObject* limit = Py_None;
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  if (!parse_args("get_stack", args, nargs, kwnames, kStackArgs, 1, 0, 0, &limit)) return nullptr;
+  if (!parse_args(nullptr, kGetStackArgs, args, nargs, kwnames, &limit)) return nullptr;
   PyObject* call_args[] = {self, limit};
   return PyObject_Vectorcall(as_t(self)->state->task_get_stack, call_args, 2, nullptr);
 }
@@ -682,7 +681,7 @@ PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nar
                            PyObject* kwnames) {
   PyObject* values[2] = {Py_None, Py_None};  // limit, file
   if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  if (!parse_args("print_stack", args, nargs, kwnames, kStackArgs, 2, 0, 0, values)) return nullptr;
+  if (!parse_args(nullptr, kPrintStackArgs, args, nargs, kwnames, values)) return nullptr;
   PyObject* call_args[] = {self, values[0], values[1]};
   return PyObject_Vectorcall(as_t(self)->state->task_print_stack, call_args, 3, nullptr);
 }
@@ -769,11 +768,9 @@ int task_finalize_log(TaskObject* t) {
 }
 
 void Task_finalize(PyObject* self) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorGuard raised;
   if (task_finalize_log(as_t(self)) < 0) PyErr_WriteUnraisable(self);
   if (future_finalize_log(&as_t(self)->fut) < 0) PyErr_WriteUnraisable(self);
-  PyErr_Restore(type, value, tb);
 }
 
 void Task_dealloc(PyObject* self) {

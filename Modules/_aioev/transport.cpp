@@ -119,27 +119,6 @@ Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
   return call_method(t->protocol, name, arg1, arg2);
 }
 
-bool must_propagate() {
-  return PyErr_ExceptionMatches(PyExc_SystemExit) ||
-         PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
-}
-
-Ref fetch_exception() {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return Ref::steal(value);
-}
-
-Ref os_error(int err) {
-  errno = err;
-  PyErr_SetFromErrno(PyExc_OSError);
-  return fetch_exception();
-}
-
 int transport_report(TransportObject* t, const char* message, PyObject* exc) {
   ModuleState* st = state_of(t);
   Ref context = Ref::steal(PyDict_New());
@@ -173,7 +152,7 @@ int transport_force_close(TransportObject* t, PyObject* exc) {
 // asyncio's _fatal_error: an OSError is only logged in debug mode, anything
 // else goes to the exception handler; either way the transport closes.
 int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message) {
-  if (PyObject_TypeCheck(exc, reinterpret_cast<PyTypeObject*>(PyExc_OSError))) {
+  if (is_os_error(exc)) {
     if (transport_log_quietly(t, exc, message) < 0) return -1;
   } else if (transport_report(t, message, exc) < 0) {
     return -1;
@@ -222,13 +201,12 @@ int transport_call_connection_lost(TransportObject* t, PyObject* exc) {
   if (t->protocol_connected && t->protocol != nullptr) {
     result = transport_call_protocol(t, state_of(t)->str_connection_lost, exc ? exc : Py_None);
   }
-  // Whatever connection_lost did, as asyncio's `finally:` does.
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  close_file(t);
-  Py_CLEAR(t->protocol);
-  if (detach_server(t) < 0) PyErr_WriteUnraisable(as_object(t));
-  PyErr_Restore(type, value, tb);
+  {
+    ErrorGuard raised;  // whatever connection_lost did, as asyncio's `finally:` does
+    close_file(t);
+    Py_CLEAR(t->protocol);
+    if (detach_server(t) < 0) PyErr_WriteUnraisable(as_object(t));
+  }
   if (!result) return -1;
   return t->kind->after_lost ? t->kind->after_lost(t) : 0;
 }
@@ -518,14 +496,12 @@ PyObject* transport_repr(PyObject* self) {
 void transport_finalize(PyObject* self) {
   TransportObject* t = as_transport(self);
   if (t->file == nullptr) return;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorGuard raised;
   if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
     PyErr_WriteUnraisable(self);
   }
   close_file(t);
   if (detach_server(t) < 0) PyErr_WriteUnraisable(self);
-  PyErr_Restore(type, value, tb);
 }
 
 int transport_traverse(PyObject* self, visitproc visit, void* arg) {

@@ -60,7 +60,6 @@ inline TransportObject* as_transport(PyObject* self) {
   return reinterpret_cast<TransportObject*>(self);
 }
 inline PyObject* as_object(TransportObject* t) { return reinterpret_cast<PyObject*>(t); }
-inline bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 inline bool transport_is_reading(TransportObject* t) { return !t->closing && !t->paused; }
 inline PyObject* done(int rc) {
   if (rc < 0) return nullptr;
@@ -79,7 +78,6 @@ int transport_set_interest(TransportObject* t, int events);
 int transport_watch(TransportObject* t, int events, bool renew = false);
 Ref transport_call_protocol(TransportObject* t, PyObject* name, PyObject* arg1,
                             PyObject* arg2 = nullptr);
-Ref os_error(int err);  // an OSError instance for errno err
 int transport_report(TransportObject* t, const char* message, PyObject* exc);
 int transport_force_close(TransportObject* t, PyObject* exc);
 int transport_fatal_error(TransportObject* t, PyObject* exc, const char* message);

@@ -7,6 +7,8 @@
 // transport.cpp's.
 #include "transport.h"
 
+#include "args.h"
+
 #include <new>
 
 namespace aioev {
@@ -46,11 +48,6 @@ Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
   if (connected(t)) return call_method(t->file, st->str_send, data);
   if (PyErr_Occurred()) return Ref();
   return call_method(t->file, st->str_sendto, data, addr);
-}
-
-bool would_block_error() {
-  return PyErr_ExceptionMatches(PyExc_BlockingIOError) ||
-         PyErr_ExceptionMatches(PyExc_InterruptedError);
 }
 
 // An OSError goes to protocol.error_received(); anything else is fatal.
@@ -134,27 +131,18 @@ int on_ready(TransportObject* t, int events) {
   return 0;
 }
 
-// sendto(data, addr=None)
+// sendto(data, addr=None), with the messages of asyncio's selector
+// datagram transport, whose method it is there.
+const char* const kSendtoNames[] = {"data", "addr"};
+const ArgSpec kSendtoArgs = {"_SelectorDatagramTransport.sendto", ArgStyle::kPython, 2, 2, 0, 1,
+                             false, kSendtoNames, nullptr};
+
 PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                           PyObject* kwnames) {
-  PyObject* data = nargs > 0 ? args[0] : nullptr;
-  PyObject* addr = nargs > 1 ? args[1] : Py_None;
-  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-    if (PyUnicode_CompareWithASCIIString(key, "data") == 0 && data == nullptr) {
-      data = args[nargs + i];
-    } else if (PyUnicode_CompareWithASCIIString(key, "addr") == 0 && nargs < 2) {
-      addr = args[nargs + i];
-    } else {
-      PyErr_Format(PyExc_TypeError, "sendto() got an unexpected keyword argument '%U'", key);
-      return nullptr;
-    }
-  }
-  if (data == nullptr || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "sendto() takes data and an optional addr");
-    return nullptr;
-  }
+  PyObject* values[2] = {nullptr, Py_None};
+  if (!parse_args(nullptr, kSendtoArgs, args, nargs, kwnames, values)) return nullptr;
+  PyObject* data = values[0];
+  PyObject* addr = values[1];
   DatagramObject* d = as_datagram(self);
   TransportObject* t = &d->base;
   if (transport_check_thread(t) < 0) return nullptr;

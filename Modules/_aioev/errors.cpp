@@ -1,0 +1,31 @@
+// Errors: see errors.h.
+#include "errors.h"
+
+namespace aioev {
+
+bool must_propagate() {
+  return PyErr_ExceptionMatches(PyExc_SystemExit) ||
+         PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
+}
+
+Ref fetch_exception() {
+#if PY_VERSION_HEX >= 0x030C0000
+  return Ref::steal(PyErr_GetRaisedException());  // normalized, traceback attached
+#else
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return Ref::steal(value);
+#endif
+}
+
+Ref os_error(int err) {
+  errno = err;
+  PyErr_SetFromErrno(PyExc_OSError);
+  return fetch_exception();
+}
+
+}  // namespace aioev
