@@ -174,7 +174,7 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
       if (queued != 0) return queued < 0 ? -1 : 0;
       HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
       if (h == nullptr) return -1;
-      if (loop_push_ready(fast, reinterpret_cast<PyObject*>(h)) < 0) {
+      if (loop_push_handle(fast, h) < 0) {
         Py_DECREF(h);
         return -1;
       }
