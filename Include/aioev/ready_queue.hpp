@@ -1,10 +1,11 @@
-// The loop's ready queue: a FIFO ring buffer that grows by doubling. A
-// datagram transport's send queue is one too.
+// The loop's ready queue: a FIFO ring buffer that grows by doubling, and
+// the entry it holds (ReadyEntry). A datagram transport's send queue is a
+// ring too.
 //
 // Growth reports allocation failure (returns false, the queue unchanged)
 // and takes memory from Alloc, as Array does (array.hpp). Plain C++ with no
 // Python in it, so it is unit-tested without an interpreter
-// (Tests/cpp/test_ready_queue.cpp). The loop stores owned PyObject pointers.
+// (Tests/cpp/test_ready_queue.cpp). The loop stores ReadyEntry<PyObject>.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,37 @@
 #include "aioev/array.hpp"
 
 namespace aioev {
+
+// What the run loop does with a ready entry: one `switch` on this in
+// run_once (loop.cpp) is the whole dispatch.
+enum class ReadyKind : std::uint8_t {
+  kHandle,       // a Handle or TimerHandle: its callback, unless cancelled
+  kTaskStep,     // an aioev.Task's __step(arg): arg the exception to throw in, or none
+  kTaskWakeup,   // an aioev.Task's __wakeup(arg): arg the future it waited for
+  kTransport,    // a transport's readiness: events (EV_READ | EV_WRITE) as polled
+};
+
+// One entry of the loop's ready queue: {object, kind, argument}. The
+// argument is arg for a task and events for a transport; the two are kept
+// apart rather than in a union (the entry is 24 bytes either way), so that
+// what an entry owns does not depend on its kind: in the loop, a reference
+// to object, and one to arg when it is not null.
+template <class Object>
+struct ReadyEntry {
+  Object* object;
+  Object* arg;
+  int events;
+  ReadyKind kind;
+
+  static ReadyEntry handle(Object* h) { return {h, nullptr, 0, ReadyKind::kHandle}; }
+  static ReadyEntry task_step(Object* t, Object* exc) { return {t, exc, 0, ReadyKind::kTaskStep}; }
+  static ReadyEntry task_wakeup(Object* t, Object* future) {
+    return {t, future, 0, ReadyKind::kTaskWakeup};
+  }
+  static ReadyEntry transport(Object* t, int events) {
+    return {t, nullptr, events, ReadyKind::kTransport};
+  }
+};
 
 template <class T, class Alloc = MallocAllocator>
 class ReadyQueue {
@@ -67,8 +99,24 @@ class ReadyQueue {
     std::swap(size_, other.size_);
   }
 
-  // The i-th item from the front, for traversal by the garbage collector.
+  // The i-th item from the front.
   T& at(std::size_t i) { return items_[(head_ + i) & (capacity_ - 1)]; }
+
+  // Calls f(item) for each item, front first, and returns the first
+  // non-zero result of f, else 0: a garbage collector's traversal, which
+  // must leave the queue alone.
+  template <class F>
+  int visit(F&& f) const {
+    std::size_t to_end = capacity_ - head_;
+    std::size_t first = size_ < to_end ? size_ : to_end;  // up to the wrap
+    for (const T *p = items_ + head_, *end = p + first; p != end; ++p) {
+      if (int rc = f(*p)) return rc;
+    }
+    for (const T *p = items_, *end = items_ + (size_ - first); p != end; ++p) {
+      if (int rc = f(*p)) return rc;
+    }
+    return 0;
+  }
 
  private:
   // To the first power of two >= needed, at least double the capacity.

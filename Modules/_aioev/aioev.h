@@ -46,6 +46,10 @@ struct PyRawAllocator {
 template <class T>
 using PyArray = Array<T, PyRawAllocator>;
 using PyWriteBuffer = BasicWriteBuffer<PyRawAllocator>;
+// The loop's ready queue holds entries that own a reference to their object
+// and one to their arg when it is not null (loop_push_ready takes them).
+using PyReadyEntry = ReadyEntry<PyObject>;
+using PyReadyQueue = ReadyQueue<PyReadyEntry, PyRawAllocator>;
 
 struct HandleObject;
 
@@ -125,12 +129,14 @@ struct LoopObject {
   struct ev_loop* ev;
   PyThreadState* released_tstate;  // set while the poll runs without the GIL
 
-  ReadyQueue<PyObject*, PyRawAllocator> ready;  // owned Handles
+  PyReadyQueue ready;
   // What call_soon_threadsafe queued from other threads, in their order,
   // until the loop's thread moves it to the ready queue (loop_take_threadsafe):
   // only threadsafe, threadsafe_pending and, without a GIL, threadsafe_lock
   // are touched by other threads. threadsafe_pending is read atomically.
-  ReadyQueue<PyObject*, PyRawAllocator> threadsafe;  // owned Handles
+  // Handle entries only, of the ready queue's type, so that an empty ready
+  // queue takes them all by a swap.
+  PyReadyQueue threadsafe;
   bool threadsafe_pending;
   NoGilMutex threadsafe_lock;
   TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
@@ -273,7 +279,6 @@ int loop_call_exception_handler(ModuleState* st, PyObject* loop, PyObject* conte
 Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject* arg);
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
-int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
 // Moves the handles that other threads' call_soon_threadsafe queued to the
 // end of the ready queue (in the loop's thread, before it reads or extends
 // the ready queue, so that each keeps its place in asyncio's order); -1 with
@@ -282,6 +287,23 @@ int loop_take_threadsafe_slow(LoopObject* loop);
 inline int loop_take_threadsafe(LoopObject* loop) {
   if (AIOEV_LIKELY(!__atomic_load_n(&loop->threadsafe_pending, __ATOMIC_ACQUIRE))) return 0;
   return loop_take_threadsafe_slow(loop);
+}
+// Queues entry at the end of the ready queue, after what other threads'
+// call_soon_threadsafe queued, with new references to its object and arg;
+// -1 with MemoryError, nothing queued, when memory runs out. Inline: the
+// hottest call of all, whose entry the compiler then builds in place.
+inline int loop_push_ready(LoopObject* loop, PyReadyEntry entry) {
+  if (loop_take_threadsafe(loop) < 0) return -1;
+  if (AIOEV_UNLIKELY(!loop->ready.push_back(entry))) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  Py_INCREF(entry.object);
+  Py_XINCREF(entry.arg);
+  return 0;
+}
+inline int loop_push_handle(LoopObject* loop, HandleObject* h) {
+  return loop_push_ready(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h)));
 }
 // loop.create_future(): aioev.Future, or asyncio's with native_task off.
 PyObject* loop_create_future(LoopObject* loop);  // new reference
@@ -369,11 +391,10 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg);
 int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
                               bool adding);
 
-// transport.cpp: queues a transport's readiness from inside libev (no
-// Python code runs), and runs it from the ready queue (-1 only for
-// exceptions that must propagate).
-void transport_queue(LoopObject* loop, PyObject* transport, int events);
-int transport_run_queued(PyObject* transport);
+// transport.cpp: runs a transport's readiness entry (the events a poll
+// reported: io.cpp queues it) from the ready queue; -1 only for exceptions
+// that must propagate.
+int transport_run_ready(PyObject* transport, int events);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);

@@ -80,16 +80,11 @@ inline LoopObject* fast_loop(FutureObject* f) {
   return f->loop != nullptr ? as_aioev_loop(f->loop) : nullptr;
 }
 
-// What a task queued on the ready queue does when the loop gets to it.
-enum TaskQueued : uint8_t { kNotQueued = 0, kQueuedStep, kQueuedWakeup };
-
 struct TaskObject {
   FutureObject fut;  // asyncio's Task fields included
   ModuleState* state;
   PyObject* wakeup;  // its __wakeup callable, made on first use
-  PyObject* queued_arg;  // the step's exception, or the future that woke the task
   PyObject* registration;  // the weak reference in asyncio's task WeakSet
-  TaskQueued queued;
 };
 
 // The module state of an aioev.Future or aioev.Task (or a subclass).
@@ -103,9 +98,6 @@ inline TaskObject* as_task(PyObject* obj) { return reinterpret_cast<TaskObject*>
 inline PyObject* as_object(FutureObject* f) { return reinterpret_cast<PyObject*>(f); }
 inline PyObject* as_object(TaskObject* t) { return reinterpret_cast<PyObject*>(t); }
 
-inline bool task_check(ModuleState* st, PyObject* obj) {
-  return PyObject_TypeCheck(obj, st->native_task_type);
-}
 // The exact types: only for them may the C++ code skip method lookups, since
 // a Python subclass may override any method.
 inline bool future_or_task_exact(ModuleState* st, PyObject* obj) {
@@ -155,11 +147,10 @@ extern PyType_Spec task_method_spec;
 // ready queue when both live on the same aioev loop. 1 if queued, 0 if the
 // caller must schedule `callback` itself.
 int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback, PyObject* fut);
-// Runs a task taken from the ready queue; -1 only for exceptions that must
-// propagate out of the loop.
-int task_run_queued(LoopObject* loop, PyObject* task);
-// The loop dropped a queued task without running it (close, collection).
-void task_drop_queued(PyObject* task);
+// Runs a task's step or wake-up entry from the ready queue (arg: the
+// exception to throw in, or the future it waited for), inside the task's
+// context; -1 only for exceptions that must propagate out of the loop.
+int task_run_ready(LoopObject* loop, PyObject* task, bool wakeup, PyObject* arg);
 // asyncio's Task.cancel(msg): 1, 0 (already done) or -1.
 int task_cancel(TaskObject* t, PyObject* msg);
 // aioev.Task(coro, loop=loop, name=name, context=context, eager_start=eager)

@@ -197,28 +197,31 @@ void slot_update(LoopObject* loop, int fd, FdSlot* slot) {
   }
 }
 
-// Hands a handle that was a reader or writer to the ready queue, where a
-// cancelled one is simply dropped: no Python code runs inside libev.
-void retire(LoopObject* loop, PyObject* handle) {
-  if (!loop->ready.push_back(handle)) {
+// Queues what a poll reported (a reader's or writer's handle, a
+// transport's readiness) on the ready queue, which takes over the
+// references entry holds, in the room poll_io made before the poll. No
+// Python code may run while io_queue_fired walks the fired slots.
+void queue_fired(LoopObject* loop, PyReadyEntry entry) {
+  if (!loop->ready.push_back(entry)) {
     // Unreachable (the poll made room first); should it happen, leaking
-    // one handle beats running Python code here.
+    // one entry beats running Python code here.
     loop->loop_error = true;
     PyErr_NoMemory();
   }
 }
 
 void queue_or_drop(LoopObject* loop, int fd, FdSlot* slot, PyObject** which) {
-  HandleObject* h = reinterpret_cast<HandleObject*>(*which);
-  if (load_relaxed(h->cancelled)) {
-    // asyncio removes a cancelled reader or writer when its fd fires.
+  PyObject* h = *which;
+  if (load_relaxed(reinterpret_cast<HandleObject*>(h)->cancelled)) {
+    // asyncio removes a cancelled reader or writer when its fd fires. The
+    // slot's reference goes to the ready queue, which drops the handle
+    // unrun: releasing it here could run Python code.
     *which = nullptr;
     slot_update(loop, fd, slot);
-    retire(loop, reinterpret_cast<PyObject*>(h));
+    queue_fired(loop, PyReadyEntry::handle(h));
     return;
   }
-  Py_INCREF(h);
-  retire(loop, reinterpret_cast<PyObject*>(h));
+  queue_fired(loop, PyReadyEntry::handle(Py_NewRef(h)));
 }
 
 void io_cb(struct ev_loop*, ev_io* w, int revents) {
@@ -423,7 +426,12 @@ void io_queue_fired(LoopObject* loop) {
     if ((revents & EV_READ) && slot->reader) queue_or_drop(loop, fd, slot, &slot->reader);
     if ((revents & EV_WRITE) && slot->writer) queue_or_drop(loop, fd, slot, &slot->writer);
     if (slot->transport != nullptr && (revents & slot->transport_events)) {
-      transport_queue(loop, slot->transport, revents & slot->transport_events);
+      // A transport whose entry is still queued (an iteration cut short by
+      // an exception left it there) gets a second one, as asyncio queues
+      // its reader and writer handles again: readiness that was already
+      // handled reads EAGAIN, and nothing lives in the transport to tell.
+      int events = revents & slot->transport_events;
+      queue_fired(loop, PyReadyEntry::transport(Py_NewRef(slot->transport), events));
     }
   }
   fired.clear();

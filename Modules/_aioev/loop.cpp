@@ -74,7 +74,7 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
       if (queued != 0) return queued < 0 ? -1 : 0;
       HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
       if (h == nullptr) return -1;
-      if (loop_push_ready(fast, reinterpret_cast<PyObject*>(h)) < 0) {
+      if (loop_push_handle(fast, h) < 0) {
         Py_DECREF(h);
         return -1;
       }
@@ -168,7 +168,7 @@ PyObject* schedule_soon(LoopObject* loop, const ArgSpec& spec, const char* metho
   }
   HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
   if (h == nullptr) return nullptr;
-  if (loop_push_ready(loop, reinterpret_cast<PyObject*>(h)) < 0) {
+  if (loop_push_handle(loop, h) < 0) {
     Py_DECREF(h);
     return nullptr;
   }
@@ -203,7 +203,8 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
   HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
   if (h == nullptr) return nullptr;
   nogil_lock(&loop->threadsafe_lock);
-  bool queued = loop->threadsafe.push_back(reinterpret_cast<PyObject*>(h));
+  PyReadyEntry entry = PyReadyEntry::handle(reinterpret_cast<PyObject*>(h));
+  bool queued = loop->threadsafe.push_back(entry);
   if (queued) {
     Py_INCREF(h);  // the queue's reference
     __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
@@ -556,6 +557,12 @@ int poll_io(LoopObject* loop, double timeout) {
   return 0;
 }
 
+// Drops the references a ready entry owns (see PyReadyEntry).
+void release_entry(const PyReadyEntry& entry) {
+  Py_XDECREF(entry.arg);
+  Py_DECREF(entry.object);
+}
+
 int run_debug(LoopObject* loop, HandleObject* h) {
   PyObject* self = reinterpret_cast<PyObject*>(loop);
   ModuleState* st = loop->state;
@@ -636,7 +643,9 @@ int run_once(LoopObject* loop) {
         Py_DECREF(h);
         continue;
       }
-      if (AIOEV_UNLIKELY(!loop->ready.push_back(reinterpret_cast<PyObject*>(h)))) {
+      // The heap's reference becomes the ready queue's.
+      PyReadyEntry entry = PyReadyEntry::handle(reinterpret_cast<PyObject*>(h));
+      if (AIOEV_UNLIKELY(!loop->ready.push_back(entry))) {
         // Back where it was (the pop left room), to run once memory allows.
         store_relaxed(h->scheduled, true);
         loop->timers.push(h->when, h);
@@ -647,20 +656,28 @@ int run_once(LoopObject* loop) {
   }
 
   for (size_t todo = loop->ready.size(); todo > 0 && !loop->ready.empty(); --todo) {
-    PyObject* item = loop->ready.pop_front();
+    PyReadyEntry entry = loop->ready.pop_front();
     int rc = 0;
-    if (AIOEV_LIKELY(handle_check(loop->state, item))) {
-      HandleObject* h = reinterpret_cast<HandleObject*>(item);
-      // handle_run skips a handle cancelled meanwhile, by any thread.
-      if (!load_relaxed(h->cancelled)) {
-        rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+    switch (entry.kind) {
+      case ReadyKind::kHandle: {
+        HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+        // A handle cancelled meanwhile, by any thread, is skipped.
+        if (!load_relaxed(h->cancelled)) {
+          rc = AIOEV_UNLIKELY(loop->debug) ? run_debug(loop, h) : handle_run(h);
+        }
+        break;
       }
-    } else if (task_check(loop->state, item)) {
-      rc = task_run_queued(loop, item);  // a task's step or wake-up
-    } else {
-      rc = transport_run_queued(item);  // a transport's readiness
+      case ReadyKind::kTaskStep:
+        rc = task_run_ready(loop, entry.object, false, entry.arg);
+        break;
+      case ReadyKind::kTaskWakeup:
+        rc = task_run_ready(loop, entry.object, true, entry.arg);
+        break;
+      case ReadyKind::kTransport:
+        rc = transport_run_ready(entry.object, entry.events);
+        break;
     }
-    Py_DECREF(item);
+    release_entry(entry);
     if (rc < 0) return -1;
   }
   return 0;
@@ -679,12 +696,12 @@ PyObject* Loop_run(PyObject* self, PyObject*) {
 // What the loop held until take_all: released by the destructor, after the
 // loop's own state is consistent, since releasing may run Python code.
 struct Taken {
-  ReadyQueue<PyObject*, PyRawAllocator> ready;
-  ReadyQueue<PyObject*, PyRawAllocator> threadsafe;
+  PyReadyQueue ready;
+  PyReadyQueue threadsafe;
   TimerHeap<HandleObject*, PyRawAllocator>::Entries timers;
   ~Taken() {
-    while (!ready.empty()) Py_DECREF(ready.pop_front());
-    while (!threadsafe.empty()) Py_DECREF(threadsafe.pop_front());
+    while (!ready.empty()) release_entry(ready.pop_front());
+    while (!threadsafe.empty()) release_entry(threadsafe.pop_front());
     for (auto& entry : timers) Py_DECREF(entry.item);
   }
 };
@@ -698,10 +715,6 @@ void take_all(LoopObject* loop, Taken* taken) {
   __atomic_store_n(&loop->threadsafe_pending, false, __ATOMIC_RELAXED);
   nogil_unlock(&loop->threadsafe_lock);
   taken->timers = loop->timers.take_all();
-  for (size_t i = 0; i < taken->ready.size(); ++i) {
-    PyObject* item = taken->ready.at(i);
-    if (task_check(loop->state, item)) task_drop_queued(item);
-  }
   for (auto& entry : taken->timers) store_relaxed(entry.item->scheduled, false);
   store_relaxed(loop->timers_cancelled, Py_ssize_t{0});
 }
@@ -847,8 +860,8 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   LoopObject* loop = reinterpret_cast<LoopObject*>(type->tp_alloc(type, 0));
   if (loop == nullptr) return nullptr;
   loop->state = module_state(mod);
-  new (&loop->ready) ReadyQueue<PyObject*, PyRawAllocator>();
-  new (&loop->threadsafe) ReadyQueue<PyObject*, PyRawAllocator>();
+  new (&loop->ready) PyReadyQueue();
+  new (&loop->threadsafe) PyReadyQueue();
   new (&loop->handle_pool) PyArray<PyObject*>();
   new (&loop->future_iter_pool) PyArray<PyObject*>();
   new (&loop->timers) TimerHeap<HandleObject*, PyRawAllocator>();
@@ -888,9 +901,14 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
 int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
   LoopObject* loop = as_loop(self);
   Py_VISIT(Py_TYPE(self));
-  for (size_t i = 0; i < loop->ready.size(); ++i) Py_VISIT(loop->ready.at(i));
+  auto visit_entry = [&](const PyReadyEntry& entry) {
+    Py_VISIT(entry.object);
+    Py_VISIT(entry.arg);
+    return 0;
+  };
+  if (int rc = loop->ready.visit(visit_entry)) return rc;
   // No lock: the collector runs with the GIL held, or the world stopped.
-  for (size_t i = 0; i < loop->threadsafe.size(); ++i) Py_VISIT(loop->threadsafe.at(i));
+  if (int rc = loop->threadsafe.visit(visit_entry)) return rc;
   for (size_t i = 0; i < loop->timers.size(); ++i) {
     Py_VISIT(reinterpret_cast<PyObject*>(loop->timers.at(i)));
   }
@@ -1133,16 +1151,6 @@ bool loop_plain_call_soon(LoopObject* loop) {
   loop->plain_call_soon = mine.get() == base.get();
   loop->call_soon_tag = type->tp_version_tag;  // the lookups gave it one
   return loop->plain_call_soon;
-}
-
-int loop_push_ready(LoopObject* loop, PyObject* handle) {
-  if (loop_take_threadsafe(loop) < 0) return -1;
-  if (AIOEV_UNLIKELY(!loop->ready.push_back(handle))) {
-    PyErr_NoMemory();
-    return -1;
-  }
-  Py_INCREF(handle);
-  return 0;
 }
 
 }  // namespace aioev

@@ -33,7 +33,7 @@ void signal_cb(struct ev_loop*, ev_io* w, int) {
       }
       if (handle_check(loop->state, handle) &&
           !load_relaxed(reinterpret_cast<HandleObject*>(handle)->cancelled) &&
-          loop_push_ready(loop, handle) < 0) {
+          loop_push_ready(loop, PyReadyEntry::handle(handle)) < 0) {
         loop->loop_error = true;
       }
     }

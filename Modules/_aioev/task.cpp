@@ -127,12 +127,9 @@ void unregister_task(TaskObject* t) {
 int schedule_step(TaskObject* t, PyObject* exc) {
   ModuleState* st = state_of(t);
   LoopObject* fast = fast_loop(&t->fut);
-  if (fast != nullptr && !fast->debug && t->queued == kNotQueued && loop_plain_call_soon(fast)) {
+  if (fast != nullptr && !fast->debug && loop_plain_call_soon(fast)) {
     if (loop_check_closed(fast) < 0) return -1;
-    if (loop_push_ready(fast, as_object(t)) < 0) return -1;
-    t->queued = kQueuedStep;
-    Py_XSETREF(t->queued_arg, Py_XNewRef(exc));
-    return 0;
+    return loop_push_ready(fast, PyReadyEntry::task_step(as_object(t), exc));
   }
   Ref owned = Ref::steal(task_method_new(t, false, exc));
   if (!owned) return -1;
@@ -403,14 +400,6 @@ int report_step_error(LoopObject* loop, TaskObject* t) {
                                     exc.get());
 }
 
-int run_in_context(LoopObject* loop, TaskObject* t, bool wakeup, PyObject* arg) {
-  Ref context = Ref::borrow(t->fut.context);
-  if (PyContext_Enter(context.get()) < 0) return report_step_error(loop, t);
-  int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
-  PyContext_Exit(context.get());
-  return rc < 0 ? report_step_error(loop, t) : 0;
-}
-
 // ---- eager start (3.12+) ----
 
 int eager_start(TaskObject* t) {
@@ -459,27 +448,18 @@ int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback,
   TaskMethodObject* method = reinterpret_cast<TaskMethodObject*>(callback);
   if (!method->wakeup) return 0;
   TaskObject* t = as_task(method->task);
-  if (fast_loop(&t->fut) != loop || t->queued != kNotQueued) return 0;
-  if (loop_push_ready(loop, as_object(t)) < 0) return -1;
-  t->queued = kQueuedWakeup;
-  Py_XSETREF(t->queued_arg, Py_NewRef(fut));
+  if (fast_loop(&t->fut) != loop) return 0;
+  if (loop_push_ready(loop, PyReadyEntry::task_wakeup(as_object(t), fut)) < 0) return -1;
   return 1;
 }
 
-int task_run_queued(LoopObject* loop, PyObject* obj) {
-  TaskObject* t = as_task(obj);
-  TaskQueued kind = t->queued;
-  Ref arg = Ref::steal(t->queued_arg);
-  t->queued_arg = nullptr;
-  t->queued = kNotQueued;
-  if (kind == kNotQueued) return 0;
-  return run_in_context(loop, t, kind == kQueuedWakeup, arg.get());
-}
-
-void task_drop_queued(PyObject* obj) {
-  TaskObject* t = as_task(obj);
-  t->queued = kNotQueued;
-  Py_CLEAR(t->queued_arg);
+int task_run_ready(LoopObject* loop, PyObject* task, bool wakeup, PyObject* arg) {
+  TaskObject* t = as_task(task);
+  Ref context = Ref::borrow(t->fut.context);
+  if (PyContext_Enter(context.get()) < 0) return report_step_error(loop, t);
+  int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
+  PyContext_Exit(context.get());
+  return rc < 0 ? report_step_error(loop, t) : 0;
 }
 
 int task_cancel(TaskObject* t, PyObject* msg) {
@@ -518,7 +498,6 @@ void task_reset(TaskObject* t) {
   Py_CLEAR(t->fut.fut_waiter);
   Py_CLEAR(t->fut.name);
   Py_CLEAR(t->wakeup);
-  if (t->queued == kNotQueued) Py_CLEAR(t->queued_arg);
   Py_CLEAR(t->registration);
   t->fut.num_cancels_requested = 0;
   t->fut.must_cancel = false;
@@ -737,14 +716,12 @@ int Task_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(t->fut.fut_waiter);
   Py_VISIT(t->fut.name);
   Py_VISIT(t->wakeup);
-  Py_VISIT(t->queued_arg);
   return future_traverse(&t->fut, visit, arg);
 }
 
 int Task_clear(PyObject* self) {
   TaskObject* t = as_t(self);
   task_reset(t);
-  Py_CLEAR(t->queued_arg);
   future_reset(&t->fut);
   future_clear_dict_and_weakrefs(self, false);
   return 0;

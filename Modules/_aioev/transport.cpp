@@ -2,8 +2,9 @@
 // table, asyncio's closing sequence (close, abort, _force_close,
 // _fatal_error, _call_connection_lost), flow control, and the parts of the
 // Python type every transport has. Readiness queues the transport itself on
-// the loop's ready queue; the run loop hands it to transport_run_queued() in
-// the callback phase, where asyncio would run the reader and writer handles.
+// the loop's ready queue, with the events polled; the run loop hands it to
+// transport_run_ready() in the callback phase, where asyncio would run the
+// reader and writer handles.
 #include "transport.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@ ModuleState* state_of(TransportObject* t) { return t->loop->state; }
 int schedule(TransportObject* t, PyObject* callback, PyObject* const* args, Py_ssize_t nargs) {
   HandleObject* h = handle_new(t->loop, false, callback, args, nargs, nullptr);
   if (h == nullptr) return -1;
-  int rc = loop_push_ready(t->loop, reinterpret_cast<PyObject*>(h));
+  int rc = loop_push_handle(t->loop, h);
   Py_DECREF(h);
   return rc;
 }
@@ -301,20 +302,6 @@ PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char
   return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get()));
 }
 
-void transport_queue(LoopObject* loop, PyObject* transport, int events) {
-  TransportObject* t = as_transport(transport);
-  t->queued |= events;
-  if (t->in_ready) return;
-  if (!loop->ready.push_back(transport)) {
-    // Unreachable: the poll made room for every watcher's transport.
-    loop->loop_error = true;
-    PyErr_NoMemory();
-    return;
-  }
-  Py_INCREF(transport);
-  t->in_ready = true;
-}
-
 // One side's readiness, inside that side's context (as asyncio runs its
 // reader or writer handle).
 static int run_ready(TransportObject* t, int event) {
@@ -326,11 +313,9 @@ static int run_ready(TransportObject* t, int event) {
   return rc;
 }
 
-int transport_run_queued(PyObject* transport) {
+int transport_run_ready(PyObject* transport, int events) {
   TransportObject* t = as_transport(transport);
-  int events = t->queued & t->interest;  // what it still waits for
-  t->queued = 0;
-  t->in_ready = false;
+  events &= t->interest;  // what it still waits for
   int rc = 0;
   if (events & EV_READ) rc = run_ready(t, EV_READ);
   // The reading side may have stopped the writing one.

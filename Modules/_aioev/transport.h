@@ -44,8 +44,6 @@ struct TransportObject {
   int fd;
   int conn_lost;
   int interest;  // EV_READ | EV_WRITE asked of the loop
-  int queued;  // events waiting in the ready queue
-  bool in_ready;
   bool closing;
   bool paused;
   bool protocol_paused;

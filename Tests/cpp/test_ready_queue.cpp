@@ -1,6 +1,8 @@
 // Unit tests of aioev::ReadyQueue (Include/aioev/ready_queue.hpp), the ring
 // buffer behind call_soon: FIFO order must survive growth while the ring is
 // wrapped, and items must be moved, never copied, and destroyed exactly once.
+// Also of aioev::ReadyEntry, the tagged entry the loop queues: each kind's
+// fields, and entries of every kind kept whole and in order by the queue.
 #include "aioev/ready_queue.hpp"
 
 #include <gtest/gtest.h>
@@ -10,12 +12,16 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "failing_allocator.hpp"
 
 namespace {
 
+using aioev::ReadyEntry;
+using aioev::ReadyKind;
 using aioev::ReadyQueue;
 
 // Counts live instances, so a leak or a double destruction shows as a
@@ -175,6 +181,35 @@ TEST(ReadyQueueTest, AtIndexesFromTheFrontAndIsWritable) {
   EXPECT_TRUE(q.empty());
 }
 
+// visit() walks front to back across the wrap, and stops at the first
+// non-zero result, which it returns (a tp_traverse's Py_VISIT).
+TEST(ReadyQueueTest, VisitWalksFrontToBackAndStopsEarly) {
+  ReadyQueue<int> q;
+  EXPECT_EQ(q.visit([](int) { return 1; }), 0);  // never allocated
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(q.push_back(i));
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(q.pop_front(), i);
+  for (int i = 60; i < 100; ++i) ASSERT_TRUE(q.push_back(i));  // wraps the ring of 64
+  std::vector<int> seen;
+  EXPECT_EQ(q.visit([&](int v) {
+    seen.push_back(v);
+    return 0;
+  }), 0);
+  ASSERT_EQ(seen.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(seen[i], 50 + i);
+  // Stops past the wrap and before it.
+  for (int stop : {55, 70, 99}) {
+    seen.clear();
+    EXPECT_EQ(q.visit([&](int v) {
+      seen.push_back(v);
+      return v == stop ? -stop : 0;
+    }), -stop);
+    EXPECT_EQ(seen.back(), stop);
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(stop - 49));
+  }
+  while (!q.empty()) q.pop_front();
+  EXPECT_EQ(q.visit([](int) { return 1; }), 0);  // emptied
+}
+
 TEST_F(ReadyQueueTrackedTest, MoveOnlyItemsSurviveGrowthAndAreFreed) {
   {
     ReadyQueue<std::unique_ptr<Tracked>> q;
@@ -240,6 +275,114 @@ TEST(ReadyQueueTest, UsableAgainAfterBeingEmptied) {
   EXPECT_TRUE(q.empty());
 }
 
+// ---- the loop's tagged entry ----
+
+// Stands in for PyObject: the entry only stores pointers to it.
+struct FakeObject {
+  int id;
+};
+using Entry = ReadyEntry<FakeObject>;
+
+bool same_entry(const Entry& a, const Entry& b) {
+  return a.object == b.object && a.arg == b.arg && a.events == b.events && a.kind == b.kind;
+}
+
+// An entry is plain data (the loop owns what it points to), and
+// ready_queue.hpp says it is three words: keep both true.
+static_assert(std::is_trivially_copyable<Entry>::value, "a ready entry is plain data");
+static_assert(sizeof(Entry) <= 3 * sizeof(void*), "a ready entry is three words at most");
+
+TEST(ReadyEntryTest, EachKindSetsItsOwnFieldsOnly) {
+  FakeObject obj{1}, arg{2};
+
+  Entry h = Entry::handle(&obj);
+  EXPECT_EQ(h.kind, ReadyKind::kHandle);
+  EXPECT_EQ(h.object, &obj);
+  EXPECT_EQ(h.arg, nullptr);
+  EXPECT_EQ(h.events, 0);
+
+  Entry step = Entry::task_step(&obj, &arg);
+  EXPECT_EQ(step.kind, ReadyKind::kTaskStep);
+  EXPECT_EQ(step.object, &obj);
+  EXPECT_EQ(step.arg, &arg);
+  EXPECT_EQ(step.events, 0);
+
+  // A step with no exception to throw in holds no argument.
+  Entry bare_step = Entry::task_step(&obj, nullptr);
+  EXPECT_EQ(bare_step.kind, ReadyKind::kTaskStep);
+  EXPECT_EQ(bare_step.arg, nullptr);
+
+  Entry wakeup = Entry::task_wakeup(&obj, &arg);
+  EXPECT_EQ(wakeup.kind, ReadyKind::kTaskWakeup);
+  EXPECT_EQ(wakeup.object, &obj);
+  EXPECT_EQ(wakeup.arg, &arg);
+  EXPECT_EQ(wakeup.events, 0);
+
+  Entry transport = Entry::transport(&obj, 3);
+  EXPECT_EQ(transport.kind, ReadyKind::kTransport);
+  EXPECT_EQ(transport.object, &obj);
+  EXPECT_EQ(transport.arg, nullptr);
+  EXPECT_EQ(transport.events, 3);
+}
+
+// A mix of every kind, the same object queued several times (a task's step
+// and its wake-up, a transport twice): entries never merge, and each comes
+// out whole, in order, across wrapping and growth.
+TEST(ReadyEntryTest, QueueKeepsEntriesWholeAndInOrder) {
+  std::vector<FakeObject> objects(16);
+  for (int i = 0; i < 16; ++i) objects[i].id = i;
+  auto make = [&](int i) {
+    FakeObject* obj = &objects[i % 16];
+    FakeObject* arg = &objects[(i * 7) % 16];
+    switch (i % 5) {
+      case 0:
+        return Entry::handle(obj);
+      case 1:
+        return Entry::task_step(obj, i % 2 ? arg : nullptr);
+      case 2:
+        return Entry::task_wakeup(obj, arg);
+      case 3:
+        return Entry::transport(obj, 1 + i % 3);
+      default:
+        return Entry::task_step(obj, arg);
+    }
+  };
+  ReadyQueue<Entry> q;
+  std::deque<Entry> ref;
+  int next = 0;
+  for (int round = 0; round < 8; ++round) {
+    for (int i = 0; i < 50 * (round + 1); ++i) {
+      Entry e = make(next++);
+      ASSERT_TRUE(q.push_back(e));
+      ref.push_back(e);
+    }
+    for (int i = 0; i < 30 * (round + 1); ++i) {
+      ASSERT_TRUE(same_entry(q.pop_front(), ref.front())) << "round " << round << " pop " << i;
+      ref.pop_front();
+    }
+    ASSERT_EQ(q.size(), ref.size());
+    for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_TRUE(same_entry(q.at(i), ref[i]));
+    std::size_t i = 0;
+    ASSERT_EQ(q.visit([&](const Entry& e) { return same_entry(e, ref[i++]) ? 0 : 1; }), 0);
+    ASSERT_EQ(i, ref.size());
+  }
+}
+
+// What the loop does with its threadsafe queue when the ready queue is
+// empty: a swap hands over every entry, in order.
+TEST(ReadyEntryTest, SwapHandsOverEntriesInOrder) {
+  FakeObject objs[3] = {{0}, {1}, {2}};
+  ReadyQueue<Entry> ready, threadsafe;
+  for (FakeObject& o : objs) ASSERT_TRUE(threadsafe.push_back(Entry::handle(&o)));
+  ready.swap(threadsafe);
+  EXPECT_TRUE(threadsafe.empty());
+  ASSERT_EQ(ready.size(), 3u);
+  for (FakeObject& o : objs) {
+    Entry e = ready.pop_front();
+    EXPECT_EQ(e.kind, ReadyKind::kHandle);
+    EXPECT_EQ(e.object, &o);
+  }
+}
 
 // ---- allocation failure (the module's queues allocate from Python) ----
 
@@ -279,6 +422,25 @@ TEST(ReadyQueueFailureTest, FailedPushChangesNothing) {
 
 // A datagram transport puts back what the socket refused: after a pop that
 // cannot fail, whether the ring is wrapped or not.
+// An entry that cannot be queued leaves the queue as it was (the loop then
+// raises MemoryError with nothing taken).
+TEST(ReadyQueueFailureTest, FailedEntryPushChangesNothing) {
+  FakeObject task{1}, future{2};
+  ReadyQueue<Entry, FailingAllocator> q;
+  std::deque<Entry> ref;
+  for (int i = 0; i < 64; ++i) {
+    Entry e = i % 2 ? Entry::task_wakeup(&task, &future) : Entry::transport(&task, i);
+    ASSERT_TRUE(q.push_back(e));
+    ref.push_back(e);
+  }
+  {
+    AllocationBudget budget(0);
+    EXPECT_FALSE(q.push_back(Entry::task_step(&task, nullptr)));
+  }
+  ASSERT_EQ(q.size(), ref.size());
+  for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_TRUE(same_entry(q.at(i), ref[i]));
+}
+
 TEST(ReadyQueueFailureTest, PushFrontAfterPopFrontNeedsNoMemory) {
   FailingQueue q;
   std::deque<int> ref;
