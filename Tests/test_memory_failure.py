@@ -19,6 +19,7 @@ growth is the next thing that allocates.
 
 import asyncio
 import contextvars
+import fcntl
 import os
 import socket
 import sys
@@ -369,6 +370,80 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.assertEqual(len(proto.lost), 1)
         self.assertIsInstance(proto.lost[0], MemoryError)
         got = self.peer_read_to_eof(peer)
+        self.assertLess(len(got), len(big))
+        self.assertEqual(got, big[:len(got)])
+
+
+@needs_nomemory
+class WritePipeBufferTests(MemoryFailureTestCase):
+    """The write pipe's buffer follows the socket transport's policy."""
+
+    def connect(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        os.set_blocking(r, False)
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        pipe = open(w, 'wb', buffering=0)
+        self.addCleanup(pipe.close)
+        proto = _Recorder()
+        tr, _ = self.loop.run_until_complete(
+            self.loop.connect_write_pipe(lambda: proto, pipe))
+        tr.set_write_buffer_limits(high=1 << 30)
+        return tr, proto, r
+
+    def read_to_eof(self, r):
+        got = bytearray()
+
+        def more():
+            while True:
+                try:
+                    chunk = os.read(r, 1 << 20)
+                except BlockingIOError:
+                    return False
+                if not chunk:
+                    return True
+                got.extend(chunk)
+
+        self.run_until(more)
+        return bytes(got)
+
+    def test_write_raises_memory_error_when_the_buffer_cannot_grow(self):
+        tr, proto, r = self.connect()
+        first = b'a' * 65536
+        tr.write(first)  # the pipe takes a part, the rest waits
+        size = tr.get_write_buffer_size()
+        self.assertGreater(size, 0)
+        big = b'b' * (1 << 22)  # more than the buffer holds
+        _testcapi.set_nomemory(0)
+        try:
+            tr.write(big)
+        except MemoryError:
+            error = True
+        else:
+            error = False
+        finally:
+            _testcapi.remove_mem_hooks()
+        self.assertTrue(error, 'write() buffered 4 MiB without memory')
+        self.assertEqual(tr.get_write_buffer_size(), size, 'the refused write left bytes behind')
+        self.assertFalse(tr.is_closing())
+        tr.write(b'after')
+        tr.close()
+        self.assertEqual(self.read_to_eof(r), first + b'after')
+        self.assertEqual(proto.lost, [None])
+
+    def test_partly_written_write_gives_the_connection_up(self):
+        tr, proto, r = self.connect()
+        big = b'c' * (1 << 22)  # the pipe takes a part, the rest must wait
+        with self.assertRaises(MemoryError):
+            _testcapi.set_nomemory(0, 1)  # the write buffer's first allocation
+            tr.write(big)
+        _testcapi.remove_mem_hooks()
+        self.assertTrue(tr.is_closing())
+        self.run_until(lambda: proto.lost)
+        self.assertEqual(len(proto.lost), 1)
+        self.assertIsInstance(proto.lost[0], MemoryError)
+        got = self.read_to_eof(r)
+        self.assertGreater(len(got), 0)
         self.assertLess(len(got), len(big))
         self.assertEqual(got, big[:len(got)])
 
