@@ -19,7 +19,7 @@ growth is the next thing that allocates.
 
 import asyncio
 import contextvars
-import fcntl
+import functools
 import os
 import socket
 import sys
@@ -30,6 +30,7 @@ import unittest
 from . import support
 from .net_support import NetTestCase
 from .support import LoopTestCase
+from .test_pipes import PipeTestCase
 
 try:
     import _testcapi
@@ -322,20 +323,16 @@ class DatagramQueueTests(MemoryFailureTestCase):
         self.assertEqual(got, expected)
 
 
-@needs_nomemory
-class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
-
-    def connect(self):
-        proto = _Recorder()
-        tr, peer = self.connect_raw_small(proto)
-        tr.set_write_buffer_limits(high=1 << 30)
-        return tr, proto, peer
+class _WriteBufferTests:
+    """write()'s out-of-memory policy, which the socket transport and the
+    write pipe share. connect() returns (transport, protocol, read(n),
+    read_to_eof()), the last two reading what the other end receives."""
 
     def test_write_raises_memory_error_when_the_buffer_cannot_grow(self):
-        tr, proto, peer = self.connect()
+        tr, proto, read, _ = self.connect()
         written = bytearray()
         chunk = b'a' * 65536
-        while tr.get_write_buffer_size() == 0:  # until the socket is full
+        while tr.get_write_buffer_size() == 0:  # until the fd is full
             tr.write(chunk)
             written += chunk
         size = tr.get_write_buffer_size()
@@ -354,12 +351,12 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.assertFalse(tr.is_closing())
         tr.write(b'after')
         written += b'after'
-        self.assertEqual(self.peer_read(peer, len(written)), bytes(written))
+        self.assertEqual(read(len(written)), bytes(written))
         self.assertEqual(proto.lost, [])
 
     def test_partly_sent_write_gives_the_connection_up(self):
-        tr, proto, peer = self.connect()
-        big = b'c' * (1 << 22)  # the socket takes a part, the rest must wait
+        tr, proto, _, read_to_eof = self.connect()
+        big = b'c' * (1 << 22)  # the fd takes a part, the rest must wait
         with self.assertRaises(MemoryError):
             _testcapi.set_nomemory(0, 1)  # the write buffer's first allocation
             tr.write(big)
@@ -369,83 +366,32 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.run_until(lambda: proto.lost)
         self.assertEqual(len(proto.lost), 1)
         self.assertIsInstance(proto.lost[0], MemoryError)
-        got = self.peer_read_to_eof(peer)
+        got = read_to_eof()
         self.assertLess(len(got), len(big))
         self.assertEqual(got, big[:len(got)])
 
 
 @needs_nomemory
-class WritePipeBufferTests(MemoryFailureTestCase):
-    """The write pipe's buffer follows the socket transport's policy."""
+class StreamBufferTests(_WriteBufferTests, MemoryFailureTestCase, NetTestCase):
 
     def connect(self):
-        r, w = os.pipe()
-        self.addCleanup(os.close, r)
-        os.set_blocking(r, False)
-        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
-        pipe = open(w, 'wb', buffering=0)
-        self.addCleanup(pipe.close)
         proto = _Recorder()
-        tr, _ = self.loop.run_until_complete(
-            self.loop.connect_write_pipe(lambda: proto, pipe))
+        tr, peer = self.connect_raw_small(proto)
         tr.set_write_buffer_limits(high=1 << 30)
-        return tr, proto, r
+        return (tr, proto, functools.partial(self.peer_read, peer),
+                functools.partial(self.peer_read_to_eof, peer))
 
-    def read_to_eof(self, r):
-        got = bytearray()
 
-        def more():
-            while True:
-                try:
-                    chunk = os.read(r, 1 << 20)
-                except BlockingIOError:
-                    return False
-                if not chunk:
-                    return True
-                got.extend(chunk)
+@needs_nomemory
+class WritePipeBufferTests(_WriteBufferTests, MemoryFailureTestCase, PipeTestCase):
 
-        self.run_until(more)
-        return bytes(got)
-
-    def test_write_raises_memory_error_when_the_buffer_cannot_grow(self):
-        tr, proto, r = self.connect()
-        first = b'a' * 65536
-        tr.write(first)  # the pipe takes a part, the rest waits
-        size = tr.get_write_buffer_size()
-        self.assertGreater(size, 0)
-        big = b'b' * (1 << 22)  # more than the buffer holds
-        _testcapi.set_nomemory(0)
-        try:
-            tr.write(big)
-        except MemoryError:
-            error = True
-        else:
-            error = False
-        finally:
-            _testcapi.remove_mem_hooks()
-        self.assertTrue(error, 'write() buffered 4 MiB without memory')
-        self.assertEqual(tr.get_write_buffer_size(), size, 'the refused write left bytes behind')
-        self.assertFalse(tr.is_closing())
-        tr.write(b'after')
-        tr.close()
-        self.assertEqual(self.read_to_eof(r), first + b'after')
-        self.assertEqual(proto.lost, [None])
-
-    def test_partly_written_write_gives_the_connection_up(self):
-        tr, proto, r = self.connect()
-        big = b'c' * (1 << 22)  # the pipe takes a part, the rest must wait
-        with self.assertRaises(MemoryError):
-            _testcapi.set_nomemory(0, 1)  # the write buffer's first allocation
-            tr.write(big)
-        _testcapi.remove_mem_hooks()
-        self.assertTrue(tr.is_closing())
-        self.run_until(lambda: proto.lost)
-        self.assertEqual(len(proto.lost), 1)
-        self.assertIsInstance(proto.lost[0], MemoryError)
-        got = self.read_to_eof(r)
-        self.assertGreater(len(got), 0)
-        self.assertLess(len(got), len(big))
-        self.assertEqual(got, big[:len(got)])
+    def connect(self):
+        r, w = self.small_pipe()
+        proto = _Recorder()
+        tr, _ = self.write_pipe(self.fileobj(w, 'wb'), proto)
+        tr.set_write_buffer_limits(high=1 << 30)
+        return (tr, proto, functools.partial(self.read_fd, r),
+                functools.partial(self.read_fd_to_eof, r))
 
 
 @needs_nomemory
