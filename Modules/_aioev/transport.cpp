@@ -315,18 +315,21 @@ int transport_write(WriterObject* w, const WriteKind& kind, PyObject* data) {
     rc = drop_write(t, state_of(t)->*kind.warn_after_lost);
   } else {
     size_t len = static_cast<size_t>(view.len);
-    ssize_t n = 0;
+    size_t sent = 0;
     if (w->buffer.empty()) {
       // The fd usually takes it all: no copy, no buffer.
-      n = transport_send(t, kind, view.buf, len);
+      ssize_t n = transport_send(t, kind, view.buf, len);
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         PyBuffer_Release(&view);
         return kind.failed(t, err);
       }
+      sent = n > 0 ? static_cast<size_t>(n) : 0;
     }
-    struct iovec part = {view.buf, len};
-    rc = transport_buffer_rest(w, &part, 1, n > 0 ? static_cast<size_t>(n) : 0, false);
+    if (sent < len) {
+      struct iovec part = {view.buf, len};
+      rc = transport_buffer_rest(w, &part, 1, sent, false);
+    }
   }
   PyBuffer_Release(&view);
   return rc;
