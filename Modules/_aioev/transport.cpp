@@ -8,6 +8,8 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace aioev {
 
@@ -278,6 +280,11 @@ int transport_drop_write(TransportObject* t) {
 size_t writer_buffer_size(TransportObject* t) { return as_writer(t)->buffer.size(); }
 void writer_clear_buffer(TransportObject* t) { as_writer(t)->buffer.clear(); }
 
+// send(2) or write(2) as the kind says: what the fd took, or -1 with errno.
+static ssize_t send_some(TransportObject* t, const WriteKind& kind, const void* data, size_t n) {
+  return kind.socket ? send(t->fd, data, n, MSG_NOSIGNAL) : write(t->fd, data, n);
+}
+
 // The buffer could not keep a write's data: back to size `before`, and
 // transport_write_failed() raises the error.
 static int buffer_failed(WriterObject* w, size_t before, bool partial) {
@@ -318,7 +325,7 @@ int transport_write(WriterObject* w, const WriteKind& kind, PyObject* data) {
     size_t sent = 0;
     if (w->buffer.empty()) {
       // The fd usually takes it all: no copy, no buffer.
-      ssize_t n = transport_send(t, kind, view.buf, len);
+      ssize_t n = send_some(t, kind, view.buf, len);
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         PyBuffer_Release(&view);
@@ -338,7 +345,7 @@ int transport_write(WriterObject* w, const WriteKind& kind, PyObject* data) {
 int transport_write_ready(WriterObject* w, const WriteKind& kind) {
   TransportObject* t = &w->base;
   if (w->buffer.empty()) return 0;
-  ssize_t n = transport_send(t, kind, w->buffer.data(), w->buffer.size());
+  ssize_t n = send_some(t, kind, w->buffer.data(), w->buffer.size());
   if (n < 0) {
     int err = errno;
     if (would_block(err)) return 0;

@@ -5,9 +5,7 @@
 // first and describes itself with a TransportKind.
 #pragma once
 
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "aioev.h"
 
@@ -106,11 +104,6 @@ int transport_buffer_rest(WriterObject* w, const struct iovec* parts, size_t cou
                           bool renew);
 // One send from the buffer, the fd being writable.
 int transport_write_ready(WriterObject* w, const WriteKind& kind);
-// write(2) or send(2) as the kind says: what the fd took, or -1 with errno.
-inline ssize_t transport_send(TransportObject* t, const WriteKind& kind, const void* data,
-                              size_t n) {
-  return kind.socket ? send(t->fd, data, n, MSG_NOSIGNAL) : write(t->fd, data, n);
-}
 // TransportKind's buffer_size and clear_buffer for a WriterObject.
 size_t writer_buffer_size(TransportObject* t);
 void writer_clear_buffer(TransportObject* t);
