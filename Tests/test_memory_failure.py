@@ -19,6 +19,7 @@ growth is the next thing that allocates.
 
 import asyncio
 import contextvars
+import functools
 import os
 import socket
 import sys
@@ -29,6 +30,7 @@ import unittest
 from . import support
 from .net_support import NetTestCase
 from .support import LoopTestCase
+from .test_pipes import PipeTestCase
 
 try:
     import _testcapi
@@ -321,20 +323,16 @@ class DatagramQueueTests(MemoryFailureTestCase):
         self.assertEqual(got, expected)
 
 
-@needs_nomemory
-class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
-
-    def connect(self):
-        proto = _Recorder()
-        tr, peer = self.connect_raw_small(proto)
-        tr.set_write_buffer_limits(high=1 << 30)
-        return tr, proto, peer
+class _WriteBufferTests:
+    """write()'s out-of-memory policy, which the socket transport and the
+    write pipe share. connect() returns (transport, protocol, read(n),
+    read_to_eof()), the last two reading what the other end receives."""
 
     def test_write_raises_memory_error_when_the_buffer_cannot_grow(self):
-        tr, proto, peer = self.connect()
+        tr, proto, read, _ = self.connect()
         written = bytearray()
         chunk = b'a' * 65536
-        while tr.get_write_buffer_size() == 0:  # until the socket is full
+        while tr.get_write_buffer_size() == 0:  # until the fd is full
             tr.write(chunk)
             written += chunk
         size = tr.get_write_buffer_size()
@@ -353,12 +351,12 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.assertFalse(tr.is_closing())
         tr.write(b'after')
         written += b'after'
-        self.assertEqual(self.peer_read(peer, len(written)), bytes(written))
+        self.assertEqual(read(len(written)), bytes(written))
         self.assertEqual(proto.lost, [])
 
     def test_partly_sent_write_gives_the_connection_up(self):
-        tr, proto, peer = self.connect()
-        big = b'c' * (1 << 22)  # the socket takes a part, the rest must wait
+        tr, proto, _, read_to_eof = self.connect()
+        big = b'c' * (1 << 22)  # the fd takes a part, the rest must wait
         with self.assertRaises(MemoryError):
             _testcapi.set_nomemory(0, 1)  # the write buffer's first allocation
             tr.write(big)
@@ -368,9 +366,32 @@ class StreamBufferTests(MemoryFailureTestCase, NetTestCase):
         self.run_until(lambda: proto.lost)
         self.assertEqual(len(proto.lost), 1)
         self.assertIsInstance(proto.lost[0], MemoryError)
-        got = self.peer_read_to_eof(peer)
+        got = read_to_eof()
         self.assertLess(len(got), len(big))
         self.assertEqual(got, big[:len(got)])
+
+
+@needs_nomemory
+class StreamBufferTests(_WriteBufferTests, MemoryFailureTestCase, NetTestCase):
+
+    def connect(self):
+        proto = _Recorder()
+        tr, peer = self.connect_raw_small(proto)
+        tr.set_write_buffer_limits(high=1 << 30)
+        return (tr, proto, functools.partial(self.peer_read, peer),
+                functools.partial(self.peer_read_to_eof, peer))
+
+
+@needs_nomemory
+class WritePipeBufferTests(_WriteBufferTests, MemoryFailureTestCase, PipeTestCase):
+
+    def connect(self):
+        r, w = self.small_pipe()
+        proto = _Recorder()
+        tr, _ = self.write_pipe(self.fileobj(w, 'wb'), proto)
+        tr.set_write_buffer_limits(high=1 << 30)
+        return (tr, proto, functools.partial(self.read_fd, r),
+                functools.partial(self.read_fd_to_eof, r))
 
 
 @needs_nomemory

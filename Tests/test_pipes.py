@@ -9,11 +9,13 @@ AIOEV_TEST_LOOP=asyncio).
 import asyncio
 import errno
 import fcntl
+import logging
 import os
 import shutil
 import socket
 import tempfile
 import threading
+import tracemalloc
 import tty
 import unittest
 
@@ -484,6 +486,62 @@ class WritePipeTests(PipeTestCase):
         self.assertLessEqual(proto.resume_sizes[0], DEFAULT_LOW_WATER)
         self.assertEqual(proto.misuse, [])
 
+    def test_resume_writing_waits_for_the_buffer_to_drain(self):
+        # Unlike the socket transport, which resumes its protocol as soon
+        # as a send leaves no more than the low-water mark, the write pipe
+        # resumes it only once its buffer is empty.
+        r, w = self.small_pipe()
+        tr, proto = self.write_pipe(self.fileobj(w, 'wb'))
+        written = self.fill_write_pipe(tr, proto)
+        self.assertGreater(len(written) - SMALL_PIPE, DEFAULT_LOW_WATER + SMALL_PIPE)
+        self.assertEqual(self.read_fd(r, len(written)), written)
+        self.run_until(lambda: 'resume' in proto.events)
+        self.assertEqual(proto.resume_sizes, [0])
+
+    def test_resume_writing_may_write_more(self):
+        tail = payload(100 * KiB, seed=99)
+
+        class Writer(Recorder):
+            def resume_writing(self):
+                super().resume_writing()
+                if self.events.count('resume') == 1:
+                    self.transport.write(tail)
+
+        r, w = self.small_pipe()
+        proto = Writer(self.loop)
+        tr, _ = self.write_pipe(self.fileobj(w, 'wb'), proto)
+        written = self.fill_write_pipe(tr, proto)
+        self.assertEqual(self.read_fd(r, len(written) + len(tail)), written + tail)
+        self.run_until(lambda: tr.get_write_buffer_size() == 0)
+        tr.close()
+        self.assertIsNone(self.run_coro(proto.lost))
+        self.assertEqual(self.read_fd_to_eof(r), b'')
+        self.assertEqual(proto.misuse, [])
+
+    def test_drained_buffer_gives_its_memory_back(self):
+        r, w = self.small_pipe()
+        tr, proto = self.write_pipe(self.fileobj(w, 'wb'))
+        tr.set_write_buffer_limits(high=64 * MiB)
+        data = payload(4 * MiB)
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        before = tracemalloc.get_traced_memory()[0]
+        tr.write(data)
+        self.assertGreater(tracemalloc.get_traced_memory()[0] - before, 2 * MiB)
+        os.set_blocking(r, False)
+        left = [len(data)]
+
+        def drained():
+            try:
+                while left[0]:
+                    left[0] -= len(os.read(r, 1 << 16))
+            except BlockingIOError:
+                pass
+            return left[0] == 0 and tr.get_write_buffer_size() == 0
+
+        self.run_until(drained)
+        self.assertLess(tracemalloc.get_traced_memory()[0] - before, MiB)
+
     def test_set_write_buffer_limits(self):
         r, w = self.small_pipe()
         tr, proto = self.write_pipe(self.fileobj(w, 'wb'))
@@ -528,6 +586,11 @@ class WritePipeTests(PipeTestCase):
         tr.write(data)
         tr.close()
         self.assertTrue(tr.is_closing())
+        # Closing is the write pipe's write_eof: a write now is dropped
+        # (the socket transport would still send it).
+        size = tr.get_write_buffer_size()
+        tr.write(b'late')
+        self.assertEqual(tr.get_write_buffer_size(), size)
         self.assertEqual(self.read_fd_to_eof(r), data)
         self.assertIsNone(self.run_coro(proto.lost))
         self.assertEqual(proto.events.count('lost'), 1)
@@ -550,6 +613,13 @@ class WritePipeTests(PipeTestCase):
         self.run_coro(proto.lost)
         tr.write(b'much too late')
         self.assertEqual(self.read_fd_to_eof(r), b'')
+
+    def test_write_of_text_fails_asyncios_assertion(self):
+        r, w = self.pipe()
+        tr, _ = self.write_pipe(self.fileobj(w, 'wb'))
+        with self.assertRaises(AssertionError):
+            tr.write('text')
+        self.assertEqual(tr.get_write_buffer_size(), 0)
 
     def test_close_twice(self):
         r, w = self.pipe()
@@ -595,7 +665,13 @@ class WritePipeTests(PipeTestCase):
         self.assertTrue(tr.is_closing())
         # An OSError is not reported to the exception handler.
         self.assertEqual(errors, [])
-        tr.write(b'more')  # ignored, not raised
+        # Later writes are dropped, not raised; from the sixth on, asyncio's
+        # pipe transport logs its own warning.
+        with self.assertLogs('asyncio', logging.WARNING) as cm:
+            for _ in range(10):
+                tr.write(b'more')
+        self.assertTrue(any('pipe closed by peer or os.write(pipe, data) raised exception.'
+                            in m for m in cm.output), cm.output)
         self.run_briefly(2)
         self.assertEqual(proto.events.count('lost'), 1)
 

@@ -389,6 +389,19 @@ class WriteTests(NetTestCase):
         self.assertLess(len(got), len(data))
         self.assertEqual(got, data[:len(got)])
 
+    def test_write_after_close_while_flushing_still_goes_out(self):
+        # The socket transport drops writes only once the connection is
+        # lost: while close() waits for the buffer to drain, a write still
+        # queues behind it (the write pipe drops it).
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw_small(proto)
+        data = payload(1 * MiB, seed=7)
+        tr.write(data)
+        tr.close()
+        tr.write(b'late')
+        self.assertEqual(self.peer_read_to_eof(peer), data + b'late')
+        self.assertIsNone(self.run_coro(proto.lost))
+
     def test_write_after_close_is_dropped_silently(self):
         proto = self.new_recorder()
         tr, peer = self.connect_raw(proto)
@@ -717,6 +730,20 @@ class FlowControlTests(NetTestCase):
         self.peer_read(peer, 600 * KiB)
         self.run_until(lambda: 'resume' in proto.events)
         self.assertLessEqual(proto.resume_sizes[0], 100 * KiB)
+
+    def test_resume_writing_before_the_buffer_drains(self):
+        # The socket transport resumes its protocol after any send that
+        # leaves no more than the low-water mark (the write pipe waits for
+        # its buffer to drain).
+        proto = self.new_recorder()
+        tr, peer = self.connect_raw_small(proto)
+        tr.set_write_buffer_limits(high=300 * KiB, low=100 * KiB)
+        data = payload(600 * KiB)
+        tr.write(data)
+        self.assertIn('pause', proto.events)
+        self.assertEqual(self.peer_read(peer, len(data)), data)
+        self.run_until(lambda: 'resume' in proto.events)
+        self.assertGreater(proto.resume_sizes[0], 0)
 
     def test_lowering_high_mark_below_buffer_pauses_at_once(self):
         proto = self.new_recorder()

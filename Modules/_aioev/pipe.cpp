@@ -13,16 +13,6 @@ namespace aioev {
 
 namespace {
 
-
-struct WritePipeObject {
-  TransportObject base;
-  PyWriteBuffer buffer;
-};
-
-WritePipeObject* as_write_pipe(TransportObject* t) {
-  return reinterpret_cast<WritePipeObject*>(t);
-}
-
 // The pipe transports' _close(exc): stop watching, then connection_lost soon.
 int pipe_close(TransportObject* t, PyObject* exc) {
   t->closing = true;
@@ -109,112 +99,62 @@ PyObject* ReadPipe_fatal_error(PyObject* self, PyObject* const* args, Py_ssize_t
   return done(pipe_fatal_error(as_transport(self), exc, message, quiet));
 }
 
-// ---- the write pipe ----
+// ---- the write pipe: transport.cpp's write path, with the pipe's rules ----
 
-int write_pipe_failed(TransportObject* t, int err) {
+int write_failed(TransportObject* t, int err) {
+  t->conn_lost++;
   Ref exc = os_error(err);
   if (!exc) return -1;
   return pipe_fatal_error(t, exc.get(), "Fatal write error on pipe transport", true);
 }
 
+// Drained after write_eof() or close(): the pipe is closed now.
+int drained(TransportObject* t) {
+  if (!t->closing) return 0;
+  transport_set_interest(t, t->interest & ~EV_READ);
+  return transport_call_connection_lost(t, Py_None);
+}
+
+const WriteKind kPipeWrites = {
+    false,  // socket: write(), which any fd takes
+    true,   // drop_while_closing: closing is the pipe's write_eof()
+    false,  // resume_after_each_send: only once drained
+    true,   // release_when_drained
+    &ModuleState::warn_pipe_write_after_lost,
+    write_failed,
+    drained,
+};
+
 int write_pipe_ready(TransportObject* t, int events) {
-  WritePipeObject* p = as_write_pipe(t);
   if (events & EV_READ) {
     // A write pipe is readable only once its reader has gone.
     if (log_closed_by_peer(t) < 0) return -1;
-    if (p->buffer.empty()) return pipe_close(t, nullptr);
+    if (as_writer(t)->buffer.empty()) return pipe_close(t, nullptr);
     Ref broken = Ref::steal(PyObject_CallNoArgs(PyExc_BrokenPipeError));
     return broken ? pipe_close(t, broken.get()) : -1;
   }
-  if (p->buffer.empty()) return 0;
-  ssize_t n = retry_eintr([&] { return write(t->fd, p->buffer.data(), p->buffer.size()); });
-  if (n < 0) {
-    int err = errno;
-    if (n == kSignalRaised) return -1;
-    if (would_block(err)) return 0;
-    p->buffer.clear();
-    t->conn_lost++;
-    transport_set_interest(t, t->interest & ~EV_WRITE);
-    return write_pipe_failed(t, err);
-  }
-  if (static_cast<size_t>(n) < p->buffer.size()) {
-    p->buffer.consume(static_cast<size_t>(n));
-    return 0;
-  }
-  p->buffer.clear();
-  transport_set_interest(t, t->interest & ~EV_WRITE);
-  if (transport_maybe_resume_protocol(t) < 0) return -1;  // may write more
-  if (t->closing) {
-    transport_set_interest(t, t->interest & ~EV_READ);
-    return transport_call_connection_lost(t, Py_None);
-  }
-  return 0;
+  return transport_write_ready(as_writer(t), kPipeWrites);
 }
 
-size_t write_pipe_buffer_size(TransportObject* t) { return as_write_pipe(t)->buffer.size(); }
-void write_pipe_clear(TransportObject* t) { as_write_pipe(t)->buffer.clear(); }
-
-const TransportKind kWritePipeKind = {write_pipe_buffer_size, write_pipe_clear, write_pipe_ready,
+const TransportKind kWritePipeKind = {writer_buffer_size, writer_clear_buffer, write_pipe_ready,
                                       nullptr};
 
 PyObject* WritePipe_write(PyObject* self, PyObject* data) {
   TransportObject* t = as_transport(self);
   if (transport_check_thread(t) < 0) return nullptr;
-  WritePipeObject* p = as_write_pipe(t);
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     // asyncio asserts the type here.
     Ref text = Ref::steal(PyObject_Repr(data));
     if (text) PyErr_SetObject(PyExc_AssertionError, text.get());
     return nullptr;
   }
-  Py_buffer view;
-  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
-  const char* bytes = static_cast<const char*>(view.buf);
-  size_t len = static_cast<size_t>(view.len);
-  int rc = 0;
-  if (len == 0) {
-    rc = 0;
-  } else if (t->conn_lost || t->closing) {
-    if (t->conn_lost >= kLogThresholdForConnLostWrites) {
-      Ref warned = Ref::steal(PyObject_CallNoArgs(t->loop->state->warn_pipe_write_after_lost));
-      if (!warned) rc = -1;
-    }
-    t->conn_lost++;
-  } else {
-    size_t sent = 0;
-    if (p->buffer.empty()) {
-      ssize_t n = retry_eintr([&] { return write(t->fd, bytes, len); });
-      if (n < 0 && !would_block(errno)) {
-        int err = errno;
-        PyBuffer_Release(&view);
-        if (n == kSignalRaised) return nullptr;
-        t->conn_lost++;
-        return done(write_pipe_failed(t, err));
-      }
-      sent = n > 0 ? static_cast<size_t>(n) : 0;
-    }
-    bool was_empty = p->buffer.empty();
-    if (sent < len && was_empty && transport_watch(t, EV_WRITE) < 0) {
-      rc = transport_write_failed(t, sent > 0);
-    } else if (sent < len) {
-      if (!p->buffer.append(bytes + sent, len - sent)) {
-        PyErr_NoMemory();
-        // No writer may wait on an empty buffer (it would spin).
-        if (was_empty) transport_set_interest(t, t->interest & ~EV_WRITE);
-        rc = transport_write_failed(t, sent > 0);
-      } else {
-        rc = transport_maybe_pause_protocol(t);
-      }
-    }
-  }
-  PyBuffer_Release(&view);
-  return done(rc);
+  return done(transport_write(as_writer(t), kPipeWrites, data));
 }
 
 int write_pipe_eof(TransportObject* t) {
   if (t->closing) return 0;
   t->closing = true;
-  if (!as_write_pipe(t)->buffer.empty()) return 0;
+  if (!as_writer(t)->buffer.empty()) return 0;
   transport_set_interest(t, t->interest & ~EV_READ);
   return transport_call_soon(t, as_object(t), t->loop->state->str_call_connection_lost, Py_None);
 }
@@ -305,7 +245,7 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
   TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));
   if (t == nullptr) return nullptr;
   (void)extra_size;
-  if (kind == &kWritePipeKind) new (&as_write_pipe(t)->buffer) PyWriteBuffer();
+  if (kind == &kWritePipeKind) new (&as_writer(t)->buffer) PyWriteBuffer();
   if (transport_init(t, kind, reinterpret_cast<LoopObject*>(loop), pipe, fd, protocol, extra,
                      Py_None) < 0) {
     Py_DECREF(t);
@@ -319,7 +259,7 @@ PyObject* ReadPipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* WritePipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  return pipe_new(type, args, kwargs, &kWritePipeKind, sizeof(WritePipeObject));
+  return pipe_new(type, args, kwargs, &kWritePipeKind, sizeof(WriterObject));
 }
 
 void pipe_dealloc(PyObject* self) {
@@ -330,7 +270,7 @@ void pipe_dealloc(PyObject* self) {
   TransportObject* t = as_transport(self);
   bool write_pipe = t->kind == &kWritePipeKind;
   transport_dealloc_common(self);
-  if (write_pipe) as_write_pipe(t)->buffer.~PyWriteBuffer();
+  if (write_pipe) as_writer(t)->buffer.~PyWriteBuffer();
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -393,7 +333,7 @@ PyType_Spec read_pipe_spec = {
 };
 
 PyType_Spec write_pipe_spec = {
-    "aioev._aioev.WritePipeTransport", static_cast<int>(sizeof(WritePipeObject)), 0,
+    "aioev._aioev.WritePipeTransport", static_cast<int>(sizeof(WriterObject)), 0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, write_pipe_slots,
 };
 

@@ -1,9 +1,10 @@
 // SocketTransport: asyncio's socket transport for TCP and Unix streams.
 //
 // Reads go into the loop's shared buffer (or straight into a
-// BufferedProtocol's buffer); writes go out at once when the socket takes
-// them, and only the rest is copied into the write buffer; writelines() is
-// one sendmsg(). The rest of a transport's life is transport.cpp's.
+// BufferedProtocol's buffer); writes take the write path the write pipe
+// shares (transport.cpp), here with send() and the socket's rules;
+// writelines() is one sendmsg(). The rest of a transport's life is
+// transport.cpp's.
 #include "transport.h"
 
 #include <errno.h>
@@ -24,8 +25,7 @@ namespace {
 constexpr bool kPy312Writelines = PY_VERSION_HEX >= 0x030C0000;
 
 struct StreamObject {
-  TransportObject base;
-  PyWriteBuffer buffer;
+  WriterObject writer;
   PyObject* empty_waiter;  // loop.sendfile() waits on it for the buffer to drain
   bool eof;  // write_eof() was called
   bool large_reads;  // the last read was large: read straight into the bytes object
@@ -33,7 +33,8 @@ struct StreamObject {
 
 StreamObject* as_stream(PyObject* self) { return reinterpret_cast<StreamObject*>(self); }
 StreamObject* as_stream(TransportObject* t) { return reinterpret_cast<StreamObject*>(t); }
-ModuleState* state_of(StreamObject* s) { return s->base.loop->state; }
+TransportObject* transport_of(StreamObject* s) { return &s->writer.base; }
+ModuleState* state_of(StreamObject* s) { return transport_of(s)->loop->state; }
 
 int settle_waiter(StreamObject* s, PyObject* method, PyObject* value) {
   if (s->empty_waiter == nullptr) return 0;
@@ -41,7 +42,7 @@ int settle_waiter(StreamObject* s, PyObject* method, PyObject* value) {
 }
 
 int shutdown_write(StreamObject* s) {
-  if (shutdown(s->base.fd, SHUT_WR) < 0) {
+  if (shutdown(transport_of(s)->fd, SHUT_WR) < 0) {
     PyErr_SetFromErrno(PyExc_OSError);
     return -1;
   }
@@ -168,40 +169,41 @@ int read_ready(TransportObject* t) {
   return 0;
 }
 
-// ---- writing ----
+// ---- writing (transport.cpp's write path, with the socket's rules) ----
 
-int write_ready(TransportObject* t) {
-  StreamObject* s = as_stream(t);
-  if (t->conn_lost || s->buffer.empty()) return 0;
-  ModuleState* st = state_of(s);
-  ssize_t n =
-      retry_eintr([&] { return send(t->fd, s->buffer.data(), s->buffer.size(), MSG_NOSIGNAL); });
-  if (n < 0) {
-    int err = errno;
-    if (n == kSignalRaised) return -1;
-    if (would_block(err)) return 0;
-    transport_set_interest(t, t->interest & ~EV_WRITE);
-    s->buffer.clear();
-    Ref exc = os_error(err);
-    if (!exc) return -1;
-    if (transport_fatal_error(t, exc.get(), "Fatal write error on socket transport") < 0) {
-      return -1;
-    }
-    return settle_waiter(s, st->str_set_exception, exc.get());
+int write_failed(TransportObject* t, int err) {
+  Ref exc = os_error(err);
+  if (!exc) return -1;
+  if (transport_fatal_error(t, exc.get(), "Fatal write error on socket transport") < 0) {
+    return -1;
   }
-  s->buffer.consume(static_cast<size_t>(n));
-  if (transport_maybe_resume_protocol(t) < 0) return -1;  // may write more
-  if (!s->buffer.empty()) return 0;
-  transport_set_interest(t, t->interest & ~EV_WRITE);
-  if (settle_waiter(s, st->str_set_result, Py_None) < 0) return -1;
+  return settle_waiter(as_stream(t), t->loop->state->str_set_exception, exc.get());
+}
+
+int drained(TransportObject* t) {
+  StreamObject* s = as_stream(t);
+  if (settle_waiter(s, state_of(s)->str_set_result, Py_None) < 0) return -1;
   if (t->closing) return transport_call_connection_lost(t, Py_None);
   if (s->eof) return shutdown_write(s);
   return 0;
 }
 
+const WriteKind kSocketWrites = {
+    true,   // socket: send()
+    false,  // drop_while_closing: a closing socket still buffers until its buffer drains
+    true,   // resume_after_each_send
+    false,  // release_when_drained
+    &ModuleState::warn_write_after_lost,
+    write_failed,
+    drained,
+};
+
 int on_ready(TransportObject* t, int events) {
   if ((events & EV_READ) && read_ready(t) < 0) return -1;
-  if ((events & EV_WRITE) && (t->interest & EV_WRITE) && write_ready(t) < 0) return -1;
+  if ((events & EV_WRITE) && (t->interest & EV_WRITE) &&
+      transport_write_ready(&as_stream(t)->writer, kSocketWrites) < 0) {
+    return -1;
+  }
   return 0;
 }
 
@@ -217,62 +219,16 @@ int check_writable(StreamObject* s, const char* method) {
   return 0;
 }
 
-// write() or writelines() could not keep its data: the buffer goes back
-// to size `before`, and transport_write_failed() raises the error.
-int write_failed(StreamObject* s, size_t before, bool partial) {
-  s->buffer.truncate(before);
-  return transport_write_failed(&s->base, partial);
-}
-
-// Buffers what the socket did not take, waits for writability, and applies
-// flow control; partial: the socket took the rest of this write.
-int buffer_rest(StreamObject* s, const char* bytes, size_t n, bool partial) {
-  if (n == 0) return 0;
-  size_t before = s->buffer.size();
-  if (!s->buffer.append(bytes, n)) {
-    PyErr_NoMemory();
-    return write_failed(s, before, partial);
-  }
-  if (transport_watch(&s->base, EV_WRITE) < 0) return write_failed(s, before, partial);
-  return transport_maybe_pause_protocol(&s->base);
-}
-
 PyObject* Stream_write(PyObject* self, PyObject* data) {
   StreamObject* s = as_stream(self);
-  TransportObject* t = &s->base;
-  if (transport_check_thread(t) < 0) return nullptr;
+  if (transport_check_thread(transport_of(s)) < 0) return nullptr;
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'",
                  _PyType_Name(Py_TYPE(data)));
     return nullptr;
   }
   if (check_writable(s, "write") < 0) return nullptr;
-  Py_buffer view;
-  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return nullptr;
-  const char* bytes = static_cast<const char*>(view.buf);
-  size_t len = static_cast<size_t>(view.len);
-  int rc = 0;
-  if (len == 0) {
-    rc = 0;
-  } else if (t->conn_lost) {
-    rc = transport_drop_write(t);
-  } else {
-    size_t sent = 0;
-    if (s->buffer.empty()) {
-      // The socket usually takes it all: no copy, no buffer.
-      ssize_t n = retry_eintr([&] { return send(t->fd, bytes, len, MSG_NOSIGNAL); });
-      if (n < 0 && !would_block(errno)) {
-        int err = errno;
-        PyBuffer_Release(&view);
-        if (n == kSignalRaised) return nullptr;
-        return done(os_error_failed(t, err, "Fatal write error on socket transport"));
-      }
-      sent = n > 0 ? static_cast<size_t>(n) : 0;
-    }
-    rc = buffer_rest(s, bytes + sent, len - sent, sent > 0);
-  }
-  PyBuffer_Release(&view);
-  return done(rc);
+  return done(transport_write(&s->writer, kSocketWrites, data));
 }
 
 // A buffer of writelines()'s item i, or -1 with the error asyncio's
@@ -291,7 +247,7 @@ int writelines_item(PyObject* item, Py_ssize_t i, Py_buffer* view) {
 
 PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   StreamObject* s = as_stream(self);
-  TransportObject* t = &s->base;
+  TransportObject* t = transport_of(s);
   if (transport_check_thread(t) < 0) return nullptr;
   Ref items;
   if (kPy312Writelines) {
@@ -307,10 +263,11 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   if (!items) return nullptr;
   Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
   // All the memory but the write buffer's first, before anything is sent.
-  size_t niov = count < IOV_MAX ? static_cast<size_t>(count) : IOV_MAX;
   PyArray<Py_buffer> views;
-  PyArray<struct iovec> iov;
-  if (!views.reserve(static_cast<size_t>(count)) || !iov.reserve(niov)) return PyErr_NoMemory();
+  PyArray<struct iovec> parts;
+  if (!views.reserve(static_cast<size_t>(count)) || !parts.reserve(static_cast<size_t>(count))) {
+    return PyErr_NoMemory();
+  }
   int rc = 0;
   for (Py_ssize_t i = 0; i < count && rc == 0; ++i) {
     Py_buffer view;
@@ -318,52 +275,29 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
       rc = -1;
     } else {
       views.push_back(view);  // cannot fail: reserved
+      if (view.len > 0) parts.push_back({view.buf, static_cast<size_t>(view.len)});
     }
   }
   if (rc == 0 && !kPy312Writelines && check_writable(s, "write") < 0) rc = -1;
-  size_t total = 0;
-  for (Py_buffer& v : views) total += static_cast<size_t>(v.len);
-  if (rc == 0 && total > 0 && t->conn_lost) {
+  if (rc == 0 && !parts.empty() && t->conn_lost) {
     rc = transport_drop_write(t);
-  } else if (rc == 0 && total > 0) {
-    size_t skip = 0;  // what the socket took at once
-    size_t before = s->buffer.size();
-    if (before == 0) {
-      for (Py_buffer& v : views) {
-        if (v.len > 0 && iov.size() < niov) iov.push_back({v.buf, static_cast<size_t>(v.len)});
-      }
+  } else if (rc == 0 && !parts.empty()) {
+    ssize_t n = 0;
+    if (s->writer.buffer.empty()) {
       struct msghdr msg = {};
-      msg.msg_iov = iov.data();
-      msg.msg_iovlen = iov.size();
-      ssize_t n = retry_eintr([&] { return sendmsg(t->fd, &msg, MSG_NOSIGNAL); });
+      msg.msg_iov = parts.data();
+      msg.msg_iovlen = parts.size() < IOV_MAX ? parts.size() : IOV_MAX;
+      n = retry_eintr([&] { return sendmsg(t->fd, &msg, MSG_NOSIGNAL); });
       if (n < 0 && !would_block(errno)) {
         int err = errno;
         for (Py_buffer& v : views) PyBuffer_Release(&v);
         if (n == kSignalRaised) return nullptr;
-        return done(os_error_failed(t, err, "Fatal write error on socket transport"));
-      }
-      skip = n > 0 ? static_cast<size_t>(n) : 0;
-    }
-    bool partial = skip > 0;
-    for (Py_buffer& v : views) {
-      size_t len = static_cast<size_t>(v.len);
-      size_t taken = skip < len ? skip : len;
-      skip -= taken;
-      if (rc == 0 && len > taken && !s->buffer.append(static_cast<const char*>(v.buf) + taken,
-                                                      len - taken)) {
-        PyErr_NoMemory();
-        rc = write_failed(s, before, partial);
+        return done(kSocketWrites.failed(t, err));
       }
     }
-    if (rc == 0 && !s->buffer.empty()) {
-      // From 3.12 on, asyncio's writelines() registers its writer anew.
-      rc = transport_watch(t, EV_WRITE, kPy312Writelines);
-      if (rc < 0) {
-        rc = write_failed(s, before, partial);
-      } else {
-        rc = transport_maybe_pause_protocol(t);
-      }
-    }
+    // From 3.12 on, asyncio's writelines() registers its writer anew.
+    rc = transport_buffer_rest(&s->writer, parts.data(), parts.size(),
+                               n > 0 ? static_cast<size_t>(n) : 0, kPy312Writelines);
   }
   for (Py_buffer& v : views) PyBuffer_Release(&v);
   return done(rc);
@@ -371,10 +305,10 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
 
 PyObject* Stream_write_eof(PyObject* self, PyObject*) {
   StreamObject* s = as_stream(self);
-  if (transport_check_thread(&s->base) < 0) return nullptr;
-  if (s->base.closing || s->eof) Py_RETURN_NONE;
+  if (transport_check_thread(transport_of(s)) < 0) return nullptr;
+  if (transport_of(s)->closing || s->eof) Py_RETURN_NONE;
   s->eof = true;
-  if (s->buffer.empty() && s->base.file != nullptr) return done(shutdown_write(s));
+  if (s->writer.buffer.empty() && transport_of(s)->file != nullptr) return done(shutdown_write(s));
   Py_RETURN_NONE;
 }
 
@@ -386,11 +320,11 @@ PyObject* Stream_make_empty_waiter(PyObject* self, PyObject*) {
     PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
     return nullptr;
   }
-  Ref future = Ref::steal(PyObject_CallMethod(reinterpret_cast<PyObject*>(s->base.loop),
+  Ref future = Ref::steal(PyObject_CallMethod(reinterpret_cast<PyObject*>(transport_of(s)->loop),
                                               "create_future", nullptr));
   if (!future) return nullptr;
   s->empty_waiter = Py_NewRef(future.get());
-  if (s->buffer.empty() && settle_waiter(s, state_of(s)->str_set_result, Py_None) < 0) {
+  if (s->writer.buffer.empty() && settle_waiter(s, state_of(s)->str_set_result, Py_None) < 0) {
     return nullptr;
   }
   return future.release();
@@ -412,9 +346,6 @@ PyObject* get_empty_waiter(PyObject* self, void*) {
 
 // ---- the kind ----
 
-size_t buffer_size(TransportObject* t) { return as_stream(t)->buffer.size(); }
-void clear_buffer(TransportObject* t) { as_stream(t)->buffer.clear(); }
-
 int after_lost(TransportObject* t) {
   StreamObject* s = as_stream(t);
   if (s->empty_waiter == nullptr) return 0;
@@ -424,7 +355,7 @@ int after_lost(TransportObject* t) {
   return settle_waiter(s, state_of(s)->str_set_exception, error.get());
 }
 
-const TransportKind kStreamKind = {buffer_size, clear_buffer, on_ready, after_lost};
+const TransportKind kStreamKind = {writer_buffer_size, writer_clear_buffer, on_ready, after_lost};
 
 // SocketTransport(loop, sock, protocol, extra, server): not yet started;
 // Loop._make_socket_transport fills extra and calls _start(waiter).
@@ -441,8 +372,8 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (fd < 0) return nullptr;
   StreamObject* s = reinterpret_cast<StreamObject*>(type->tp_alloc(type, 0));
   if (s == nullptr) return nullptr;
-  new (&s->buffer) PyWriteBuffer();
-  if (transport_init(&s->base, &kStreamKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
+  new (&s->writer.buffer) PyWriteBuffer();
+  if (transport_init(transport_of(s), &kStreamKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
                      protocol, extra, server) < 0) {
     Py_DECREF(s);
     return nullptr;
@@ -467,7 +398,7 @@ void Stream_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   Py_CLEAR(as_stream(self)->empty_waiter);
   transport_dealloc_common(self);
-  as_stream(self)->buffer.~PyWriteBuffer();
+  as_stream(self)->writer.buffer.~PyWriteBuffer();
   type->tp_free(self);
   Py_DECREF(type);
 }

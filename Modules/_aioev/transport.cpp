@@ -1,13 +1,16 @@
 // The machinery aioev's transports share: readiness from the loop's fd
 // table, asyncio's closing sequence (close, abort, _force_close,
-// _fatal_error, _call_connection_lost), flow control, and the parts of the
-// Python type every transport has. Readiness queues the transport itself on
-// the loop's ready queue, with the events polled; the run loop hands it to
+// _fatal_error, _call_connection_lost), flow control, the write path of
+// the socket transport and the write pipe, and the parts of the Python type
+// every transport has. Readiness queues the transport itself on the loop's
+// ready queue, with the events polled; the run loop hands it to
 // transport_run_ready() in the callback phase, where asyncio would run the
 // reader and writer handles.
 #include "transport.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace aioev {
 
@@ -237,13 +240,111 @@ int transport_maybe_resume_protocol(TransportObject* t) {
                            "protocol.resume_writing() failed");
 }
 
-int transport_drop_write(TransportObject* t) {
+// A write after the loss: dropped, with asyncio's warning from the sixth on.
+static int drop_write(TransportObject* t, PyObject* warn) {
   if (t->conn_lost >= kLogThresholdForConnLostWrites) {
-    Ref warned = Ref::steal(PyObject_CallNoArgs(state_of(t)->warn_write_after_lost));
+    Ref warned = Ref::steal(PyObject_CallNoArgs(warn));
     if (!warned) return -1;
   }
   t->conn_lost++;
   return 0;
+}
+
+int transport_drop_write(TransportObject* t) {
+  return drop_write(t, state_of(t)->warn_write_after_lost);
+}
+
+// ---- the write path of the socket transport and the write pipe ----
+
+size_t writer_buffer_size(TransportObject* t) { return as_writer(t)->buffer.size(); }
+void writer_clear_buffer(TransportObject* t) { as_writer(t)->buffer.clear(); }
+
+// send(2) or write(2) as the kind says, under the EINTR policy
+// (retry_eintr): what the fd took, -1 with errno, or kSignalRaised.
+static ssize_t send_some(TransportObject* t, const WriteKind& kind, const void* data, size_t n) {
+  return retry_eintr([&] {
+    return kind.socket ? send(t->fd, data, n, MSG_NOSIGNAL) : write(t->fd, data, n);
+  });
+}
+
+// The buffer could not keep a write's data: back to size `before`, and
+// transport_write_failed() raises the error.
+static int buffer_failed(WriterObject* w, size_t before, bool partial) {
+  w->buffer.truncate(before);
+  return transport_write_failed(&w->base, partial);
+}
+
+int transport_buffer_rest(WriterObject* w, const struct iovec* parts, size_t count, size_t sent,
+                          bool renew) {
+  bool partial = sent > 0;
+  size_t before = w->buffer.size();
+  for (size_t i = 0; i < count; ++i) {
+    size_t len = parts[i].iov_len;
+    size_t taken = sent < len ? sent : len;
+    sent -= taken;
+    if (len > taken &&
+        !w->buffer.append(static_cast<const char*>(parts[i].iov_base) + taken, len - taken)) {
+      PyErr_NoMemory();
+      return buffer_failed(w, before, partial);
+    }
+  }
+  if (w->buffer.size() == before) return 0;  // the fd took it all
+  if (transport_watch(&w->base, EV_WRITE, renew) < 0) return buffer_failed(w, before, partial);
+  return transport_maybe_pause_protocol(&w->base);
+}
+
+int transport_write(WriterObject* w, const WriteKind& kind, PyObject* data) {
+  TransportObject* t = &w->base;
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return -1;
+  int rc = 0;
+  if (view.len == 0) {
+    rc = 0;
+  } else if (t->conn_lost || (kind.drop_while_closing && t->closing)) {
+    rc = drop_write(t, state_of(t)->*kind.warn_after_lost);
+  } else {
+    size_t len = static_cast<size_t>(view.len);
+    size_t sent = 0;
+    if (w->buffer.empty()) {
+      // The fd usually takes it all: no copy, no buffer.
+      ssize_t n = send_some(t, kind, view.buf, len);
+      if (n < 0 && !would_block(errno)) {
+        int err = errno;
+        PyBuffer_Release(&view);
+        if (n == kSignalRaised) return -1;
+        return kind.failed(t, err);
+      }
+      sent = n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    if (sent < len) {
+      struct iovec part = {view.buf, len};
+      rc = transport_buffer_rest(w, &part, 1, sent, false);
+    }
+  }
+  PyBuffer_Release(&view);
+  return rc;
+}
+
+int transport_write_ready(WriterObject* w, const WriteKind& kind) {
+  TransportObject* t = &w->base;
+  if (w->buffer.empty()) return 0;
+  ssize_t n = send_some(t, kind, w->buffer.data(), w->buffer.size());
+  if (n < 0) {
+    int err = errno;
+    if (n == kSignalRaised) return -1;
+    if (would_block(err)) return 0;
+    transport_set_interest(t, t->interest & ~EV_WRITE);
+    w->buffer.clear();
+    return kind.failed(t, err);
+  }
+  w->buffer.consume(static_cast<size_t>(n));
+  // resume_writing() may write more.
+  if (kind.resume_after_each_send && transport_maybe_resume_protocol(t) < 0) return -1;
+  if (!w->buffer.empty()) return 0;
+  if (kind.release_when_drained) w->buffer.clear();
+  transport_set_interest(t, t->interest & ~EV_WRITE);
+  if (!kind.resume_after_each_send && transport_maybe_resume_protocol(t) < 0) return -1;
+  return kind.drained(t);
 }
 
 int transport_start(TransportObject* t, bool read, PyObject* waiter) {

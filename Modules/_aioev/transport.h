@@ -1,8 +1,11 @@
 // What aioev's transports share (transport.cpp): the object head, the
-// readiness plumbing, asyncio's closing protocol and flow control. Each
+// readiness plumbing, asyncio's closing protocol, flow control, and the
+// write path of the byte-stream writers (socket and write pipe). Each
 // kind of transport (stream.cpp, udp.cpp, pipe.cpp) embeds TransportObject
 // first and describes itself with a TransportKind.
 #pragma once
+
+#include <sys/uio.h>
 
 #include "aioev.h"
 
@@ -51,6 +54,58 @@ struct TransportObject {
   bool buffered;  // the protocol is an asyncio.BufferedProtocol
 };
 
+// ---- writing a byte stream: the socket transport and the write pipe ----
+//
+// Both write as asyncio does: a write goes out at once when nothing waits
+// before it, only what the fd does not take is copied into the write
+// buffer, and the buffer is sent when the fd is writable, with flow control
+// and the out-of-memory policy (transport_write_failed). One path in
+// transport.cpp; where asyncio's socket transport (selector_events) and
+// its write pipe (unix_events) differ, a WriteKind says.
+
+// A transport that writes a byte stream embeds WriterObject first.
+struct WriterObject {
+  TransportObject base;
+  PyWriteBuffer buffer;  // what the fd has not taken yet
+};
+
+inline WriterObject* as_writer(TransportObject* t) { return reinterpret_cast<WriterObject*>(t); }
+
+// Each writer passes its own (a constant) to the write path. The flags are
+// read on the hot path, a predictable branch each, so the system call is a
+// direct call; the hooks are called only after an error or once the buffer
+// has drained.
+struct WriteKind {
+  bool socket;  // send(MSG_NOSIGNAL); else write(): a write pipe may be any fd
+  bool drop_while_closing;  // the pipe drops writes once closing; the socket once lost
+  // The socket may resume the protocol after any send; the pipe only once
+  // the buffer is empty.
+  bool resume_after_each_send;
+  // The pipe gives the buffer's memory back once it drains (a pipe is
+  // often written once, a child's stdin); the socket keeps it for the next.
+  bool release_when_drained;
+  PyObject* ModuleState::*warn_after_lost;  // the warning for writes after the loss
+  // A write failed with errno err (the buffer is already empty and not
+  // watched): asyncio's _fatal_error for the kind.
+  int (*failed)(TransportObject* t, int err);
+  // The buffer has drained (and the protocol may have resumed): close or
+  // shut down the write side if asked to.
+  int (*drained)(TransportObject* t);
+};
+
+// write(data) once the kind's own checks of data and state have passed.
+int transport_write(WriterObject* w, const WriteKind& kind, PyObject* data);
+// Buffers what an immediate write did not take: the parts after their
+// first `sent` bytes; watches for writability (renewing the writer's
+// context with renew) and applies flow control.
+int transport_buffer_rest(WriterObject* w, const struct iovec* parts, size_t count, size_t sent,
+                          bool renew);
+// One send from the buffer, the fd being writable.
+int transport_write_ready(WriterObject* w, const WriteKind& kind);
+// TransportKind's buffer_size and clear_buffer for a WriterObject.
+size_t writer_buffer_size(TransportObject* t);
+void writer_clear_buffer(TransportObject* t);
+
 constexpr Py_ssize_t kDefaultHighWater = 64 * 1024;
 constexpr int kLogThresholdForConnLostWrites = 5;  // asyncio's constant
 
@@ -92,7 +147,7 @@ int transport_close(TransportObject* t);
 int transport_call_connection_lost(TransportObject* t, PyObject* exc);
 int transport_maybe_pause_protocol(TransportObject* t);
 int transport_maybe_resume_protocol(TransportObject* t);
-int transport_drop_write(TransportObject* t);  // write() after connection_lost
+int transport_drop_write(TransportObject* t);  // a socket's write() after connection_lost
 int transport_log_debug(TransportObject* t, const char* format);
 // The loop argument of a transport type's constructor: an aioev loop, or
 // nullptr with TypeError set.
