@@ -72,6 +72,27 @@ inline void nogil_lock(NoGilMutex*) {}
 inline void nogil_unlock(NoGilMutex*) {}
 #endif
 
+// What the accept loop (server.cpp) keeps: filled by server_state_init,
+// visited and cleared with the rest of the module state.
+#define AIOEV_SERVER_STATE(X)                                                  \
+  X(socket_type)           /* socket.socket */                                 \
+  X(transport_socket_type) /* asyncio.trsock.TransportSocket */                \
+  X(default_backlog)       /* 100 */                                           \
+  X(transport_kwnames)     /* ("extra", "server") */                           \
+  X(member_family)         /* _socket.socket's family, type and proto */     \
+  X(member_type) X(member_proto)                                               \
+  X(str_accept) X(str_accept_raw) X(str_setblocking) X(str_socket)             \
+  X(str_make_socket_transport)                                                 \
+  X(str_accept_connection2) X(str_start_serving) X(str_call_later)             \
+  X(str_accepted_connection)                                                   \
+  X(str_create_task)
+
+struct ServerState {
+#define AIOEV_SERVER_FIELD(name) PyObject* name;
+  AIOEV_SERVER_STATE(AIOEV_SERVER_FIELD)
+#undef AIOEV_SERVER_FIELD
+};
+
 // Everything the module owns, filled once by the exec slot (module.cpp).
 struct ModuleState {
   PyTypeObject* loop_type;
@@ -186,6 +207,7 @@ struct ModuleState {
   PyObject* context_kwnames;  // ("context",)
   PyObject* msg_kwnames;  // ("msg",)
 
+  ServerState server;
 };
 
 extern PyModuleDef module_def;
@@ -509,6 +531,11 @@ PyTypeObject* stream_type_new(PyObject* module);
 PyTypeObject* datagram_type_new(PyObject* module);
 PyTypeObject* read_pipe_type_new(PyObject* module);   // pipe.cpp
 PyTypeObject* write_pipe_type_new(PyObject* module);
+
+// server.cpp: the accept loop of a listening socket (Loop._accept_connection)
+PyObject* loop_accept_connection(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_accepted_connection(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+int server_state_init(ModuleState* st);
 
 // signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
 PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);

@@ -765,6 +765,13 @@ PyMethodDef loop_methods[] = {
     {"_add_writer", FASTCALL_KW(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
     {"_remove_reader", loop_remove_reader, METH_O, "Stop watching fd for reading."},
     {"_remove_writer", loop_remove_writer, METH_O, "Stop watching fd for writing."},
+    {"_accept_connection", FASTCALL_KW(loop_accept_connection), METH_FASTCALL,
+     "_accept_connection($self, protocol_factory, sock, sslcontext=None, server=None,\n"
+     "                   backlog=100, ssl_handshake_timeout=None, ssl_shutdown_timeout=None, /)\n--\n\n"
+     "Accept what is pending on the listening socket sock (up to backlog)."},
+    {"_accepted_connection", FASTCALL_KW(loop_accepted_connection), METH_FASTCALL,
+     "_accepted_connection($self, protocol_factory, conn, extra, server, /)\n--\n\n"
+     "The protocol and socket transport of an accepted connection."},
     {"_sock_recv", FASTCALL_KW(loop_sock_recv), METH_FASTCALL,
      "sock.recv(n) now, or a Future of it (exact socket.socket only)."},
     {"_sock_recv_into", FASTCALL_KW(loop_sock_recv_into), METH_FASTCALL,

@@ -28,6 +28,9 @@ int module_traverse(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(st->base_create_task);
   Py_VISIT(st->task_kwnames);
   Py_VISIT(st->eager_factory_code);
+#define AIOEV_VISIT_SERVER(name) Py_VISIT(st->server.name);
+  AIOEV_SERVER_STATE(AIOEV_VISIT_SERVER)
+#undef AIOEV_VISIT_SERVER
   Py_VISIT(st->eager_kwnames);
   Py_VISIT(st->format_callback_source);
   Py_VISIT(st->extract_stack);
@@ -80,6 +83,9 @@ int module_clear(PyObject* module) {
   Py_CLEAR(st->base_create_task);
   Py_CLEAR(st->task_kwnames);
   Py_CLEAR(st->eager_factory_code);
+#define AIOEV_CLEAR_SERVER(name) Py_CLEAR(st->server.name);
+  AIOEV_SERVER_STATE(AIOEV_CLEAR_SERVER)
+#undef AIOEV_CLEAR_SERVER
   Py_CLEAR(st->eager_kwnames);
   Py_CLEAR(st->str_set_name);
   Py_CLEAR(st->str_eager_start);
@@ -357,7 +363,7 @@ int module_exec(PyObject* module) {
   Ref msg = Ref::steal(PyUnicode_InternFromString("msg"));
   st->msg_kwnames = msg ? PyTuple_Pack(1, msg.get()) : nullptr;
   if (st->context_kwnames == nullptr || st->msg_kwnames == nullptr) return -1;
-  if (task_module_init(module, st) < 0) return -1;
+  if (task_module_init(module, st) < 0 || server_state_init(st) < 0) return -1;
 
   // aioev._compat last, once every type is in the module: vendored, the
   // module is the top-level _aioev, and a program that imports it first
