@@ -489,11 +489,17 @@ int loop_check_thread(LoopObject* loop);
 void ev_memory_init();
 int ev_memory_ready(int fds);
 
-// io.cpp: add_reader and friends, and the closed-fd guard.
+// io.cpp: add_reader and friends, and the closed-fd guard. The _checked
+// ones are the public methods, which refuse an fd that a transport owns;
+// the others are the loop's own _add_reader and friends.
 PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
+PyObject* loop_add_reader_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_add_writer_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_remove_reader_checked(PyObject* self, PyObject* fileobj);
+PyObject* loop_remove_writer_checked(PyObject* self, PyObject* fileobj);
 // Makes h fd's reader (or writer), cancelling the one it replaces and
 // whatever a file closed since left registered on fd; and removes it again
 // (true if there was one). The fd must be valid. io_wait: -1 with
@@ -518,6 +524,10 @@ int transport_run_queued(PyObject* transport);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);
+// Loop._ensure_fd_no_transport(fileobj) (RuntimeError if a transport that
+// is not closing owns it), skipped when no transport was ever made for fd
+// (fileobj's number); fileobj nullptr: fd itself. 0, or -1 with the error.
+int check_no_transport(PyObject* self, PyObject* fd, PyObject* fileobj = nullptr);
 // A writable contiguous buffer of obj, as socket.recv_into() takes one: -1
 // with its TypeError ('recv_into() argument 1 must be read-write
 // bytes-like object, not bytes') for anything else.
