@@ -274,6 +274,8 @@ int module_exec(PyObject* module) {
       {&st->iscoroutinefunction, "asyncio", "iscoroutinefunction"},
       {&st->buffered_protocol_type, "asyncio", "BufferedProtocol"},
       {&st->set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled"},
+      {&st->server.socket_type, "socket", "socket"},
+      {&st->server.transport_socket_type, "asyncio.trsock", "TransportSocket"},
   };
   if (import_attrs(imports) < 0) return -1;
   Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
@@ -345,6 +347,16 @@ int module_exec(PyObject* module) {
       {&st->str_is_running, "is_running"},
       {&st->str_set_name, "set_name"},
       {&st->str_eager_start, "eager_start"},
+      {&st->server.str_accept, "accept"},
+      {&st->server.str_accept_raw, "_accept"},
+      {&st->server.str_setblocking, "setblocking"},
+      {&st->server.str_socket, "socket"},
+      {&st->server.str_make_socket_transport, "_make_socket_transport"},
+      {&st->server.str_accept_connection2, "_accept_connection2"},
+      {&st->server.str_start_serving, "_start_serving"},
+      {&st->server.str_accepted_connection, "_accepted_connection"},
+      {&st->server.str_call_later, "call_later"},
+      {&st->server.str_create_task, "create_task"},
   };
   for (auto& name : names) {
     *name.slot = PyUnicode_InternFromString(name.text);

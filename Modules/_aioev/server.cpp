@@ -249,45 +249,15 @@ PyObject* loop_accepted_connection(PyObject* self, PyObject* const* args, Py_ssi
 }
 
 int server_state_init(ModuleState* st) {
+  // The names are interned and the imports made with the module's own
+  // (module.cpp); what is left is made here.
   ServerState* ss = &st->server;
-  struct {
-    PyObject** slot;
-    const char* text;
-  } names[] = {
-      {&ss->str_accept, "accept"},
-      {&ss->str_accept_raw, "_accept"},
-      {&ss->str_setblocking, "setblocking"},
-      {&ss->str_socket, "socket"},
-      {&ss->str_make_socket_transport, "_make_socket_transport"},
-      {&ss->str_accept_connection2, "_accept_connection2"},
-      {&ss->str_start_serving, "_start_serving"},
-      {&ss->str_accepted_connection, "_accepted_connection"},
-      {&ss->str_call_later, "call_later"},
-      {&ss->str_create_task, "create_task"},
-  };
-  for (auto& name : names) {
-    *name.slot = PyUnicode_InternFromString(name.text);
-    if (*name.slot == nullptr) return -1;
-  }
   Ref extra = Ref::steal(PyUnicode_InternFromString("extra"));
   Ref server = Ref::steal(PyUnicode_InternFromString("server"));
   if (!extra || !server) return -1;
   ss->transport_kwnames = PyTuple_Pack(2, extra.get(), server.get());
   ss->default_backlog = PyLong_FromLong(100);
   if (ss->transport_kwnames == nullptr || ss->default_backlog == nullptr) return -1;
-  struct {
-    PyObject** slot;
-    const char* module;
-    const char* attr;
-  } imports[] = {
-      {&ss->socket_type, "socket", "socket"},
-      {&ss->transport_socket_type, "asyncio.trsock", "TransportSocket"},
-  };
-  for (auto& imp : imports) {
-    Ref module = Ref::steal(PyImport_ImportModule(imp.module));
-    *imp.slot = module ? PyObject_GetAttrString(module.get(), imp.attr) : nullptr;
-    if (*imp.slot == nullptr) return -1;
-  }
   // _socket.socket's member descriptors, which socket.socket's properties wrap.
   PyObject* base = reinterpret_cast<PyObject*>(
       reinterpret_cast<PyTypeObject*>(ss->socket_type)->tp_base);
