@@ -72,14 +72,15 @@ inline void nogil_lock(NoGilMutex*) {}
 inline void nogil_unlock(NoGilMutex*) {}
 #endif
 
-// What the accept loop (server.cpp) keeps: filled by server_state_init,
-// visited and cleared with the rest of the module state.
+// What the accept loop (server.cpp) keeps: its names and imports come with
+// the module's (module.cpp), the rest from server_state_init; visited and
+// cleared with the rest of the module state.
 #define AIOEV_SERVER_STATE(X)                                                  \
   X(socket_type)           /* socket.socket */                                 \
   X(transport_socket_type) /* asyncio.trsock.TransportSocket */                \
   X(default_backlog)       /* 100 */                                           \
   X(transport_kwnames)     /* ("extra", "server") */                           \
-  X(member_family)         /* _socket.socket's family, type and proto */     \
+  X(member_family)         /* _socket.socket's family, type and proto */      \
   X(member_type) X(member_proto)                                               \
   X(str_accept) X(str_accept_raw) X(str_setblocking) X(str_socket)             \
   X(str_make_socket_transport)                                                 \
