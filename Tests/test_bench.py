@@ -336,6 +336,41 @@ class LoadgenAccountingTests(unittest.TestCase):
         self.assertLess(sample.p50_us, 50_000)
         self.assertGreaterEqual(sample.p99_us, sample.p50_us)
 
+    def test_churn_mode_opens_a_connection_per_request(self):
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        accepted = 0
+
+        def echo_once(conn):
+            with conn:
+                try:
+                    conn.sendall(conn.recv(100))
+                    conn.recv(1)  # the load generator's reset, or its end
+                except OSError:
+                    pass
+
+        def serve():
+            nonlocal accepted
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return  # the listener is closed
+                accepted += 1
+                threading.Thread(target=echo_once, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        server = types.SimpleNamespace(port=listener.getsockname()[1],
+                                       process=types.SimpleNamespace(pid=os.getpid()))
+        sample, errors, status = loadgen(server, "-s", "100", "-r", connections=2,
+                                         warmup=0.1, duration=0.3)
+        self.assertEqual(status, 0, errors)
+        self.assertGreater(sample.requests, 0)
+        # Every request of the run, warm-up and drain included, had its own.
+        self.assertGreaterEqual(accepted, sample.requests + 2)
+
     def test_websocket_mode_wants_the_handshake_answer(self):
         server = PlainServer(self)  # it echoes the handshake request back
         sample, errors, status = loadgen(server, "-W", "100")
@@ -522,6 +557,9 @@ class ApplicationCellTests(unittest.TestCase):
             self.assertIsNotNone(service.process.poll(), service.name)
             self.assertFalse(os.path.exists(service.directory), service.name)
         self.assertFalse(os.path.exists(context.directory))
+
+    def test_connect_churn(self):
+        self.measure("connect_churn")
 
     def test_uvicorn_asgi(self):
         self.measure("uvicorn_asgi")

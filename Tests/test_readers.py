@@ -3,9 +3,11 @@
 import errno
 import os
 import socket
+import types
 import unittest
 
 from . import support
+from .net_support import NetTestCase
 from .support import LoopTestCase
 
 
@@ -313,6 +315,45 @@ class ReaderTests(LoopTestCase):
         for _, b in pairs:
             b.send(b'x')
         self.run_until(lambda: len(got) == 100)
+
+
+class TransportFdTests(NetTestCase):
+    """The public methods refuse an fd that a transport owns (asyncio's
+    _ensure_fd_no_transport), by number or by socket object."""
+
+    def test_fd_of_a_transport_is_refused(self):
+        tr, _, _ = self.connect_pair()
+        sock = tr.get_extra_info('socket')
+        for fd in (sock.fileno(), sock):
+            for method, args in (('add_reader', (print,)), ('add_writer', (print,)),
+                                 ('remove_reader', ()), ('remove_writer', ())):
+                with self.subTest(method=method, fd=fd):
+                    with self.assertRaises(RuntimeError) as cm:
+                        getattr(self.loop, method)(fd, *args)
+                    self.assertEqual(str(cm.exception),
+                                     f'File descriptor {fd!r} is used by transport {tr!r}')
+
+    def test_fd_of_a_closing_transport_is_accepted(self):
+        tr, _, _ = self.connect_pair()
+        fd = tr.get_extra_info('socket').fileno()
+        tr.close()
+        self.assertFalse(self.loop.remove_reader(fd))
+        self.assertFalse(self.loop.remove_writer(fd))
+
+    def test_add_reader_and_add_writer_return_none(self):
+        a, b = self.socketpair()
+        self.assertIsNone(self.loop.add_reader(a.fileno(), print))
+        self.assertIsNone(self.loop.add_writer(a.fileno(), print))
+        self.assertTrue(self.loop.remove_reader(a.fileno()))
+        self.assertTrue(self.loop.remove_writer(a.fileno()))
+
+    @unittest.skipUnless(support.USING_AIOEV, 'aioev only')
+    def test_the_public_methods_are_the_c_ones(self):
+        # No Python frame between the caller and the C++ registration.
+        for name in ('add_reader', 'add_writer', 'remove_reader', 'remove_writer'):
+            with self.subTest(name):
+                self.assertIsInstance(getattr(type(self.loop), name),
+                                      types.MethodDescriptorType)
 
 
 class BadFdTests(LoopTestCase):

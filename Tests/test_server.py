@@ -3,10 +3,16 @@ start_serving, serve_forever, close, wait_closed, close_clients /
 abort_clients (3.13), keep_alive (3.13)."""
 
 import asyncio
+import contextvars
+import errno
 import gc
+import os
+import resource
 import socket
 import unittest
 import warnings
+from asyncio import constants
+from unittest import mock
 
 from .support import PY_VERSION
 from .net_support import (
@@ -160,6 +166,106 @@ class CreateServerTests(ServerTestCase):
         # (The client socket is not checked: the recorded context keeps
         # the accepted socket alive through the traceback.)
         errors.clear()
+
+
+class FlakyAcceptSocket(socket.socket):
+    """A listening socket whose accept() first raises the OSErrors given."""
+
+    def __init__(self, *errors):
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.errors = list(errors)
+
+    def accept(self):
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().accept()
+
+
+class AcceptTests(ServerTestCase):
+    """The accept loop: what asyncio's selector loop does when accept()
+    fails, the context each connection's protocol is made in, debug logs."""
+
+    def flaky_server(self, *errors):
+        sock = FlakyAcceptSocket(*errors)
+        sock.bind((HOST, 0))
+        return self.run_coro(self.loop.create_server(Echo, sock=sock)), sock
+
+    def test_out_of_fds_pauses_accepting_then_resumes(self):
+        errors = self.collect_errors()
+        server = self.tcp_server(Echo)
+        self.addCleanup(server.close)
+        client = self.blocking_client(server)
+        client.sendall(b'ping')
+        limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        probe = os.dup(0)
+        os.close(probe)
+        # accept() gets the lowest free fd: no free fd under the limit.
+        with mock.patch.object(constants, 'ACCEPT_RETRY_DELAY', 0.05):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (probe, limits[1]))
+            try:
+                self.run_until(lambda: errors)
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+            self.assertEqual(errors[0]['message'],
+                             'socket.accept() out of system resource')
+            self.assertEqual(errors[0]['exception'].errno, errno.EMFILE)
+            self.assertIsInstance(errors[0]['socket'], asyncio.trsock.TransportSocket)
+            self.assertEqual(errors[0]['socket'].fileno(), server.sockets[0].fileno())
+            client.setblocking(False)
+            echo = self.run_coro(self.loop.sock_recv(client, 4), timeout=10)
+            self.assertEqual(echo, b'ping')  # served after the pause
+        self.assertTrue(server.is_serving())
+
+    def test_accept_method_of_a_socket_subclass_is_used(self):
+        errors = self.collect_errors()
+        with mock.patch.object(constants, 'ACCEPT_RETRY_DELAY', 0.05):
+            server, sock = self.flaky_server(OSError(errno.ENFILE, 'no file'))
+            self.addCleanup(server.close)
+            self.assertTrue(self.echo_works(server))
+        self.assertEqual([e['message'] for e in errors],
+                         ['socket.accept() out of system resource'])
+        self.assertEqual(errors[0]['exception'].errno, errno.ENFILE)
+
+    def test_other_accept_errors_go_to_the_exception_handler(self):
+        errors = self.collect_errors()
+        failure = OSError(errno.EPROTO, 'protocol error')
+        server, sock = self.flaky_server(failure)
+        self.addCleanup(server.close)
+        self.assertTrue(self.echo_works(server))
+        self.assertEqual(len(errors), 1)
+        self.assertIs(errors[0]['exception'], failure)
+        self.assertTrue(errors[0]['message'].startswith('Exception in callback'))
+
+    def test_would_block_and_aborted_accepts_are_skipped(self):
+        self.collect_errors()
+        server, sock = self.flaky_server(BlockingIOError(), InterruptedError(),
+                                         ConnectionAbortedError())
+        self.addCleanup(server.close)
+        self.assertTrue(self.echo_works(server))
+        self.assertEqual(self.loop_errors, [])
+
+    def test_each_protocol_is_made_in_a_context_of_its_own(self):
+        var = contextvars.ContextVar('var', default=0)
+        seen = []
+
+        def factory():
+            seen.append(var.get())
+            var.set(var.get() + 1)
+            return Echo()
+
+        server = self.tcp_server(factory)
+        for _ in range(3):
+            self.assertTrue(self.echo_works(server))
+        self.assertEqual(seen, [0, 0, 0])
+
+    def test_debug_mode_logs_each_connection(self):
+        self.loop.set_debug(True)
+        self.loop.slow_callback_duration = 60
+        server = self.tcp_server(Echo)
+        with self.assertLogs('asyncio', level='DEBUG') as logs:
+            self.assertTrue(self.echo_works(server))
+        self.assertTrue(any('got a new connection from' in line for line in logs.output),
+                        logs.output)
 
 
 class StartServingTests(ServerTestCase):

@@ -183,30 +183,6 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
         if sig not in signal.valid_signals():
             raise ValueError(f'invalid signal number {sig}')
 
-    # -- file descriptors -----------------------------------------------------
-    # The C++ _add_reader/_add_writer/_remove_reader/_remove_writer do the
-    # work; the public methods first refuse an fd that a transport owns.
-
-    def add_reader(self, fd, callback, *args):
-        """Call callback(*args) whenever fd is readable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_reader(fd, callback, *args)
-
-    def add_writer(self, fd, callback, *args):
-        """Call callback(*args) whenever fd is writable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_writer(fd, callback, *args)
-
-    def remove_reader(self, fd):
-        """Stop watching fd for reading; return True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_reader(fd)
-
-    def remove_writer(self, fd):
-        """Stop watching fd for writing; return True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_writer(fd)
-
     # -- transports ---------------------------------------------------------
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *,

@@ -12,15 +12,10 @@ import os
 import socket
 import stat
 import sys
-from asyncio import base_events, constants, exceptions, sslproto, tasks, trsock
+from asyncio import base_events, constants, exceptions, sslproto, tasks
 from asyncio.log import logger
 
 _PY313 = sys.version_info >= (3, 13)
-
-# accept() errors that mean "out of a resource for now": stop accepting for
-# a while instead of spinning, as the fd stays readable.
-_ACCEPT_RESOURCE_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE,
-                                     errno.ENOBUFS, errno.ENOMEM))
 
 # The largest count handed to one os.sendfile() call (1 GiB on 32-bit
 # builds, where a bigger one overflows).
@@ -57,50 +52,14 @@ class ServerMethods:
             # Closed while an EMFILE back-off was pending (asyncio would log
             # a ValueError from add_reader here): nothing left to serve.
             return
+        # _accept_connection is C++ (Modules/_aioev/server.cpp): it accepts
+        # up to backlog connections per readiness and makes their transports;
+        # a TLS connection goes to _accept_connection2 below, as in asyncio.
         self._add_reader(sock.fileno(), self._accept_connection,
                          protocol_factory, sock, sslcontext, server, backlog,
                          ssl_handshake_timeout, ssl_shutdown_timeout)
 
-    def _accept_connection(self, protocol_factory, sock,
-                           sslcontext=None, server=None, backlog=100,
-                           ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
-                           ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
-        # One readiness event may stand for many pending connections: take
-        # up to backlog of them now rather than one per loop iteration.
-        for _ in range(backlog):
-            try:
-                conn, addr = sock.accept()
-                if self._debug:
-                    logger.debug("%r got a new connection from %r: %r",
-                                 server, addr, conn)
-                conn.setblocking(False)
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return None  # no more pending, or the peer gave up already
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_RESOURCE_ERRNOS:
-                    raise  # the loop reports it to the exception handler
-                # The fd stays readable while we are out of fds: stop
-                # watching it and try again after a pause.
-                self.call_exception_handler({
-                    'message': 'socket.accept() out of system resource',
-                    'exception': exc,
-                    'socket': trsock.TransportSocket(sock),
-                })
-                self._remove_reader(sock.fileno())
-                self.call_later(constants.ACCEPT_RETRY_DELAY,
-                                self._start_serving,
-                                protocol_factory, sock, sslcontext, server,
-                                backlog, ssl_handshake_timeout,
-                                ssl_shutdown_timeout)
-                # asyncio keeps looping here, logging and scheduling a retry
-                # for each of the backlog attempts; once is enough.
-                return None
-            else:
-                self.create_task(self._accept_connection2(
-                    protocol_factory, conn, {'peername': addr}, sslcontext,
-                    server, ssl_handshake_timeout, ssl_shutdown_timeout))
-
-    async def _accept_connection2(
+    async def _accept_connection2(  # TLS connections
             self, protocol_factory, conn, extra,
             sslcontext=None, server=None,
             ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,

@@ -370,11 +370,17 @@ int loop_check_thread(LoopObject* loop);
 void ev_memory_init();
 int ev_memory_ready(int fds);
 
-// io.cpp: add_reader and friends, and the closed-fd guard.
+// io.cpp: add_reader and friends, and the closed-fd guard. The _checked
+// ones are the public methods, which refuse an fd that a transport owns;
+// the others are the loop's own _add_reader and friends.
 PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj);
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj);
+PyObject* loop_add_reader_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_add_writer_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_remove_reader_checked(PyObject* self, PyObject* fileobj);
+PyObject* loop_remove_writer_checked(PyObject* self, PyObject* fileobj);
 // Makes h fd's reader (or writer), cancelling the one it replaces and
 // whatever a file closed since left registered on fd; and removes it again
 // (true if there was one). The fd must be valid. io_wait: -1 with
@@ -398,6 +404,10 @@ int transport_run_ready(PyObject* transport, int events);
 
 // sock.cpp: the sock_* fast path
 PyTypeObject* sock_waiter_type_new(PyObject* module);
+// Loop._ensure_fd_no_transport(fileobj) (RuntimeError if a transport that
+// is not closing owns it), skipped when no transport was ever made for fd
+// (fileobj's number); fileobj nullptr: fd itself. 0, or -1 with the error.
+int check_no_transport(PyObject* self, PyObject* fd, PyObject* fileobj = nullptr);
 // A writable contiguous buffer of obj, as socket.recv_into() takes one: -1
 // with its TypeError ('recv_into() argument 1 must be read-write
 // bytes-like object, not bytes') for anything else.
@@ -411,6 +421,11 @@ PyTypeObject* stream_type_new(PyObject* module);
 PyTypeObject* datagram_type_new(PyObject* module);
 PyTypeObject* read_pipe_type_new(PyObject* module);   // pipe.cpp
 PyTypeObject* write_pipe_type_new(PyObject* module);
+
+// server.cpp: the accept loop of a listening socket (Loop._accept_connection)
+PyObject* loop_accept_connection(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* loop_accepted_connection(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+int server_state_init(ModuleState* st);
 
 // signals.cpp: the wake-up socketpair behind signal.set_wakeup_fd().
 PyObject* loop_signal_wakeup_fd(PyObject* self, PyObject*);

@@ -309,7 +309,10 @@ int io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject
   return 0;
 }
 
-PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader) {
+// checked: the public add_reader/add_writer, which first refuse an fd that a
+// transport owns, as asyncio's do.
+PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, bool reader,
+                       bool checked) {
   LoopObject* loop = as_loop(self);
   const char* method = reader ? "add_reader" : "add_writer";
   if (nargs < 2) {
@@ -318,7 +321,10 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     return nullptr;
   }
   Ref number = fileobj_number(args[0]);
-  if (!number || loop_check_closed(loop) < 0) return nullptr;
+  if (!number || (checked && check_no_transport(self, number.get(), args[0]) < 0) ||
+      loop_check_closed(loop) < 0) {
+    return nullptr;
+  }
   int fd = checked_fd(loop, args[0], number.get(), true);
   if (fd < 0) return nullptr;
   struct stat st;
@@ -348,10 +354,12 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   return reinterpret_cast<PyObject*>(h);
 }
 
-PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader) {
+PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader, bool checked) {
   LoopObject* loop = as_loop(self);
   Ref number = fileobj_number(fileobj);
-  if (!number) return nullptr;
+  if (!number || (checked && check_no_transport(self, number.get(), fileobj) < 0)) {
+    return nullptr;
+  }
   if (loop->closed) Py_RETURN_FALSE;
   int fd = checked_fd(loop, fileobj, number.get(), false);
   if (fd == kUnregistrable) Py_RETURN_FALSE;
@@ -403,16 +411,31 @@ bool io_unregister(LoopObject* loop, int fd, bool reader) {
 }
 
 PyObject* loop_add_reader(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  return add_callback(self, args, nargs, true);
+  return add_callback(self, args, nargs, true, false);
 }
 PyObject* loop_add_writer(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  return add_callback(self, args, nargs, false);
+  return add_callback(self, args, nargs, false, false);
 }
 PyObject* loop_remove_reader(PyObject* self, PyObject* fileobj) {
-  return remove_callback(self, fileobj, true);
+  return remove_callback(self, fileobj, true, false);
 }
 PyObject* loop_remove_writer(PyObject* self, PyObject* fileobj) {
-  return remove_callback(self, fileobj, false);
+  return remove_callback(self, fileobj, false, false);
+}
+// asyncio's add_reader and add_writer return None, not the handle.
+PyObject* loop_add_reader_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Ref handle = Ref::steal(add_callback(self, args, nargs, true, true));
+  return handle ? Py_NewRef(Py_None) : nullptr;
+}
+PyObject* loop_add_writer_checked(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Ref handle = Ref::steal(add_callback(self, args, nargs, false, true));
+  return handle ? Py_NewRef(Py_None) : nullptr;
+}
+PyObject* loop_remove_reader_checked(PyObject* self, PyObject* fileobj) {
+  return remove_callback(self, fileobj, true, true);
+}
+PyObject* loop_remove_writer_checked(PyObject* self, PyObject* fileobj) {
+  return remove_callback(self, fileobj, false, true);
 }
 
 void io_queue_fired(LoopObject* loop) {

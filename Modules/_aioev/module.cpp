@@ -174,7 +174,7 @@ int module_exec(PyObject* module) {
 #undef AIOEV_KWNAMES
   st->max_datagram = PyLong_FromLong(256 * 1024);
   if (st->max_datagram == nullptr || eager_factory_init(st) < 0) return -1;
-  if (task_module_init(module, st) < 0) return -1;
+  if (task_module_init(module, st) < 0 || server_state_init(st) < 0) return -1;
 
   // aioev._compat last, once every type is in the module: vendored, the
   // module is the top-level _aioev, and a program that imports it first

@@ -32,7 +32,9 @@
   X(iscoroutine, "asyncio", "iscoroutine")                                    \
   X(iscoroutinefunction, "asyncio", "iscoroutinefunction")                    \
   X(buffered_protocol_type, "asyncio", "BufferedProtocol")                    \
-  X(set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled")
+  X(set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled") \
+  X(socket_type, "socket", "socket")                                          \
+  X(transport_socket_type, "asyncio.trsock", "TransportSocket")
 
 // X(field): aioev._compat.<field>, imported last (see module_exec).
 #define AIOEV_STATE_COMPAT(X)                                                 \
@@ -69,7 +71,12 @@
   X(eager_tasks)       /* asyncio's set of running eager tasks (3.12+) */     \
   X(all_tasks_data)    /* the set inside asyncio's task WeakSet, its */       \
   X(all_tasks_remove)  /* weakref callback and its pending removals */        \
-  X(all_tasks_pending)
+  X(all_tasks_pending)                                                        \
+  /* server_state_init (server.cpp): the accept loop's */                     \
+  X(default_backlog)   /* 100 */                                              \
+  X(member_family)     /* _socket.socket's family, type and proto */          \
+  X(member_type)                                                              \
+  X(member_proto)
 
 // X(field, text): interned strings.
 #define AIOEV_STATE_STRINGS(X)                                                \
@@ -124,7 +131,17 @@
   X(str_asyncio_future_blocking, "_asyncio_future_blocking")                  \
   X(str_throw, "throw")                                                       \
   X(str_is_running, "is_running")                                             \
-  X(str_set_name, "set_name")
+  X(str_set_name, "set_name")                                                 \
+  X(str_accept, "accept")                                                     \
+  X(str_accept_raw, "_accept")                                                \
+  X(str_setblocking, "setblocking")                                           \
+  X(str_socket, "socket")                                                     \
+  X(str_make_socket_transport, "_make_socket_transport")                      \
+  X(str_accept_connection2, "_accept_connection2")                            \
+  X(str_start_serving, "_start_serving")                                      \
+  X(str_accepted_connection, "_accepted_connection")                          \
+  X(str_call_later, "call_later")                                             \
+  X(str_create_task, "create_task")
 
 // X(field, text, ...): vectorcall kwnames, tuples of interned strings.
 #define AIOEV_STATE_KWNAMES(X)                                                \
@@ -132,7 +149,8 @@
   X(context_kwnames, "context")                                               \
   X(msg_kwnames, "msg")                                                       \
   X(task_kwnames, "loop", "name", "context")                                  \
-  X(eager_kwnames, "loop", "name", "context", "eager_start")
+  X(eager_kwnames, "loop", "name", "context", "eager_start")                  \
+  X(transport_kwnames, "extra", "server")
 
 // Every PyObject* field of the lists above (the types apart), as
 // ONE(field) for the one-name lists and MANY(field, ...) for the others.

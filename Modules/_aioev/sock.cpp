@@ -243,10 +243,11 @@ PyType_Spec sock_waiter_spec = {
     sock_waiter_slots,
 };
 
-// Loop._ensure_fd_no_transport(fd), skipped when no transport was ever
-// made for fd: loop._transports is a WeakValueDictionary, whose `data`
-// dict holds an entry per fd that has had one.
-int check_no_transport(PyObject* self, PyObject* fd) {
+}  // namespace
+
+// loop._transports is a WeakValueDictionary, whose `data` dict holds an
+// entry per fd that has had a transport.
+int check_no_transport(PyObject* self, PyObject* fd, PyObject* fileobj) {
   ModuleState* st = reinterpret_cast<LoopObject*>(self)->state;
   Ref transports = Ref::steal(PyObject_GetAttr(self, st->str_transports));
   Ref data = transports ? Ref::steal(PyObject_GetAttr(transports.get(), st->str_data)) : Ref();
@@ -256,9 +257,12 @@ int check_no_transport(PyObject* self, PyObject* fd) {
     int present = PyDict_Contains(data.get(), fd);
     if (present <= 0) return present;
   }
-  Ref checked = Ref::steal(PyObject_CallMethod(self, "_ensure_fd_no_transport", "O", fd));
+  Ref checked = Ref::steal(
+      PyObject_CallMethod(self, "_ensure_fd_no_transport", "O", fileobj ? fileobj : fd));
   return checked ? 0 : -1;
 }
+
+namespace {
 
 // The common part: try now; else a future that a waiter completes.
 PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, PyObject* buffer) {

@@ -44,6 +44,7 @@ from loops import (HERE, ROOT, ServerFailed, cell_ratio, describe, format_times,
 from servers import KIB, SERVER_BUFFER_SIZE, SERVER_READ_SIZE, TRANSPORT_READ_SIZE
 
 CONNECTIONS = 10
+CHURN_MESSAGE = 64  # bytes echoed on each connection of connect_churn
 # The system calls of each echo server style, for the C echo server of
 # --floor to make the same ones: (bytes per read, bytes per send at most).
 # sock_* reads and writes back SERVER_READ_SIZE at a time; streams reads
@@ -92,6 +93,7 @@ class ServerBenchmark:
     path: str = "/"  # what wrk asks for
     service: str | None = None  # what a client cell talks to: a key of services.SERVICES
     modules: tuple = ()  # the Python modules the server or client needs
+    churn: bool = False  # a connection per request (loadgen -r)
 
 
 def make_server_benchmarks():
@@ -105,6 +107,8 @@ def make_server_benchmarks():
             benchmarks.append(ServerBenchmark(
                 f"echo_{label}_{kib}k", server, kib * KIB, unix, quick))
     benchmarks += [
+        # Accepting, not echoing: each request is a connection of its own.
+        ServerBenchmark("connect_churn", "protocol", CHURN_MESSAGE, quick=True, churn=True),
         ServerBenchmark("http", "http", quick=True, modules=("httptools",)),
         ServerBenchmark("websockets_1k", "websockets", KIB, modules=("websockets",)),
         ServerBenchmark("uvicorn_asgi", "uvicorn_asgi", driver="wrk",
@@ -210,6 +214,8 @@ def run_loadgen(benchmark, settings, context, address, server_pid):
         command += ["-s", str(benchmark.size)]
     else:
         command += ["-H"]
+    if benchmark.churn:
+        command += ["-r"]
     if context.client_cpu is not None:
         # On a CPU of its own, it polls without sleeping: a response then
         # never has to wake it, and the cost of a wake-up (large in a

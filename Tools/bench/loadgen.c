@@ -28,6 +28,11 @@
  *            binary frame of SIZE bytes, the response must be the same
  *            bytes in one unmasked binary frame.
  *
+ * With -r (connect churn) every request comes on a connection of its own: a
+ * request is connect, send, read the whole response, close; its latency runs
+ * from before the connect.  The close resets the connection (SO_LINGER 0), so
+ * that no TIME_WAIT piles up on the ports of loopback.
+ *
  * With -b it polls without ever sleeping (for a CPU of its own): then no
  * response has to wake it, and the server's sends are not charged with the
  * cost of waking it.
@@ -106,7 +111,8 @@ static struct {
     long server_pid;
     int cpu;
     int spin;          /* poll without sleeping */
-} opt = {NULL, NULL, 10, 0, 0, 0, 0.2, 1.0, 0, -1, 0};
+    int churn;         /* a new connection for each request */
+} opt = {NULL, NULL, 10, 0, 0, 0, 0.2, 1.0, 0, -1, 0, 0};
 
 static const char *request;
 static size_t request_len;
@@ -129,7 +135,7 @@ static void fail(const char *format, ...)
 static void usage(void)
 {
     fputs("usage: loadgen (-t HOST:PORT | -u PATH) (-s SIZE | -H | -W SIZE) [-c CONNECTIONS]\n"
-          "               [-w WARMUP_S] [-d DURATION_S] [-p SERVER_PID] [-a CPU] [-b]\n",
+          "               [-w WARMUP_S] [-d DURATION_S] [-p SERVER_PID] [-a CPU] [-b] [-r]\n",
           stderr);
     exit(2);
 }
@@ -370,6 +376,15 @@ static void send_some(struct conn *c)
         watch(c, EPOLL_CTL_MOD, want_out);
 }
 
+/* Closes c's connection with a reset (see -r). */
+static void drop_connection(struct conn *c)
+{
+    struct linger reset = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(c->fd);  /* which takes it out of the epoll set too */
+    c->fd = -1;
+}
+
 static void start_request(struct conn *c)
 {
     c->busy = 1;
@@ -377,6 +392,12 @@ static void start_request(struct conn *c)
     c->received = 0;
     c->expected = opt.http ? 0 : expected_len;
     c->started = now();
+    if (opt.churn) {
+        if (c->fd >= 0)
+            drop_connection(c);
+        c->fd = open_connection();
+        watch(c, EPOLL_CTL_ADD, 0);
+    }
     send_some(c);
 }
 
@@ -468,7 +489,7 @@ static double parse_seconds(const char *text)
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "t:u:c:s:HW:w:d:p:a:b")) != -1) {
+    while ((ch = getopt(argc, argv, "t:u:c:s:HW:w:d:p:a:br")) != -1) {
         switch (ch) {
         case 't': opt.tcp = optarg; break;
         case 'u': opt.unix_path = optarg; break;
@@ -481,6 +502,7 @@ int main(int argc, char **argv)
         case 'p': opt.server_pid = atol(optarg); break;
         case 'a': opt.cpu = atoi(optarg); break;
         case 'b': opt.spin = 1; break;
+        case 'r': opt.churn = 1; break;
         default: usage();
         }
     }
@@ -545,10 +567,13 @@ int main(int argc, char **argv)
         fail("epoll_create1: %s", strerror(errno));
     for (int i = 0; i < opt.connections; i++) {
         struct conn *c = &conns[i];
-        c->fd = open_connection();
+        c->fd = -1;  /* -r: start_request opens each */
         if (opt.http && !(c->response = malloc(HTTP_RESPONSE_MAX)))
             fail("out of memory");
-        watch(c, EPOLL_CTL_ADD, 0);
+        if (!opt.churn) {
+            c->fd = open_connection();
+            watch(c, EPOLL_CTL_ADD, 0);
+        }
     }
 
     enum { WARMUP, MEASURE, DRAIN } phase = WARMUP;
@@ -625,7 +650,10 @@ int main(int argc, char **argv)
     }
 
     for (int i = 0; i < opt.connections; i++) {
-        close(conns[i].fd);
+        if (opt.churn)
+            drop_connection(&conns[i]);
+        else
+            close(conns[i].fd);
         free(conns[i].response);
     }
     close(epfd);
