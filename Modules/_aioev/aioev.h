@@ -249,6 +249,10 @@ struct LoopObject {
   // are touched by other threads. threadsafe_pending is read atomically.
   ReadyQueue<PyObject*, PyRawAllocator> threadsafe;  // owned Handles
   bool threadsafe_pending;
+  // How many of them are TimerHandles for the timer heap: on free-threaded
+  // builds, what call_at and call_later scheduled from another thread while
+  // the loop ran (see loop_runs_elsewhere).
+  size_t threadsafe_timers;
   NoGilMutex threadsafe_lock;
   TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
   Py_ssize_t timers_cancelled;
@@ -397,6 +401,26 @@ Ref call_method_handling(PyObject* exc, PyObject* obj, PyObject* name, PyObject*
 double monotonic_now();
 int loop_check_closed(LoopObject* loop);
 int loop_push_ready(LoopObject* loop, PyObject* handle);  // increfs handle
+// Whether the loop runs in another thread than the caller's, on a
+// free-threaded build (never with a GIL, which serializes the threads).
+// What such a thread schedules on the loop (call_soon, call_at, or the done
+// callbacks of a future it completes or cancels: not thread-safe in asyncio,
+// whose deque and heap the GIL or their own locks keep whole) goes through
+// the loop's threadsafe queue, as call_soon_threadsafe's handles do, and
+// never touches the ready queue or the timer heap that the loop's thread is
+// using.
+inline bool loop_runs_elsewhere(LoopObject* loop) {
+#ifdef Py_GIL_DISABLED
+  return load_relaxed(loop->has_thread_id) &&
+         load_relaxed(loop->thread_id) != PyThread_get_thread_ident();
+#else
+  (void)loop;
+  return false;
+#endif
+}
+// Queues handle (a new reference is taken) on the threadsafe queue and wakes
+// the loop: -1 with MemoryError if the queue cannot grow.
+int loop_push_threadsafe(LoopObject* loop, PyObject* handle);
 // Moves the handles that other threads' call_soon_threadsafe queued to the
 // end of the ready queue (in the loop's thread, before it reads or extends
 // the ready queue, so that each keeps its place in asyncio's order); -1 with

@@ -161,18 +161,10 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
   }
   HandleObject* h = handle_new(loop, false, args[0], args + 1, ncb, context);
   if (h == nullptr) return nullptr;
-  nogil_lock(&loop->threadsafe_lock);
-  bool queued = loop->threadsafe.push_back(reinterpret_cast<PyObject*>(h));
-  if (queued) {
-    Py_INCREF(h);  // the queue's reference
-    __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
-  }
-  nogil_unlock(&loop->threadsafe_lock);
-  if (AIOEV_UNLIKELY(!queued)) {
+  if (loop_push_threadsafe(loop, reinterpret_cast<PyObject*>(h)) < 0) {
     Py_DECREF(h);
-    return PyErr_NoMemory();
+    return nullptr;
   }
-  ev_async_send(loop->ev, &loop->wakeup);
   return reinterpret_cast<PyObject*>(h);
 }
 
@@ -190,6 +182,14 @@ PyObject* schedule_at(LoopObject* loop, const char* method, double when, PyObjec
   HandleObject* h = handle_new(loop, true, callback, args + 2, ncb, context);
   if (h == nullptr) return nullptr;
   h->when = when;
+  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) {
+    store_relaxed(h->scheduled, true);  // in the heap from now on, as cancel() sees it
+    if (loop_push_threadsafe(loop, reinterpret_cast<PyObject*>(h)) < 0) {
+      Py_DECREF(h);
+      return nullptr;
+    }
+    return reinterpret_cast<PyObject*>(h);
+  }
   if (AIOEV_UNLIKELY(!loop->timers.push(when, h))) {
     Py_DECREF(h);
     return PyErr_NoMemory();
@@ -647,12 +647,18 @@ void take_all(LoopObject* loop, Taken* taken) {
   taken->ready.swap(loop->ready);
   nogil_lock(&loop->threadsafe_lock);
   taken->threadsafe.swap(loop->threadsafe);
+  loop->threadsafe_timers = 0;
   __atomic_store_n(&loop->threadsafe_pending, false, __ATOMIC_RELAXED);
   nogil_unlock(&loop->threadsafe_lock);
   taken->timers = loop->timers.take_all();
-  for (size_t i = 0; i < taken->ready.size(); ++i) {
-    PyObject* item = taken->ready.at(i);
-    if (task_check(loop->state, item)) task_drop_queued(item);
+  for (auto* queue : {&taken->ready, &taken->threadsafe}) {
+    for (size_t i = 0; i < queue->size(); ++i) {
+      PyObject* item = queue->at(i);
+      if (task_check(loop->state, item)) task_drop_queued(item);
+      if (Py_IS_TYPE(item, loop->state->timer_handle_type)) {
+        store_relaxed(reinterpret_cast<HandleObject*>(item)->scheduled, false);
+      }
+    }
   }
   for (auto& entry : taken->timers) store_relaxed(entry.item->scheduled, false);
   store_relaxed(loop->timers_cancelled, Py_ssize_t{0});
@@ -1088,6 +1094,7 @@ bool loop_plain_call_soon(LoopObject* loop) {
 }
 
 int loop_push_ready(LoopObject* loop, PyObject* handle) {
+  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) return loop_push_threadsafe(loop, handle);
   if (loop_take_threadsafe(loop) < 0) return -1;
   if (AIOEV_UNLIKELY(!loop->ready.push_back(handle))) {
     PyErr_NoMemory();
@@ -1101,13 +1108,46 @@ int loop_push_ready(LoopObject* loop, PyObject* handle) {
 
 namespace aioev {
 
+int loop_push_threadsafe(LoopObject* loop, PyObject* handle) {
+  bool timer = Py_IS_TYPE(handle, loop->state->timer_handle_type);
+  nogil_lock(&loop->threadsafe_lock);
+  bool queued = loop->threadsafe.push_back(handle);
+  if (queued) {
+    Py_INCREF(handle);  // the queue's reference
+    if (timer) ++loop->threadsafe_timers;
+    __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
+  }
+  nogil_unlock(&loop->threadsafe_lock);
+  if (AIOEV_UNLIKELY(!queued)) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  ev_async_send(loop->ev, &loop->wakeup);
+  return 0;
+}
+
 int loop_take_threadsafe_slow(LoopObject* loop) {
   int rc = 0;
   nogil_lock(&loop->threadsafe_lock);
-  if (loop->ready.empty()) {
+  if (loop->threadsafe_timers == 0 && loop->ready.empty()) {
     loop->ready.swap(loop->threadsafe);
   } else if (loop->ready.reserve(loop->ready.size() + loop->threadsafe.size())) {
-    while (!loop->threadsafe.empty()) loop->ready.push_back(loop->threadsafe.pop_front());
+    // Each TimerHandle (scheduled from another thread) goes to the heap;
+    // one that finds no room there waits at the front for the next take.
+    while (rc == 0 && !loop->threadsafe.empty()) {
+      PyObject* item = loop->threadsafe.pop_front();
+      if (loop->threadsafe_timers == 0 || !Py_IS_TYPE(item, loop->state->timer_handle_type)) {
+        loop->ready.push_back(item);
+        continue;
+      }
+      HandleObject* h = reinterpret_cast<HandleObject*>(item);
+      if (loop->timers.push(h->when, h)) {
+        --loop->threadsafe_timers;
+      } else {
+        loop->threadsafe.push_front(item);
+        rc = -1;
+      }
+    }
   } else {
     rc = -1;
   }
