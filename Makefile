@@ -291,10 +291,10 @@ memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak pytest-$(CPY
 # one stops its process (halt_on_error), and any report, or a "WARNING:
 # ThreadSanitizer" in the output, fails the target. Tests/tsan-suppressions.txt
 # names races of CPython's own, none of aioev's. TSAN_EXTRA_OPTIONS=halt_on_error=0
-# collects every report of a run. Left out: test_task_faults' ThreadAndGCTests,
-# which calls a Task's cancel(), done() and repr() from other threads while
-# the loop steps it; Future and Task hold no per-object critical section yet
-# (3.13's _asyncio neither; 3.14's do), and TSan reports those races.
+# collects every report of a run. test_task_faults' ThreadAndGCTests calls a
+# Task's cancel(), done() and repr() from other threads while the loop steps
+# it: aioev's Future and Task hold a per-object critical section, as 3.14's
+# _asyncio does (3.13's has none).
 TSAN_DIR     := build/cpy-$(CPY_TSAN)
 TSAN_PKG     := $(CURDIR)/$(TSAN_DIR)/pkg
 TSAN_REPORTS := $(CURDIR)/$(TSAN_DIR)/reports
@@ -302,7 +302,8 @@ TSAN_ARGS    := -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" \
                 -DAIOEV_TSAN=ON -DAIOEV_TESTS=OFF -DAIOEV_WERROR=ON \
                 -DAIOEV_EXT_OUTPUT_DIR=$(TSAN_PKG)/aioev
 TSAN_TESTS   ?= Tests/test_threads_stress.py Tests/test_threadsafe.py Tests/test_debug.py \
-                Tests/test_loop.py Tests/test_task.py Tests/test_signals.py -k thread
+                Tests/test_loop.py Tests/test_task.py Tests/test_task_faults.py \
+                Tests/test_signals.py -k thread
 TSAN_EXTRA_OPTIONS ?=
 TSAN_ENV      = PYTHON_GIL=0 \
                 TSAN_OPTIONS="suppressions=$(CURDIR)/Tests/tsan-suppressions.txt halt_on_error=1 \

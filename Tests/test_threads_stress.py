@@ -257,6 +257,95 @@ TIMER_CANCEL = '''
     print('ok')
 '''
 
+# Threads cancel and read futures (and cancel tasks) directly, not through
+# call_soon_threadsafe, while the loop's thread resolves them and steps the
+# tasks awaiting them: asyncio documents its futures as not thread-safe, but
+# no such program may crash. Each future ends cancelled or with its result,
+# every done callback runs once, in the loop's thread, and every task ends as
+# its future says.
+FUTURES_FROM_THREADS = '''
+    import threading
+
+    N_THREADS, FUTURES, ROUNDS = {params}
+    loop = new_event_loop()
+    problems = []
+    loop.set_exception_handler(lambda loop, context: problems.append(repr(context)))
+    loop_thread = threading.get_ident()
+
+    async def waiter(fut):
+        try:
+            return ('result', await fut)
+        except asyncio.CancelledError:
+            return ('cancelled', None)
+
+    for _ in range(ROUNDS):
+        futs = [loop.create_future() for _ in range(FUTURES)]
+        called = [0] * FUTURES
+
+        def on_done(fut, k):
+            if threading.get_ident() != loop_thread:
+                problems.append(f'future {{k}}: done callback in another thread')
+            called[k] += 1
+
+        for k, fut in enumerate(futs):
+            fut.add_done_callback(lambda fut, k=k: on_done(fut, k))
+        tasks = [loop.create_task(waiter(fut)) for fut in futs]
+        start = threading.Barrier(N_THREADS + 1)
+
+        def poke(c):
+            start.wait()
+            for k in range(FUTURES):
+                fut = futs[k]
+                fut.done()
+                fut.cancelled()
+                fut._state
+                if k % N_THREADS == c and k % 3 == 1:
+                    fut.cancel()
+                if k % N_THREADS == c and k % 5 == 2:
+                    tasks[k].cancel()
+                if k % 97 == c:
+                    repr(fut)
+                    repr(tasks[k])
+
+        async def resolve():
+            start.wait()  # the threads start while the loop runs
+            for k, fut in enumerate(futs):
+                if k % 3 == 0:
+                    try:
+                        fut.set_result(k)
+                    except asyncio.InvalidStateError:
+                        pass  # a thread cancelled it first
+                if k % 50 == 0:
+                    await asyncio.sleep(0)
+
+        threads = [threading.Thread(target=poke, args=(c,)) for c in range(N_THREADS)]
+        for t in threads:
+            t.start()
+        loop.run_until_complete(resolve())
+        for t in threads:
+            t.join(60)
+        for k, fut in enumerate(futs):
+            if not fut.done():
+                fut.set_result(k)
+        results = loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0))  # the last done callbacks
+        for k, (fut, task, got) in enumerate(zip(futs, tasks, results)):
+            if fut.cancelled():
+                ok = got == ('cancelled', None)
+            else:
+                ok = got == ('result', k) or got == ('cancelled', None) and task.cancelling()
+            if not ok:
+                problems.append(f'future {{k}} {{fut!r}}: task gave {{got!r}}')
+        bad = [k for k, n in enumerate(called) if n != 1]
+        if bad:
+            problems.append(f'done callbacks not run once: {{bad[:10]}}')
+        if problems:
+            break
+    loop.close()
+    assert not problems, problems[:10]
+    print('ok')
+'''
+
 
 class ThreadStressTests(unittest.TestCase):
 
@@ -284,6 +373,12 @@ class ThreadStressTests(unittest.TestCase):
     def test_timers_cancelled_from_other_threads(self):
         # 4 threads cancel two thirds of 20,000 timers while the loop runs.
         proc = support.run_child(TIMER_CANCEL.format(params=(4, 20000)), timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertIn('ok', proc.stdout)
+
+    def test_futures_cancelled_and_read_from_other_threads(self):
+        # 4 threads, 3,000 futures and their tasks, 5 rounds.
+        proc = support.run_child(FUTURES_FROM_THREADS.format(params=(4, 3000, 5)), timeout=600)
         self.assertEqual(proc.returncode, 0, support.describe_child(proc))
         self.assertIn('ok', proc.stdout)
 

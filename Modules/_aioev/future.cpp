@@ -601,19 +601,20 @@ PySendResult iter_step(FutureIterObject* it, PyObject** out) {
     *out = Py_NewRef(Py_None);
     return PYGEN_RETURN;
   }
-  FutureObject* f = as_future(it->future);
+  Ref fut = Ref::borrow(it->future);  // outlives the lock
+  FutureObject* f = as_future(fut.get());
+  ObjectLock lock(f);
   if (f->fut_state == kPending) {
     if (!f->blocking) {
       f->blocking = true;
-      *out = Py_NewRef(it->future);
+      *out = fut.release();
       return PYGEN_NEXT;
     }
     PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
     return PYGEN_ERROR;
   }
-  Ref fut = Ref::steal(it->future);
-  it->future = nullptr;
-  Ref result = future_get_result(as_future(fut.get()));
+  Py_CLEAR(it->future);
+  Ref result = future_get_result(f);
   if (!result) return PYGEN_ERROR;
   *out = result.release();
   return PYGEN_RETURN;
@@ -767,20 +768,20 @@ PyType_Slot future_iter_slots[] = {
 #define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef future_methods[] = {
-    {"result", Future_result, METH_NOARGS, "result($self, /)\n--\n\nThe future's result; raises if it has none."},
-    {"exception", Future_exception, METH_NOARGS, "exception($self, /)\n--\n\nThe future's exception, or None."},
-    {"set_result", Future_set_result, METH_O, "set_result($self, result, /)\n--\n\nMark the future done with a result."},
-    {"set_exception", Future_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nMark the future done with an exception."},
-    {"add_done_callback", FASTCALL_KW(Future_add_done_callback), METH_FASTCALL | METH_KEYWORDS,
+    {"result", Locked<Future_result>::call, METH_NOARGS, "result($self, /)\n--\n\nThe future's result; raises if it has none."},
+    {"exception", Locked<Future_exception>::call, METH_NOARGS, "exception($self, /)\n--\n\nThe future's exception, or None."},
+    {"set_result", Locked<Future_set_result>::call, METH_O, "set_result($self, result, /)\n--\n\nMark the future done with a result."},
+    {"set_exception", Locked<Future_set_exception>::call, METH_O, "set_exception($self, exception, /)\n--\n\nMark the future done with an exception."},
+    {"add_done_callback", FASTCALL_KW(Locked<Future_add_done_callback>::call), METH_FASTCALL | METH_KEYWORDS,
      "add_done_callback($self, fn, /, *, context=None)\n--\n\nCall fn(future) from the loop once the future is done."},
-    {"remove_done_callback", Future_remove_done_callback, METH_O,
+    {"remove_done_callback", Locked<Future_remove_done_callback>::call, METH_O,
      "remove_done_callback($self, fn, /)\n--\n\nRemove every instance of fn from the done callbacks; return how many."},
-    {"cancel", FASTCALL_KW(Future_cancel), METH_FASTCALL | METH_KEYWORDS,
+    {"cancel", FASTCALL_KW(Locked<Future_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
      "cancel($self, /, msg=None)\n--\n\nCancel the future; False if it is already done."},
-    {"cancelled", Future_cancelled, METH_NOARGS, "cancelled($self, /)\n--\n\nTrue if the future was cancelled."},
-    {"done", Future_done, METH_NOARGS, "done($self, /)\n--\n\nTrue once the future has a result or is cancelled."},
-    {"get_loop", Future_get_loop, METH_NOARGS, "get_loop($self, /)\n--\n\nThe event loop the future is bound to."},
-    {"_make_cancelled_error", Future_make_cancelled_error, METH_NOARGS,
+    {"cancelled", Locked<Future_cancelled>::call, METH_NOARGS, "cancelled($self, /)\n--\n\nTrue if the future was cancelled."},
+    {"done", Locked<Future_done>::call, METH_NOARGS, "done($self, /)\n--\n\nTrue once the future has a result or is cancelled."},
+    {"get_loop", Locked<Future_get_loop>::call, METH_NOARGS, "get_loop($self, /)\n--\n\nThe event loop the future is bound to."},
+    {"_make_cancelled_error", Locked<Future_make_cancelled_error>::call, METH_NOARGS,
      "The CancelledError to raise for this cancelled future."},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
     {nullptr, nullptr, 0, nullptr},
@@ -789,24 +790,24 @@ PyMethodDef future_methods[] = {
 #undef FASTCALL_KW
 
 PyGetSetDef future_getset[] = {
-    {"_state", get_state, nullptr, nullptr, nullptr},
-    {"_result", get_result, nullptr, nullptr, nullptr},
-    {"_exception", get_exception, nullptr, nullptr, nullptr},
-    {"_exception_tb", get_exception_tb, nullptr, nullptr, nullptr},
-    {"_loop", get_loop_attr, nullptr, nullptr, nullptr},
-    {"_callbacks", get_callbacks, nullptr, nullptr, nullptr},
-    {"_source_traceback", get_source_traceback, nullptr, nullptr, nullptr},
-    {"_cancelled_exc", get_cancelled_exc, nullptr, nullptr, nullptr},
-    {"_cancel_message", get_cancel_message, set_cancel_message, nullptr, nullptr},
-    {"_asyncio_future_blocking", get_blocking, set_blocking, nullptr, nullptr},
-    {"_log_traceback", get_log_traceback, set_log_traceback, nullptr, nullptr},
+    {"_state", Locked<get_state>::call, nullptr, nullptr, nullptr},
+    {"_result", Locked<get_result>::call, nullptr, nullptr, nullptr},
+    {"_exception", Locked<get_exception>::call, nullptr, nullptr, nullptr},
+    {"_exception_tb", Locked<get_exception_tb>::call, nullptr, nullptr, nullptr},
+    {"_loop", Locked<get_loop_attr>::call, nullptr, nullptr, nullptr},
+    {"_callbacks", Locked<get_callbacks>::call, nullptr, nullptr, nullptr},
+    {"_source_traceback", Locked<get_source_traceback>::call, nullptr, nullptr, nullptr},
+    {"_cancelled_exc", Locked<get_cancelled_exc>::call, nullptr, nullptr, nullptr},
+    {"_cancel_message", Locked<get_cancel_message>::call, Locked<set_cancel_message>::call, nullptr, nullptr},
+    {"_asyncio_future_blocking", Locked<get_blocking>::call, Locked<set_blocking>::call, nullptr, nullptr},
+    {"_log_traceback", Locked<get_log_traceback>::call, Locked<set_log_traceback>::call, nullptr, nullptr},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 PyType_Slot future_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(Future_new)},
-    {Py_tp_init, reinterpret_cast<void*>(Future_init)},
+    {Py_tp_init, reinterpret_cast<void*>(Locked<Future_init>::call)},
     {Py_tp_repr, reinterpret_cast<void*>(Future_repr)},
     {Py_tp_iter, reinterpret_cast<void*>(Future_await)},
     {Py_am_await, reinterpret_cast<void*>(Future_await)},

@@ -87,6 +87,53 @@ struct TaskObject {
   PyObject* registration;  // the weak reference in asyncio's task WeakSet
 };
 
+// The per-object lock of a future or task on free-threaded builds (a
+// critical section, as 3.14's _asyncio takes on its Future and Task; none
+// with a GIL): every method and attribute of aioev.Future and aioev.Task,
+// a task's step and every C++ path that changes a future from outside holds
+// it, so that a future done, cancelled or read from another thread never
+// sees another thread's half-made change. The code that holds it may run
+// Python code: a critical section is suspended while its thread blocks, so
+// locks taken in any order cannot deadlock.
+class ObjectLock {
+ public:
+  // op may be nullptr: no lock.
+  explicit ObjectLock(PyObject* op) {
+#ifdef Py_GIL_DISABLED
+    locked_ = op != nullptr;
+    if (locked_) PyCriticalSection_Begin(&section_, op);
+#else
+    (void)op;
+#endif
+  }
+  explicit ObjectLock(FutureObject* f) : ObjectLock(reinterpret_cast<PyObject*>(f)) {}
+  ~ObjectLock() {
+#ifdef Py_GIL_DISABLED
+    if (locked_) PyCriticalSection_End(&section_);
+#endif
+  }
+  ObjectLock(const ObjectLock&) = delete;
+  ObjectLock& operator=(const ObjectLock&) = delete;
+
+ private:
+#ifdef Py_GIL_DISABLED
+  PyCriticalSection section_;
+  bool locked_;
+#endif
+};
+
+// Locked<f>::call: f (a method, getter or setter whose first argument is
+// self) run under self's ObjectLock, for the types' method tables.
+template <auto F>
+struct Locked;
+template <class R, class... A, R (*F)(PyObject*, A...)>
+struct Locked<F> {
+  static R call(PyObject* self, A... args) {
+    ObjectLock lock(self);
+    return F(self, args...);
+  }
+};
+
 // The module state of an aioev.Future or aioev.Task (or a subclass).
 inline ModuleState* future_state(FutureObject* f) {
   if (LoopObject* l = fast_loop(f)) return l->state;

@@ -202,19 +202,10 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
   }
   HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
   if (h == nullptr) return nullptr;
-  nogil_lock(&loop->threadsafe_lock);
-  PyReadyEntry entry = PyReadyEntry::handle(reinterpret_cast<PyObject*>(h));
-  bool queued = loop->threadsafe.push_back(entry);
-  if (queued) {
-    Py_INCREF(h);  // the queue's reference
-    __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
-  }
-  nogil_unlock(&loop->threadsafe_lock);
-  if (AIOEV_UNLIKELY(!queued)) {
+  if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
     Py_DECREF(h);
-    return PyErr_NoMemory();
+    return nullptr;
   }
-  ev_async_send(loop->ev, &loop->wakeup);
   return reinterpret_cast<PyObject*>(h);
 }
 
@@ -231,6 +222,15 @@ PyObject* schedule_at(LoopObject* loop, double when, PyObject* const* values,
   HandleObject* h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
   if (h == nullptr) return nullptr;
   h->when = when;
+  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) {
+    store_relaxed(h->scheduled, true);  // in the heap from now on, as cancel() sees it
+    if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
+      store_relaxed(h->scheduled, false);
+      Py_DECREF(h);
+      return nullptr;
+    }
+    return reinterpret_cast<PyObject*>(h);
+  }
   if (AIOEV_UNLIKELY(!loop->timers.push(when, h))) {
     Py_DECREF(h);
     return PyErr_NoMemory();
@@ -712,9 +712,17 @@ void take_all(LoopObject* loop, Taken* taken) {
   taken->ready.swap(loop->ready);
   nogil_lock(&loop->threadsafe_lock);
   taken->threadsafe.swap(loop->threadsafe);
+  loop->threadsafe_timers = 0;
   __atomic_store_n(&loop->threadsafe_pending, false, __ATOMIC_RELAXED);
   nogil_unlock(&loop->threadsafe_lock);
   taken->timers = loop->timers.take_all();
+  // TimerHandles another thread scheduled leave the heap they were bound for.
+  for (size_t i = 0; i < taken->threadsafe.size(); ++i) {
+    PyObject* item = taken->threadsafe.at(i).object;
+    if (Py_IS_TYPE(item, loop->state->timer_handle_type)) {
+      store_relaxed(reinterpret_cast<HandleObject*>(item)->scheduled, false);
+    }
+  }
   for (auto& entry : taken->timers) store_relaxed(entry.item->scheduled, false);
   store_relaxed(loop->timers_cancelled, Py_ssize_t{0});
 }
@@ -1172,13 +1180,50 @@ bool loop_plain_call_soon(LoopObject* loop) {
 
 namespace aioev {
 
+int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry) {
+  bool timer = entry.kind == ReadyKind::kHandle &&
+               Py_IS_TYPE(entry.object, loop->state->timer_handle_type);
+  nogil_lock(&loop->threadsafe_lock);
+  bool queued = loop->threadsafe.push_back(entry);
+  if (queued) {
+    Py_INCREF(entry.object);  // the queue's references
+    Py_XINCREF(entry.arg);
+    if (timer) ++loop->threadsafe_timers;
+    __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
+  }
+  nogil_unlock(&loop->threadsafe_lock);
+  if (AIOEV_UNLIKELY(!queued)) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  ev_async_send(loop->ev, &loop->wakeup);
+  return 0;
+}
+
 int loop_take_threadsafe_slow(LoopObject* loop) {
   int rc = 0;
   nogil_lock(&loop->threadsafe_lock);
-  if (loop->ready.empty()) {
+  if (loop->threadsafe_timers == 0 && loop->ready.empty()) {
     loop->ready.swap(loop->threadsafe);
   } else if (loop->ready.reserve(loop->ready.size() + loop->threadsafe.size())) {
-    while (!loop->threadsafe.empty()) loop->ready.push_back(loop->threadsafe.pop_front());
+    // A TimerHandle another thread scheduled goes to the heap (with the
+    // queue's reference); one that finds no room there waits at the front
+    // for the next take.
+    while (rc == 0 && !loop->threadsafe.empty()) {
+      PyReadyEntry entry = loop->threadsafe.pop_front();
+      if (loop->threadsafe_timers == 0 || entry.kind != ReadyKind::kHandle ||
+          !Py_IS_TYPE(entry.object, loop->state->timer_handle_type)) {
+        loop->ready.push_back(entry);
+        continue;
+      }
+      HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+      if (loop->timers.push(h->when, h)) {
+        --loop->threadsafe_timers;
+      } else {
+        loop->threadsafe.push_front(entry);
+        rc = -1;
+      }
+    }
   } else {
     rc = -1;
   }

@@ -152,6 +152,10 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   ModuleState* st = w->loop->state;
   // The loop's own futures are settled in C++; asyncio's through their methods.
   bool native = Py_IS_TYPE(w->future, st->native_future_type);
+  // Checked and settled under the future's lock: a cancel() from another
+  // thread comes before the check or after the result.
+  Ref future = Ref::borrow(w->future);  // outlives the lock
+  ObjectLock lock(native ? future.get() : nullptr);
   if (native) {
     if (as_future(w->future)->fut_state != kPending) Py_RETURN_NONE;
   } else {
@@ -325,6 +329,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     return nullptr;
   }
   if (Py_IS_TYPE(future.get(), st->native_future_type)) {
+    ObjectLock lock(future.get());
     if (future_add_callback(as_future(future.get()), waiter.get(), nullptr) < 0) return nullptr;
   } else {
     Ref added = call_method(future.get(), st->str_add_done_callback, waiter.get());

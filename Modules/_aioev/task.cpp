@@ -161,11 +161,15 @@ int cancel_waiter(ModuleState* st, PyObject* waiter, PyObject* msg) {
     // Tasks awaiting each other, in a cycle or a long chain, recurse here:
     // RecursionError, as asyncio's call of waiter.cancel() raises.
     if (Py_EnterRecursiveCall(" while calling a Python object")) return -1;
+    ObjectLock lock(waiter);
     int r = task_cancel(as_task(waiter), msg);
     Py_LeaveRecursiveCall();
     return r;
   }
-  if (Py_IS_TYPE(waiter, st->native_future_type)) return future_cancel(as_future(waiter), msg);
+  if (Py_IS_TYPE(waiter, st->native_future_type)) {
+    ObjectLock lock(waiter);
+    return future_cancel(as_future(waiter), msg);
+  }
   PyObject* args[] = {waiter, msg};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_cancel, args,
                                                  1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
@@ -208,7 +212,13 @@ int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* block
         t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
                                 result));
   }
-  int truth = exact ? f->blocking : PyObject_IsTrue(blocking);
+  int truth;
+  if (exact) {
+    ObjectLock lock(f);
+    truth = f->blocking;
+  } else {
+    truth = PyObject_IsTrue(blocking);
+  }
   if (truth < 0) return -1;
   if (!truth) {
     return schedule_step_error(
@@ -221,6 +231,7 @@ int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* block
   PyObject* wakeup = get_wakeup(t);
   if (wakeup == nullptr) return -1;
   if (exact) {
+    ObjectLock lock(f);
     f->blocking = false;
     if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
   } else {
@@ -363,15 +374,23 @@ int task_step(TaskObject* t, PyObject* exc_in) {
 // thrown in if it failed (the coroutine reads a result itself).
 int task_wakeup(TaskObject* t, PyObject* fut) {
   ModuleState* st = state_of(t);
-  if (future_or_task_exact(st, fut) && as_future(fut)->fut_state != kPending) {
+  bool exact = future_or_task_exact(st, fut);
+  if (exact) {
     FutureObject* f = as_future(fut);
-    if (f->fut_state == kFinished && f->exception == nullptr) {
-      f->log_traceback = false;
-      return task_step(t, nullptr);
+    bool failed = false;
+    {
+      ObjectLock lock(f);  // the caller's reference to fut keeps it alive
+      if (f->fut_state == kPending) {
+        exact = false;  // asked again through result(), as asyncio does
+      } else if (f->fut_state == kFinished && f->exception == nullptr) {
+        f->log_traceback = false;
+      } else {
+        failed = !future_get_result(f);  // raises: cancelled or failed
+      }
     }
-    Ref result = future_get_result(f);  // raises: cancelled or failed
-    if (result) return task_step(t, nullptr);
-  } else {
+    if (exact && !failed) return task_step(t, nullptr);
+  }
+  if (!exact) {
     Ref result = call_method(fut, st->str_result);
     if (result) return task_step(t, nullptr);
   }
@@ -455,6 +474,7 @@ int task_try_queue_wakeup(ModuleState* st, LoopObject* loop, PyObject* callback,
 
 int task_run_ready(LoopObject* loop, PyObject* task, bool wakeup, PyObject* arg) {
   TaskObject* t = as_task(task);
+  ObjectLock lock(task);  // the ready queue's reference keeps the task alive
   Ref context = Ref::borrow(t->fut.context);
   if (PyContext_Enter(context.get()) < 0) return report_step_error(loop, t);
   int rc = wakeup ? task_wakeup(t, arg) : task_step(t, arg);
@@ -776,6 +796,7 @@ PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, 
   }
   Ref task = Ref::borrow(m->task);
   Ref exc = Ref::borrow(m->exc);
+  ObjectLock lock(task.get());
   int rc = m->wakeup ? task_wakeup(as_task(task.get()), args[0])
                      : task_step(as_task(task.get()), exc.get());
   if (rc < 0) return nullptr;
@@ -843,14 +864,14 @@ PyType_Slot task_method_slots[] = {
 #define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef task_methods[] = {
-    {"get_coro", Task_get_coro, METH_NOARGS, "get_coro($self, /)\n--\n\nThe task's coroutine."},
-    {"get_context", Task_get_context, METH_NOARGS, "get_context($self, /)\n--\n\nThe contextvars.Context the task runs in."},
-    {"get_name", Task_get_name, METH_NOARGS, "get_name($self, /)\n--\n\nThe task's name."},
-    {"set_name", Task_set_name, METH_O, "set_name($self, value, /)\n--\n\nRename the task (to str(value))."},
-    {"cancel", FASTCALL_KW(Task_cancel), METH_FASTCALL | METH_KEYWORDS,
+    {"get_coro", Locked<Task_get_coro>::call, METH_NOARGS, "get_coro($self, /)\n--\n\nThe task's coroutine."},
+    {"get_context", Locked<Task_get_context>::call, METH_NOARGS, "get_context($self, /)\n--\n\nThe contextvars.Context the task runs in."},
+    {"get_name", Locked<Task_get_name>::call, METH_NOARGS, "get_name($self, /)\n--\n\nThe task's name."},
+    {"set_name", Locked<Task_set_name>::call, METH_O, "set_name($self, value, /)\n--\n\nRename the task (to str(value))."},
+    {"cancel", FASTCALL_KW(Locked<Task_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
      "cancel($self, /, msg=None)\n--\n\nRequest that the task be cancelled at its next step."},
-    {"cancelling", Task_cancelling, METH_NOARGS, "cancelling($self, /)\n--\n\nThe number of pending cancellation requests."},
-    {"uncancel", Task_uncancel, METH_NOARGS, "uncancel($self, /)\n--\n\nWithdraw one cancellation request."},
+    {"cancelling", Locked<Task_cancelling>::call, METH_NOARGS, "cancelling($self, /)\n--\n\nThe number of pending cancellation requests."},
+    {"uncancel", Locked<Task_uncancel>::call, METH_NOARGS, "uncancel($self, /)\n--\n\nWithdraw one cancellation request."},
     {"set_result", Task_set_result, METH_O, "set_result($self, result, /)\n--\n\nNot supported by tasks."},
     {"set_exception", Task_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nNot supported by tasks."},
     {"get_stack", FASTCALL_KW(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
@@ -863,17 +884,17 @@ PyMethodDef task_methods[] = {
 #undef FASTCALL_KW
 
 PyGetSetDef task_getset[] = {
-    {"_log_destroy_pending", get_log_destroy_pending, set_log_destroy_pending, nullptr, nullptr},
-    {"_must_cancel", get_must_cancel, nullptr, nullptr, nullptr},
-    {"_coro", get_coro, nullptr, nullptr, nullptr},
-    {"_fut_waiter", get_fut_waiter, nullptr, nullptr, nullptr},
-    {"_num_cancels_requested", get_num_cancels, nullptr, nullptr, nullptr},
+    {"_log_destroy_pending", Locked<get_log_destroy_pending>::call, Locked<set_log_destroy_pending>::call, nullptr, nullptr},
+    {"_must_cancel", Locked<get_must_cancel>::call, nullptr, nullptr, nullptr},
+    {"_coro", Locked<get_coro>::call, nullptr, nullptr, nullptr},
+    {"_fut_waiter", Locked<get_fut_waiter>::call, nullptr, nullptr, nullptr},
+    {"_num_cancels_requested", Locked<get_num_cancels>::call, nullptr, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 PyType_Slot task_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(Task_new)},
-    {Py_tp_init, reinterpret_cast<void*>(Task_init)},
+    {Py_tp_init, reinterpret_cast<void*>(Locked<Task_init>::call)},
     {Py_tp_repr, reinterpret_cast<void*>(Task_repr)},
     {Py_tp_iter, reinterpret_cast<void*>(Future_await)},
     {Py_am_await, reinterpret_cast<void*>(Future_await)},
@@ -897,7 +918,10 @@ PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* na
   if (!self) return nullptr;
   TaskObject* t = as_task(self.get());
   t->state = st;
-  if (task_init(t, coro, loop, name, context, eager) < 0) return nullptr;
+  {
+    ObjectLock lock(self.get());  // an eager start runs the first step
+    if (task_init(t, coro, loop, name, context, eager) < 0) return nullptr;
+  }
   return self.release();
 }
 
