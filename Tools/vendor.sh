@@ -35,7 +35,7 @@ AIOEV_CFLAGS=-I\$(srcdir)/Modules/_aioev -I\$(srcdir)/Modules/_aioev/include -is
 AIOEV_LIBS=-lstdc++ -lm
 *$kind*
 _aioev _aioev/module.cpp _aioev/loop.cpp _aioev/handle.cpp _aioev/future.cpp \\
-    _aioev/task.cpp _aioev/io.cpp _aioev/sock.cpp _aioev/stream.cpp \\
+    _aioev/task.cpp _aioev/io.cpp _aioev/sock.cpp _aioev/socket_transport.cpp \\
     _aioev/transport.cpp _aioev/pipe.cpp _aioev/udp.cpp _aioev/signals.cpp \\
     _aioev/errors.cpp _aioev/args.cpp _aioev/server.cpp \\
     _aioev/libev/ev.c \$(AIOEV_CFLAGS) \$(AIOEV_LIBS)

@@ -1,5 +1,5 @@
 # Types of aioev._aioev, the C++ core of aioev's loop, for type checkers.
-# Tests/test_typing.py checks that every public name and parameter here is
+# Tests/test_signatures.py checks that every public name and parameter here is
 # the module's, so the stub cannot drift from the C code.
 
 import asyncio

@@ -15,7 +15,8 @@ import sys
 from asyncio import base_events, constants, exceptions, sslproto, tasks
 from asyncio.log import logger
 
-_PY313 = sys.version_info >= (3, 13)
+from ._compat import PY313
+
 
 # The largest count handed to one os.sendfile() call (1 GiB on 32-bit
 # builds, where a bigger one overflows).
@@ -254,7 +255,7 @@ class ServerMethods:
             await tasks.sleep(0)
         return server
 
-    if _PY313:
+    if PY313:
         async def create_unix_server(
                 self, protocol_factory, path=None, *,
                 sock=None, backlog=100, ssl=None,

@@ -247,6 +247,13 @@ inline Ref call_method(PyObject* obj, PyObject* name, PyObject* arg1 = nullptr,
   return Ref::steal(PyObject_VectorcallMethod(name, args, nargs, nullptr));
 }
 
+// A METH_FASTCALL (| METH_KEYWORDS) function as the PyCFunction a
+// PyMethodDef holds.
+template <class F>
+inline PyCFunction as_pycfunction(F fn) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn));
+}
+
 // The module state of one of the module's types, or of a Python subclass.
 inline ModuleState* type_module_state(PyTypeObject* type) {
   PyObject* module = nullptr;
@@ -261,6 +268,7 @@ inline ModuleState* type_module_state(PyTypeObject* type) {
 
 // loop.cpp
 extern PyType_Spec loop_spec;
+inline LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
 void loop_set_create_task_kwargs(bool kwargs);
 void loop_dealloc(PyObject* self);
 // obj as an aioev loop (an instance of _aioev.Loop or of a subclass), or
@@ -344,7 +352,7 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
 // reads in the loop's thread; nullptr with MemoryError if it cannot be made.
 constexpr size_t kReadBufferSize = 256 * 1024;  // asyncio's max_size
 // Reads of at least this much go straight into the bytes object they return
-// instead of through the read buffer (stream.cpp, sock.cpp): one copy, by
+// instead of through the read buffer (socket_transport.cpp, sock.cpp): one copy, by
 // the kernel, where a copy out of the buffer would cost more than the
 // allocation.
 constexpr Py_ssize_t kDirectReadMin = 32 * 1024;
@@ -443,8 +451,8 @@ PyObject* loop_sock_recv(PyObject* self, PyObject* const* args, Py_ssize_t nargs
 PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 
-// stream.cpp, udp.cpp, pipe.cpp
-PyTypeObject* stream_type_new(PyObject* module);
+// socket_transport.cpp, udp.cpp, pipe.cpp
+PyTypeObject* socket_transport_type_new(PyObject* module);
 PyTypeObject* datagram_type_new(PyObject* module);
 PyTypeObject* read_pipe_type_new(PyObject* module);   // pipe.cpp
 PyTypeObject* write_pipe_type_new(PyObject* module);

@@ -105,7 +105,7 @@ void raise_unexpected_keyword(ModuleState* st, const ArgSpec& spec, PyObject* kw
   for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
     PyObject* key = PyTuple_GET_ITEM(kwnames, k);
     if (find_keyword(st, spec, key) >= 0) continue;
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
     PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", spec.fname, key);
 #else
     PyErr_Format(PyExc_TypeError, "'%U' is an invalid keyword argument for %s()", key, spec.fname);

@@ -9,7 +9,7 @@ bool must_propagate() {
 }
 
 Ref fetch_exception() {
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
   return Ref::steal(PyErr_GetRaisedException());  // normalized, traceback attached
 #else
   PyObject *type, *value, *tb;

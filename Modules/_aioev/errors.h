@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "aioev/ref.hpp"
+#include "version.h"
 
 namespace aioev {
 
@@ -30,14 +31,14 @@ inline bool is_os_error(PyObject* exc) {
 class ErrorGuard {
  public:
   ErrorGuard() {
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     exc_ = PyErr_GetRaisedException();
 #else
     PyErr_Fetch(&type_, &exc_, &tb_);
 #endif
   }
   ~ErrorGuard() {
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     PyErr_SetRaisedException(exc_);
 #else
     PyErr_Restore(type_, exc_, tb_);
@@ -46,7 +47,7 @@ class ErrorGuard {
   // The cleanup failed and its error is the one to report: the kept
   // exception is dropped and what is raised now stays.
   void discard() {
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     PyObject* raised = PyErr_GetRaisedException();
     Py_CLEAR(exc_);
     exc_ = raised;
@@ -62,7 +63,7 @@ class ErrorGuard {
 
  private:
   PyObject* exc_ = nullptr;
-#if PY_VERSION_HEX < 0x030C0000
+#if !AIOEV_PY312
   PyObject* type_ = nullptr;
   PyObject* tb_ = nullptr;
 #endif

@@ -68,7 +68,7 @@ int future_traverse(FutureObject* f, visitproc visit, void* arg) {
 }
 
 int future_visit_dict(PyObject* self, visitproc visit, void* arg) {
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
   return PyObject_VisitManagedDict(self, visit, arg);
 #else
   Py_VISIT(as_future(self)->dict);
@@ -77,7 +77,7 @@ int future_visit_dict(PyObject* self, visitproc visit, void* arg) {
 }
 
 void future_clear_dict_and_weakrefs(PyObject* self, bool weakrefs) {
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
   if (weakrefs) PyObject_ClearWeakRefs(self);
   PyObject_ClearManagedDict(self);
 #else
@@ -181,7 +181,7 @@ int future_set_exception(FutureObject* f, PyObject* exc) {
     return -1;
   }
   if (PyErr_GivenExceptionMatches(value.get(), PyExc_StopIteration)) {
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
     // 3.13 raises a RuntimeError from it into the awaiter instead.
     Ref wrapped = Ref::steal(PyObject_CallFunction(
         PyExc_RuntimeError, "s",
@@ -304,7 +304,6 @@ namespace {
 
 // ---- Python methods ----
 
-FutureObject* as_fut(PyObject* self) { return as_future(self); }
 
 int Future_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* kwlist[] = {"loop", nullptr};
@@ -313,7 +312,7 @@ int Future_init(PyObject* self, PyObject* args, PyObject* kwargs) {
                                    &loop)) {
     return -1;
   }
-  return future_init(as_fut(self), loop);
+  return future_init(as_future(self), loop);
 }
 
 // result() and exception() of a future whose __init__ never ran raise
@@ -327,12 +326,12 @@ int ensure_alive_for_result(FutureObject* f) {
 }
 
 PyObject* Future_result(PyObject* self, PyObject*) {
-  if (ensure_alive_for_result(as_fut(self)) < 0) return nullptr;
-  return future_get_result(as_fut(self)).release();
+  if (ensure_alive_for_result(as_future(self)) < 0) return nullptr;
+  return future_get_result(as_future(self)).release();
 }
 
 PyObject* Future_exception(PyObject* self, PyObject*) {
-  FutureObject* f = as_fut(self);
+  FutureObject* f = as_future(self);
   if (ensure_alive_for_result(f) < 0) return nullptr;
   if (f->fut_state == kCancelled) {
     Ref exc = future_make_cancelled_error(f);
@@ -345,12 +344,12 @@ PyObject* Future_exception(PyObject* self, PyObject*) {
 }
 
 PyObject* Future_set_result(PyObject* self, PyObject* result) {
-  if (future_set_result(as_fut(self), result) < 0) return nullptr;
+  if (future_set_result(as_future(self), result) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* Future_set_exception(PyObject* self, PyObject* exc) {
-  if (future_set_exception(as_fut(self), exc) < 0) return nullptr;
+  if (future_set_exception(as_future(self), exc) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -361,8 +360,8 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssi
   static const ArgSpec spec = {"add_done_callback", ArgStyle::kClinic, 2, 1, 1, 1, false, names,
                                interned};
   PyObject* values[2] = {nullptr, Py_None};
-  if (!parse_args(future_state(as_fut(self)), spec, args, nargs, kwnames, values)) return nullptr;
-  if (future_add_callback(as_fut(self), values[0], values[1]) < 0) return nullptr;
+  if (!parse_args(future_state(as_future(self)), spec, args, nargs, kwnames, values)) return nullptr;
+  if (future_add_callback(as_future(self), values[0], values[1]) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -370,7 +369,7 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* const* args, Py_ssi
 // list is read afresh after each one, as asyncio's C Future does, and what a
 // comparison removed or scheduled counts as removed.
 PyObject* Future_remove_done_callback(PyObject* self, PyObject* fn) {
-  FutureObject* f = as_fut(self);
+  FutureObject* f = as_future(self);
   if (future_ensure_alive(f) < 0) return nullptr;
   Py_ssize_t removed = 0;
   if (f->callback0 != nullptr) {
@@ -408,57 +407,57 @@ PyObject* Future_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
   PyObject* msg = Py_None;
   if (!parse_args(nullptr, kCancelArgs, args, nargs, kwnames, &msg)) return nullptr;
-  int rc = future_cancel(as_fut(self), msg);
+  int rc = future_cancel(as_future(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
 }
 
 PyObject* Future_cancelled(PyObject* self, PyObject*) {
-  return PyBool_FromLong(as_fut(self)->fut_state == kCancelled);
+  return PyBool_FromLong(as_future(self)->fut_state == kCancelled);
 }
 
 PyObject* Future_done(PyObject* self, PyObject*) {
-  return PyBool_FromLong(as_fut(self)->fut_state != kPending);
+  return PyBool_FromLong(as_future(self)->fut_state != kPending);
 }
 
 PyObject* Future_get_loop(PyObject* self, PyObject*) {
-  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  return Py_NewRef(as_fut(self)->loop);
+  if (future_ensure_alive(as_future(self)) < 0) return nullptr;
+  return Py_NewRef(as_future(self)->loop);
 }
 
 PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
-  return future_make_cancelled_error(as_fut(self)).release();
+  return future_make_cancelled_error(as_future(self)).release();
 }
 
 PyObject* Future_repr(PyObject* self) {
-  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  return PyObject_CallOneArg(future_state(as_fut(self))->future_repr, self);
+  if (future_ensure_alive(as_future(self)) < 0) return nullptr;
+  return PyObject_CallOneArg(future_state(as_future(self))->future_repr, self);
 }
 
 // ---- attributes asyncio's Future has ----
 
 PyObject* get_state(PyObject* self, void*) {
-  FutureObject* f = as_fut(self);
+  FutureObject* f = as_future(self);
   ModuleState* st = future_state(f);
   PyObject* names[] = {st->str_PENDING, st->str_CANCELLED, st->str_FINISHED};
   return Py_NewRef(names[f->fut_state]);
 }
 
-PyObject* get_result(PyObject* self, void*) { return get_or_none(as_fut(self)->result); }
-PyObject* get_exception(PyObject* self, void*) { return get_or_none(as_fut(self)->exception); }
+PyObject* get_result(PyObject* self, void*) { return get_or_none(as_future(self)->result); }
+PyObject* get_exception(PyObject* self, void*) { return get_or_none(as_future(self)->exception); }
 PyObject* get_exception_tb(PyObject* self, void*) {
-  return get_or_none(as_fut(self)->exception_tb);
+  return get_or_none(as_future(self)->exception_tb);
 }
-PyObject* get_loop_attr(PyObject* self, void*) { return get_or_none(as_fut(self)->loop); }
+PyObject* get_loop_attr(PyObject* self, void*) { return get_or_none(as_future(self)->loop); }
 PyObject* get_source_traceback(PyObject* self, void*) {
-  return get_or_none(as_fut(self)->source_traceback);
+  return get_or_none(as_future(self)->source_traceback);
 }
 PyObject* get_cancelled_exc(PyObject* self, void*) {
-  return get_or_none(as_fut(self)->cancelled_exc);
+  return get_or_none(as_future(self)->cancelled_exc);
 }
 
 PyObject* get_callbacks(PyObject* self, void*) {
-  FutureObject* f = as_fut(self);
+  FutureObject* f = as_future(self);
   Py_ssize_t rest = f->callbacks ? PyList_GET_SIZE(f->callbacks) : 0;
   if (f->callback0 == nullptr && rest == 0) Py_RETURN_NONE;
   Ref list = Ref::steal(PyList_New(0));
@@ -474,7 +473,7 @@ PyObject* get_callbacks(PyObject* self, void*) {
 }
 
 PyObject* get_cancel_message(PyObject* self, void*) {
-  return get_or_none(as_fut(self)->cancel_message);
+  return get_or_none(as_future(self)->cancel_message);
 }
 
 int set_cancel_message(PyObject* self, PyObject* value, void*) {
@@ -482,30 +481,30 @@ int set_cancel_message(PyObject* self, PyObject* value, void*) {
     PyErr_SetString(PyExc_AttributeError, "cannot delete attribute");
     return -1;
   }
-  Py_XSETREF(as_fut(self)->cancel_message, Py_NewRef(value));
+  Py_XSETREF(as_future(self)->cancel_message, Py_NewRef(value));
   return 0;
 }
 
 PyObject* get_blocking(PyObject* self, void*) {
-  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  return PyBool_FromLong(as_fut(self)->blocking);
+  if (future_ensure_alive(as_future(self)) < 0) return nullptr;
+  return PyBool_FromLong(as_future(self)->blocking);
 }
 
 int set_blocking(PyObject* self, PyObject* value, void*) {
-  if (future_ensure_alive(as_fut(self)) < 0) return -1;
+  if (future_ensure_alive(as_future(self)) < 0) return -1;
   if (value == nullptr) {
     PyErr_SetString(PyExc_AttributeError, "cannot delete attribute");
     return -1;
   }
   int truth = PyObject_IsTrue(value);
   if (truth < 0) return -1;
-  as_fut(self)->blocking = truth;
+  as_future(self)->blocking = truth;
   return 0;
 }
 
 PyObject* get_log_traceback(PyObject* self, void*) {
-  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  return PyBool_FromLong(as_fut(self)->log_traceback);
+  if (future_ensure_alive(as_future(self)) < 0) return nullptr;
+  return PyBool_FromLong(as_future(self)->log_traceback);
 }
 
 int set_log_traceback(PyObject* self, PyObject* value, void*) {
@@ -519,7 +518,7 @@ int set_log_traceback(PyObject* self, PyObject* value, void*) {
     PyErr_SetString(PyExc_ValueError, "_log_traceback can only be set to False");
     return -1;
   }
-  as_fut(self)->log_traceback = false;
+  as_future(self)->log_traceback = false;
   return 0;
 }
 
@@ -531,18 +530,18 @@ PyObject* Future_new(PyTypeObject* type, PyObject*, PyObject*) {
 
 int Future_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));
-  return future_traverse(as_fut(self), visit, arg);
+  return future_traverse(as_future(self), visit, arg);
 }
 
 int Future_clear(PyObject* self) {
-  future_reset(as_fut(self));
+  future_reset(as_future(self));
   future_clear_dict_and_weakrefs(self, false);
   return 0;
 }
 
 void Future_finalize(PyObject* self) {
   ErrorGuard raised;
-  if (future_finalize_log(as_fut(self)) < 0) PyErr_WriteUnraisable(self);
+  if (future_finalize_log(as_future(self)) < 0) PyErr_WriteUnraisable(self);
 }
 
 void Future_dealloc(PyObject* self) {
@@ -550,7 +549,7 @@ void Future_dealloc(PyObject* self) {
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
   PyObject_GC_UnTrack(self);
   future_clear_dict_and_weakrefs(self, true);
-  future_reset(as_fut(self));
+  future_reset(as_future(self));
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -569,9 +568,9 @@ FutureIterObject* as_iter(PyObject* self) { return reinterpret_cast<FutureIterOb
 }  // namespace
 
 PyObject* Future_await(PyObject* self) {
-  if (future_ensure_alive(as_fut(self)) < 0) return nullptr;
-  ModuleState* st = future_state(as_fut(self));
-  LoopObject* loop = fast_loop(as_fut(self));
+  if (future_ensure_alive(as_future(self)) < 0) return nullptr;
+  ModuleState* st = future_state(as_future(self));
+  LoopObject* loop = fast_loop(as_future(self));
   FutureIterObject* it = nullptr;
   if (kRecycle && loop != nullptr) {
     // One iterator per `await`: freed ones are reused.
@@ -663,7 +662,7 @@ PyObject* FutureIter_throw(PyObject* self, PyObject* const* args, Py_ssize_t nar
                  nargs < 1 ? "least" : "most", nargs < 1 ? 1 : 3, nargs < 1 ? "" : "s", nargs);
     return nullptr;
   }
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
   if (nargs > 1 &&
       PyErr_WarnEx(PyExc_DeprecationWarning,
                    "the (type, exc, tb) signature of throw() is deprecated, "
@@ -748,7 +747,7 @@ void FutureIter_dealloc(PyObject* self) {
 
 PyMethodDef future_iter_methods[] = {
     {"send", FutureIter_send, METH_O, nullptr},
-    {"throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(FutureIter_throw)),
+    {"throw", as_pycfunction(FutureIter_throw),
      METH_FASTCALL, nullptr},
     {"close", FutureIter_close, METH_NOARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
@@ -765,18 +764,17 @@ PyType_Slot future_iter_slots[] = {
     {0, nullptr},
 };
 
-#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef future_methods[] = {
     {"result", Locked<Future_result>::call, METH_NOARGS, "result($self, /)\n--\n\nThe future's result; raises if it has none."},
     {"exception", Locked<Future_exception>::call, METH_NOARGS, "exception($self, /)\n--\n\nThe future's exception, or None."},
     {"set_result", Locked<Future_set_result>::call, METH_O, "set_result($self, result, /)\n--\n\nMark the future done with a result."},
     {"set_exception", Locked<Future_set_exception>::call, METH_O, "set_exception($self, exception, /)\n--\n\nMark the future done with an exception."},
-    {"add_done_callback", FASTCALL_KW(Locked<Future_add_done_callback>::call), METH_FASTCALL | METH_KEYWORDS,
+    {"add_done_callback", as_pycfunction(Locked<Future_add_done_callback>::call), METH_FASTCALL | METH_KEYWORDS,
      "add_done_callback($self, fn, /, *, context=None)\n--\n\nCall fn(future) from the loop once the future is done."},
     {"remove_done_callback", Locked<Future_remove_done_callback>::call, METH_O,
      "remove_done_callback($self, fn, /)\n--\n\nRemove every instance of fn from the done callbacks; return how many."},
-    {"cancel", FASTCALL_KW(Locked<Future_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
+    {"cancel", as_pycfunction(Locked<Future_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
      "cancel($self, /, msg=None)\n--\n\nCancel the future; False if it is already done."},
     {"cancelled", Locked<Future_cancelled>::call, METH_NOARGS, "cancelled($self, /)\n--\n\nTrue if the future was cancelled."},
     {"done", Locked<Future_done>::call, METH_NOARGS, "done($self, /)\n--\n\nTrue once the future has a result or is cancelled."},
@@ -787,7 +785,6 @@ PyMethodDef future_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-#undef FASTCALL_KW
 
 PyGetSetDef future_getset[] = {
     {"_state", Locked<get_state>::call, nullptr, nullptr, nullptr},
@@ -964,7 +961,7 @@ int future_layout_check(ModuleState* st) {
         p.same("name", "get_name", true, t->name) &&
         p.same("must_cancel", "_must_cancel", false, Py_True) &&
         p.same("log_destroy_pending", "_log_destroy_pending", false, Py_False);
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     p.same("context", "get_context", true, p.marker(2));
 #endif
     Ref n = probe_get(p.obj.get(), "cancelling", true);

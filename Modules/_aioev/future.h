@@ -7,10 +7,6 @@ namespace aioev {
 
 enum FutureState : int { kPending = 0, kCancelled = 1, kFinished = 2 };  // asyncio's fut_state
 
-#if PY_VERSION_HEX >= 0x030E0000
-#error "aioev.Future and aioev.Task mirror the C layout of asyncio's Future and Task of 3.11-3.13"
-#endif
-
 // aioev.Future and aioev.Task are subclasses of asyncio's C Future and Task
 // (_asyncio.Future, _asyncio.Task), so isinstance(x, asyncio.Future) holds.
 // They keep their whole state in asyncio's own fields, laid out as
@@ -35,7 +31,7 @@ struct FutureObject {
   PyObject* result;
   PyObject* source_traceback;
   PyObject* cancel_message;
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
   PyObject* cancelled_exc;
   FutureState fut_state;
   unsigned log_traceback : 1;
@@ -67,7 +63,7 @@ struct FutureObject {
 };
 
 // The sizes of asyncio's C Future and Task as laid out above.
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
 constexpr Py_ssize_t kAsyncioFutureSize = offsetof(FutureObject, num_cancels_requested);
 #else
 constexpr Py_ssize_t kAsyncioFutureSize = offsetof(FutureObject, fut_waiter);

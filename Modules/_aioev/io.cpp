@@ -113,7 +113,6 @@ int ev_memory_ready(int fds) {
 
 namespace {
 
-LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
 
 // selectors' _fileobj_to_fd, in two steps so that fileno() is called once
 // and the errors come in asyncio's order (an invalid object before a closed

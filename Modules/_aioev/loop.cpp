@@ -1,5 +1,5 @@
 // The Loop type: the run loop, the ready queue, timers and the thread-safe
-// wake-up. Lib/aioev/loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
+// wake-up. Lib/aioev/_loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
 // from it; the C methods here come first in the MRO and carry the hot paths.
 #include "args.h"
 #include "future.h"
@@ -22,15 +22,10 @@ constexpr size_t kMinScheduledTimers = 100;
 constexpr double kMaxCancelledFraction = 0.5;
 // asyncio's MAXIMUM_SELECT_TIMEOUT: one day.
 constexpr double kMaxPollTimeout = 24 * 3600;
-// With a NaN deadline first in the heap (call_later(nan)), 3.11's and 3.12's
-// _run_once poll without waiting (max(0, nan) is 0); 3.13's hands NaN to
-// the selector, whose math.ceil() raises ValueError out of the loop.
-constexpr bool kNanTimeoutRaises = PY_VERSION_HEX >= 0x030D0000;
 // epoll sleeps whole milliseconds: a timer due sooner than this is waited
 // for by polling without blocking instead of oversleeping by up to 1 ms.
 constexpr double kSpinThreshold = 100e-6;
 
-LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }
 
 void release_gil(struct ev_loop* ev) noexcept {
   LoopObject* loop = static_cast<LoopObject*>(ev_userdata(ev));
@@ -402,7 +397,7 @@ PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* fact
                                           context == Py_None ? nullptr : st->context_kwnames));
   }
   if (!task) return nullptr;
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
   // 3.13: task.set_name(name), None included.
   if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return nullptr;
 #else
@@ -480,7 +475,6 @@ PyObject* Loop_write_to_self(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-PyObject* Loop_process_events(PyObject*, PyObject*) { Py_RETURN_NONE; }
 
 // A Handle for callback(*args) that is not scheduled: add_signal_handler's.
 PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -796,7 +790,6 @@ PyGetSetDef loop_getset[] = {
 
 #undef FLAG
 
-#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
 
 // create_task's text signature without and with asyncio 3.13.3's **kwargs
 // (loop_set_create_task_kwargs chooses).
@@ -808,13 +801,13 @@ const char kCreateTaskKwargsDoc[] =
 #undef AIOEV_CREATE_TASK_DOC_TAIL
 
 PyMethodDef loop_methods[] = {
-    {"call_soon", FASTCALL_KW(Loop_call_soon), METH_FASTCALL | METH_KEYWORDS,
+    {"call_soon", as_pycfunction(Loop_call_soon), METH_FASTCALL | METH_KEYWORDS,
      "call_soon($self, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called soon."},
-    {"call_soon_threadsafe", FASTCALL_KW(Loop_call_soon_threadsafe),
+    {"call_soon_threadsafe", as_pycfunction(Loop_call_soon_threadsafe),
      METH_FASTCALL | METH_KEYWORDS, "call_soon_threadsafe($self, callback, /, *args, context=None)\n--\n\nLike call_soon(), but callable from any thread."},
-    {"call_later", FASTCALL_KW(Loop_call_later), METH_FASTCALL | METH_KEYWORDS,
+    {"call_later", as_pycfunction(Loop_call_later), METH_FASTCALL | METH_KEYWORDS,
      "call_later($self, delay, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called after delay seconds."},
-    {"call_at", FASTCALL_KW(Loop_call_at), METH_FASTCALL | METH_KEYWORDS,
+    {"call_at", as_pycfunction(Loop_call_at), METH_FASTCALL | METH_KEYWORDS,
      "call_at($self, when, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called at loop time when."},
     {"time", Loop_time, METH_NOARGS, "time($self, /)\n--\n\nThe loop's clock: time.monotonic()."},
     {"stop", Loop_stop, METH_NOARGS, "stop($self, /)\n--\n\nStop after the current iteration."},
@@ -823,44 +816,42 @@ PyMethodDef loop_methods[] = {
     {"get_debug", Loop_get_debug, METH_NOARGS, "get_debug($self, /)\n--\n\nReturn the debug mode setting."},
     {"create_future", Loop_create_future, METH_NOARGS,
      "create_future($self, /)\n--\n\nA Future bound to this loop: aioev.Future (asyncio.Future with native_task off)."},
-    {"create_task", FASTCALL_KW(Loop_create_task), METH_FASTCALL | METH_KEYWORDS,
+    {"create_task", as_pycfunction(Loop_create_task), METH_FASTCALL | METH_KEYWORDS,
      kCreateTaskDoc},
     {"_write_to_self", Loop_write_to_self, METH_NOARGS, "Wake the loop from any thread."},
-    {"_process_events", Loop_process_events, METH_O, "Unused: libev callbacks queue the events."},
-    {"_new_handle", FASTCALL_KW(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},
+    {"_new_handle", as_pycfunction(Loop_new_handle), METH_FASTCALL, "An unscheduled Handle."},
     {"_run", Loop_run, METH_NOARGS, "Run iterations until stop()."},
     {"_close_core", Loop_close_core, METH_NOARGS, "Release callbacks, timers and watchers."},
-    {"add_reader", FASTCALL_KW(loop_add_reader_checked), METH_FASTCALL,
+    {"add_reader", as_pycfunction(loop_add_reader_checked), METH_FASTCALL,
      "add_reader($self, fd, callback, /, *args)\n--\n\nCall callback(*args) whenever fd is readable."},
-    {"add_writer", FASTCALL_KW(loop_add_writer_checked), METH_FASTCALL,
+    {"add_writer", as_pycfunction(loop_add_writer_checked), METH_FASTCALL,
      "add_writer($self, fd, callback, /, *args)\n--\n\nCall callback(*args) whenever fd is writable."},
     {"remove_reader", loop_remove_reader_checked, METH_O,
      "remove_reader($self, fd, /)\n--\n\nStop watching fd for reading; return True if it was watched."},
     {"remove_writer", loop_remove_writer_checked, METH_O,
      "remove_writer($self, fd, /)\n--\n\nStop watching fd for writing; return True if it was watched."},
-    {"_add_reader", FASTCALL_KW(loop_add_reader), METH_FASTCALL, "Watch fd for reading."},
-    {"_add_writer", FASTCALL_KW(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
+    {"_add_reader", as_pycfunction(loop_add_reader), METH_FASTCALL, "Watch fd for reading."},
+    {"_add_writer", as_pycfunction(loop_add_writer), METH_FASTCALL, "Watch fd for writing."},
     {"_remove_reader", loop_remove_reader, METH_O, "Stop watching fd for reading."},
     {"_remove_writer", loop_remove_writer, METH_O, "Stop watching fd for writing."},
-    {"_accept_connection", FASTCALL_KW(loop_accept_connection), METH_FASTCALL,
+    {"_accept_connection", as_pycfunction(loop_accept_connection), METH_FASTCALL,
      "_accept_connection($self, protocol_factory, sock, sslcontext=None, server=None,\n"
      "                   backlog=100, ssl_handshake_timeout=None, ssl_shutdown_timeout=None, /)\n--\n\n"
      "Accept what is pending on the listening socket sock (up to backlog)."},
-    {"_accepted_connection", FASTCALL_KW(loop_accepted_connection), METH_FASTCALL,
+    {"_accepted_connection", as_pycfunction(loop_accepted_connection), METH_FASTCALL,
      "_accepted_connection($self, protocol_factory, conn, extra, server, /)\n--\n\n"
      "The protocol and socket transport of an accepted connection."},
-    {"_sock_recv", FASTCALL_KW(loop_sock_recv), METH_FASTCALL,
+    {"_sock_recv", as_pycfunction(loop_sock_recv), METH_FASTCALL,
      "sock.recv(n) now, or a Future of it (exact socket.socket only)."},
-    {"_sock_recv_into", FASTCALL_KW(loop_sock_recv_into), METH_FASTCALL,
+    {"_sock_recv_into", as_pycfunction(loop_sock_recv_into), METH_FASTCALL,
      "sock.recv_into(buf) now, or a Future of it (exact socket.socket only)."},
-    {"_sock_sendall", FASTCALL_KW(loop_sock_sendall), METH_FASTCALL,
+    {"_sock_sendall", as_pycfunction(loop_sock_sendall), METH_FASTCALL,
      "Send all of data: None when sent at once, else a Future."},
     {"_signal_wakeup_fd", loop_signal_wakeup_fd, METH_NOARGS,
      "The fd to pass to signal.set_wakeup_fd()."},
     {nullptr, nullptr, 0, nullptr},
 };
 
-#undef FASTCALL_KW
 
 // ---- lifetime ----
 

@@ -94,7 +94,7 @@ PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
 // one shape Loop_create_task calls around (3.12 and 3.13; a later shape is
 // simply not recognized, and such factories are called).
 int eager_factory_init(ModuleState* st) {
-#if PY_VERSION_HEX < 0x030C0000
+#if !AIOEV_PY312
   (void)st;  // 3.11: no eager tasks
   return 0;
 #else
@@ -132,7 +132,7 @@ int module_exec(PyObject* module) {
   // code reads them back, so the module's dict alone holds them.
   using TypeNew = PyTypeObject* (*)(PyObject*);
   for (TypeNew type_new :
-       {stream_type_new, datagram_type_new, read_pipe_type_new, write_pipe_type_new}) {
+       {socket_transport_type_new, datagram_type_new, read_pipe_type_new, write_pipe_type_new}) {
     Ref type = Ref::steal(reinterpret_cast<PyObject*>(type_new(module)));
     if (!type || PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type.get())) < 0) {
       return -1;
@@ -172,7 +172,7 @@ int module_exec(PyObject* module) {
   if (st->field == nullptr) return -1;
   AIOEV_STATE_KWNAMES(AIOEV_KWNAMES)
 #undef AIOEV_KWNAMES
-  st->max_datagram = PyLong_FromLong(256 * 1024);
+  st->max_datagram = PyLong_FromSize_t(kReadBufferSize);
   if (st->max_datagram == nullptr || eager_factory_init(st) < 0) return -1;
   if (task_module_init(module, st) < 0 || server_state_init(st) < 0) return -1;
 
@@ -188,7 +188,7 @@ int module_exec(PyObject* module) {
 
 PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, reinterpret_cast<void*>(module_exec)},
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
 #ifdef Py_GIL_DISABLED

@@ -552,7 +552,7 @@ int task_init(TaskObject* t, PyObject* coro, PyObject* loop, PyObject* name, PyO
   Py_SETREF(t->fut.coro, Py_NewRef(coro));
   Py_SETREF(t->fut.context, new_context.release());
   if (name == nullptr || name == Py_None) {
-#if PY_VERSION_HEX >= 0x030C0000
+#if AIOEV_PY312
     // The number; "Task-<n>" is made when asked for, as asyncio does.
     t->fut.name = PyLong_FromUnsignedLongLong(next_task_number(st));
 #else
@@ -594,14 +594,13 @@ int Task_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 // ---- Task: methods ----
 
-TaskObject* as_t(PyObject* self) { return as_task(self); }
 
 PyObject* Task_get_coro(PyObject* self, PyObject*) {
-  return get_or_none(as_t(self)->fut.coro);
+  return get_or_none(as_task(self)->fut.coro);
 }
 
 PyObject* Task_get_context(PyObject* self, PyObject*) {
-  return get_or_none(as_t(self)->fut.context);
+  return get_or_none(as_task(self)->fut.context);
 }
 
 PyObject* task_name(TaskObject* t) {
@@ -615,14 +614,14 @@ PyObject* task_name(TaskObject* t) {
 }
 
 PyObject* Task_get_name(PyObject* self, PyObject*) {
-  PyObject* name = task_name(as_t(self));
+  PyObject* name = task_name(as_task(self));
   return name ? Py_NewRef(name) : nullptr;
 }
 
 PyObject* Task_set_name(PyObject* self, PyObject* value) {
   PyObject* name = PyUnicode_CheckExact(value) ? Py_NewRef(value) : PyObject_Str(value);
   if (name == nullptr) return nullptr;
-  Py_XSETREF(as_t(self)->fut.name, name);
+  Py_XSETREF(as_task(self)->fut.name, name);
   Py_RETURN_NONE;
 }
 
@@ -630,20 +629,20 @@ PyObject* Task_cancel(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                       PyObject* kwnames) {
   PyObject* msg = Py_None;
   if (!parse_args(nullptr, kCancelArgs, args, nargs, kwnames, &msg)) return nullptr;
-  int rc = task_cancel(as_t(self), msg);
+  int rc = task_cancel(as_task(self), msg);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
 }
 
 PyObject* Task_cancelling(PyObject* self, PyObject*) {
-  return PyLong_FromLong(as_t(self)->fut.num_cancels_requested);
+  return PyLong_FromLong(as_task(self)->fut.num_cancels_requested);
 }
 
 PyObject* Task_uncancel(PyObject* self, PyObject*) {
-  TaskObject* t = as_t(self);
+  TaskObject* t = as_task(self);
   if (t->fut.num_cancels_requested > 0) {
     t->fut.num_cancels_requested--;
-#if PY_VERSION_HEX >= 0x030D0000
+#if AIOEV_PY313
     // 3.13: the last uncancel() also withdraws a cancellation not yet delivered.
     if (t->fut.num_cancels_requested == 0) t->fut.must_cancel = false;
 #endif
@@ -670,28 +669,28 @@ const ArgSpec kPrintStackArgs = {"print_stack", ArgStyle::kClinic, 2, 0, 0, 0, f
 PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                          PyObject* kwnames) {
   PyObject* limit = Py_None;
-  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
+  if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kGetStackArgs, args, nargs, kwnames, &limit)) return nullptr;
   PyObject* call_args[] = {self, limit};
-  return PyObject_Vectorcall(as_t(self)->state->task_get_stack, call_args, 2, nullptr);
+  return PyObject_Vectorcall(as_task(self)->state->task_get_stack, call_args, 2, nullptr);
 }
 
 PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                            PyObject* kwnames) {
   PyObject* values[2] = {Py_None, Py_None};  // limit, file
-  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
+  if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kPrintStackArgs, args, nargs, kwnames, values)) return nullptr;
   PyObject* call_args[] = {self, values[0], values[1]};
-  return PyObject_Vectorcall(as_t(self)->state->task_print_stack, call_args, 3, nullptr);
+  return PyObject_Vectorcall(as_task(self)->state->task_print_stack, call_args, 3, nullptr);
 }
 
 PyObject* Task_repr(PyObject* self) {
-  if (future_ensure_alive(&as_t(self)->fut) < 0) return nullptr;
-  return PyObject_CallOneArg(as_t(self)->state->task_repr, self);
+  if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
+  return PyObject_CallOneArg(as_task(self)->state->task_repr, self);
 }
 
 PyObject* get_log_destroy_pending(PyObject* self, void*) {
-  return PyBool_FromLong(as_t(self)->fut.log_destroy_pending);
+  return PyBool_FromLong(as_task(self)->fut.log_destroy_pending);
 }
 
 int set_log_destroy_pending(PyObject* self, PyObject* value, void*) {
@@ -701,17 +700,17 @@ int set_log_destroy_pending(PyObject* self, PyObject* value, void*) {
   }
   int truth = PyObject_IsTrue(value);
   if (truth < 0) return -1;
-  as_t(self)->fut.log_destroy_pending = truth;
+  as_task(self)->fut.log_destroy_pending = truth;
   return 0;
 }
 
 PyObject* get_must_cancel(PyObject* self, void*) {
-  return PyBool_FromLong(as_t(self)->fut.must_cancel);
+  return PyBool_FromLong(as_task(self)->fut.must_cancel);
 }
-PyObject* get_coro(PyObject* self, void*) { return get_or_none(as_t(self)->fut.coro); }
-PyObject* get_fut_waiter(PyObject* self, void*) { return get_or_none(as_t(self)->fut.fut_waiter); }
+PyObject* get_coro(PyObject* self, void*) { return get_or_none(as_task(self)->fut.coro); }
+PyObject* get_fut_waiter(PyObject* self, void*) { return get_or_none(as_task(self)->fut.fut_waiter); }
 PyObject* get_num_cancels(PyObject* self, void*) {
-  return PyLong_FromLong(as_t(self)->fut.num_cancels_requested);
+  return PyLong_FromLong(as_task(self)->fut.num_cancels_requested);
 }
 
 // ---- Task: lifetime ----
@@ -721,7 +720,7 @@ PyObject* Task_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (mod == nullptr) return nullptr;
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
-  TaskObject* t = as_t(self);
+  TaskObject* t = as_task(self);
   t->state = module_state(mod);
   t->fut.coro = Py_NewRef(Py_None);
   t->fut.context = Py_NewRef(Py_None);
@@ -729,7 +728,7 @@ PyObject* Task_new(PyTypeObject* type, PyObject*, PyObject*) {
 }
 
 int Task_traverse(PyObject* self, visitproc visit, void* arg) {
-  TaskObject* t = as_t(self);
+  TaskObject* t = as_task(self);
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(t->fut.coro);
   Py_VISIT(t->fut.context);
@@ -740,7 +739,7 @@ int Task_traverse(PyObject* self, visitproc visit, void* arg) {
 }
 
 int Task_clear(PyObject* self) {
-  TaskObject* t = as_t(self);
+  TaskObject* t = as_task(self);
   task_reset(t);
   future_reset(&t->fut);
   future_clear_dict_and_weakrefs(self, false);
@@ -766,8 +765,8 @@ int task_finalize_log(TaskObject* t) {
 
 void Task_finalize(PyObject* self) {
   ErrorGuard raised;
-  if (task_finalize_log(as_t(self)) < 0) PyErr_WriteUnraisable(self);
-  if (future_finalize_log(&as_t(self)->fut) < 0) PyErr_WriteUnraisable(self);
+  if (task_finalize_log(as_task(self)) < 0) PyErr_WriteUnraisable(self);
+  if (future_finalize_log(&as_task(self)->fut) < 0) PyErr_WriteUnraisable(self);
 }
 
 void Task_dealloc(PyObject* self) {
@@ -776,8 +775,8 @@ void Task_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   future_clear_dict_and_weakrefs(self, true);
   Task_clear(self);
-  Py_CLEAR(as_t(self)->fut.coro);
-  Py_CLEAR(as_t(self)->fut.context);
+  Py_CLEAR(as_task(self)->fut.coro);
+  Py_CLEAR(as_task(self)->fut.context);
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -861,27 +860,25 @@ PyType_Slot task_method_slots[] = {
     {0, nullptr},
 };
 
-#define FASTCALL_KW(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(fn))
 
 PyMethodDef task_methods[] = {
     {"get_coro", Locked<Task_get_coro>::call, METH_NOARGS, "get_coro($self, /)\n--\n\nThe task's coroutine."},
     {"get_context", Locked<Task_get_context>::call, METH_NOARGS, "get_context($self, /)\n--\n\nThe contextvars.Context the task runs in."},
     {"get_name", Locked<Task_get_name>::call, METH_NOARGS, "get_name($self, /)\n--\n\nThe task's name."},
     {"set_name", Locked<Task_set_name>::call, METH_O, "set_name($self, value, /)\n--\n\nRename the task (to str(value))."},
-    {"cancel", FASTCALL_KW(Locked<Task_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
+    {"cancel", as_pycfunction(Locked<Task_cancel>::call), METH_FASTCALL | METH_KEYWORDS,
      "cancel($self, /, msg=None)\n--\n\nRequest that the task be cancelled at its next step."},
     {"cancelling", Locked<Task_cancelling>::call, METH_NOARGS, "cancelling($self, /)\n--\n\nThe number of pending cancellation requests."},
     {"uncancel", Locked<Task_uncancel>::call, METH_NOARGS, "uncancel($self, /)\n--\n\nWithdraw one cancellation request."},
     {"set_result", Task_set_result, METH_O, "set_result($self, result, /)\n--\n\nNot supported by tasks."},
     {"set_exception", Task_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nNot supported by tasks."},
-    {"get_stack", FASTCALL_KW(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
+    {"get_stack", as_pycfunction(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
      "get_stack($self, /, *, limit=None)\n--\n\nThe frames of the task's coroutine."},
-    {"print_stack", FASTCALL_KW(Task_print_stack), METH_FASTCALL | METH_KEYWORDS,
+    {"print_stack", as_pycfunction(Task_print_stack), METH_FASTCALL | METH_KEYWORDS,
      "print_stack($self, /, *, limit=None, file=None)\n--\n\nPrint the stack or traceback of the task's coroutine."},
     {nullptr, nullptr, 0, nullptr},
 };
 
-#undef FASTCALL_KW
 
 PyGetSetDef task_getset[] = {
     {"_log_destroy_pending", Locked<get_log_destroy_pending>::call, Locked<set_log_destroy_pending>::call, nullptr, nullptr},

@@ -1,7 +1,7 @@
 // What aioev's transports share (transport.cpp): the object head, the
 // readiness plumbing, asyncio's closing protocol, flow control, and the
 // write path of the byte-stream writers (socket and write pipe). Each
-// kind of transport (stream.cpp, udp.cpp, pipe.cpp) embeds TransportObject
+// kind of transport (socket_transport.cpp, udp.cpp, pipe.cpp) embeds TransportObject
 // first and describes itself with a TransportKind.
 #pragma once
 

@@ -15,8 +15,6 @@ namespace aioev {
 
 namespace {
 
-// 3.13 sends empty datagrams and counts 8 header bytes per queued one.
-constexpr bool kPy313Datagrams = PY_VERSION_HEX >= 0x030D0000;
 constexpr size_t kHeaderBytes = kPy313Datagrams ? 8 : 0;
 
 struct Datagram {

@@ -20,28 +20,25 @@ namespace aioev {
 
 namespace {
 
-// 3.11's writelines() is WriteTransport's: b''.join() and write(); from
-// 3.12 on the socket transport has its own.
-constexpr bool kPy312Writelines = PY_VERSION_HEX >= 0x030C0000;
 
-struct StreamObject {
+struct SocketTransportObject {
   WriterObject writer;
   PyObject* empty_waiter;  // loop.sendfile() waits on it for the buffer to drain
   bool eof;  // write_eof() was called
   bool large_reads;  // the last read was large: read straight into the bytes object
 };
 
-StreamObject* as_stream(PyObject* self) { return reinterpret_cast<StreamObject*>(self); }
-StreamObject* as_stream(TransportObject* t) { return reinterpret_cast<StreamObject*>(t); }
-TransportObject* transport_of(StreamObject* s) { return &s->writer.base; }
-ModuleState* state_of(StreamObject* s) { return transport_of(s)->loop->state; }
+SocketTransportObject* as_socket_transport(PyObject* self) { return reinterpret_cast<SocketTransportObject*>(self); }
+SocketTransportObject* as_socket_transport(TransportObject* t) { return reinterpret_cast<SocketTransportObject*>(t); }
+TransportObject* transport_of(SocketTransportObject* s) { return &s->writer.base; }
+ModuleState* state_of(SocketTransportObject* s) { return transport_of(s)->loop->state; }
 
-int settle_waiter(StreamObject* s, PyObject* method, PyObject* value) {
+int settle_waiter(SocketTransportObject* s, PyObject* method, PyObject* value) {
   if (s->empty_waiter == nullptr) return 0;
   return call_method(s->empty_waiter, method, value) ? 0 : -1;
 }
 
-int shutdown_write(StreamObject* s) {
+int shutdown_write(SocketTransportObject* s) {
   if (shutdown(transport_of(s)->fd, SHUT_WR) < 0) {
     PyErr_SetFromErrno(PyExc_OSError);
     return -1;
@@ -139,7 +136,7 @@ int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
   if (t->buffered) return read_into_protocol_buffer(t);
   LoopObject* loop = t->loop;
-  StreamObject* s = as_stream(t);
+  SocketTransportObject* s = as_socket_transport(t);
   Ref data;
   ssize_t n = 0;
   Py_ssize_t capacity = 0;  // of a direct read's bytes object
@@ -177,11 +174,11 @@ int write_failed(TransportObject* t, int err) {
   if (transport_fatal_error(t, exc.get(), "Fatal write error on socket transport") < 0) {
     return -1;
   }
-  return settle_waiter(as_stream(t), t->loop->state->str_set_exception, exc.get());
+  return settle_waiter(as_socket_transport(t), t->loop->state->str_set_exception, exc.get());
 }
 
 int drained(TransportObject* t) {
-  StreamObject* s = as_stream(t);
+  SocketTransportObject* s = as_socket_transport(t);
   if (settle_waiter(s, state_of(s)->str_set_result, Py_None) < 0) return -1;
   if (t->closing) return transport_call_connection_lost(t, Py_None);
   if (s->eof) return shutdown_write(s);
@@ -201,13 +198,13 @@ const WriteKind kSocketWrites = {
 int on_ready(TransportObject* t, int events) {
   if ((events & EV_READ) && read_ready(t) < 0) return -1;
   if ((events & EV_WRITE) && (t->interest & EV_WRITE) &&
-      transport_write_ready(&as_stream(t)->writer, kSocketWrites) < 0) {
+      transport_write_ready(&as_socket_transport(t)->writer, kSocketWrites) < 0) {
     return -1;
   }
   return 0;
 }
 
-int check_writable(StreamObject* s, const char* method) {
+int check_writable(SocketTransportObject* s, const char* method) {
   if (s->eof) {
     PyErr_Format(PyExc_RuntimeError, "Cannot call %s() after write_eof()", method);
     return -1;
@@ -220,7 +217,7 @@ int check_writable(StreamObject* s, const char* method) {
 }
 
 PyObject* Stream_write(PyObject* self, PyObject* data) {
-  StreamObject* s = as_stream(self);
+  SocketTransportObject* s = as_socket_transport(self);
   if (transport_check_thread(transport_of(s)) < 0) return nullptr;
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
     PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'",
@@ -246,7 +243,7 @@ int writelines_item(PyObject* item, Py_ssize_t i, Py_buffer* view) {
 }
 
 PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
-  StreamObject* s = as_stream(self);
+  SocketTransportObject* s = as_socket_transport(self);
   TransportObject* t = transport_of(s);
   if (transport_check_thread(t) < 0) return nullptr;
   Ref items;
@@ -304,7 +301,7 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
 }
 
 PyObject* Stream_write_eof(PyObject* self, PyObject*) {
-  StreamObject* s = as_stream(self);
+  SocketTransportObject* s = as_socket_transport(self);
   if (transport_check_thread(transport_of(s)) < 0) return nullptr;
   if (transport_of(s)->closing || s->eof) Py_RETURN_NONE;
   s->eof = true;
@@ -315,7 +312,7 @@ PyObject* Stream_write_eof(PyObject* self, PyObject*) {
 PyObject* Stream_can_write_eof(PyObject*, PyObject*) { Py_RETURN_TRUE; }
 
 PyObject* Stream_make_empty_waiter(PyObject* self, PyObject*) {
-  StreamObject* s = as_stream(self);
+  SocketTransportObject* s = as_socket_transport(self);
   if (s->empty_waiter != nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
     return nullptr;
@@ -331,7 +328,7 @@ PyObject* Stream_make_empty_waiter(PyObject* self, PyObject*) {
 }
 
 PyObject* Stream_reset_empty_waiter(PyObject* self, PyObject*) {
-  Py_CLEAR(as_stream(self)->empty_waiter);
+  Py_CLEAR(as_socket_transport(self)->empty_waiter);
   Py_RETURN_NONE;
 }
 
@@ -340,14 +337,14 @@ PyObject* Stream_start(PyObject* self, PyObject* waiter) {
 }
 
 PyObject* get_empty_waiter(PyObject* self, void*) {
-  StreamObject* s = as_stream(self);
+  SocketTransportObject* s = as_socket_transport(self);
   return Py_NewRef(s->empty_waiter ? s->empty_waiter : Py_None);
 }
 
 // ---- the kind ----
 
 int after_lost(TransportObject* t) {
-  StreamObject* s = as_stream(t);
+  SocketTransportObject* s = as_socket_transport(t);
   if (s->empty_waiter == nullptr) return 0;
   Ref error = Ref::steal(
       PyObject_CallFunction(PyExc_ConnectionError, "s", "Connection is closed by peer"));
@@ -370,7 +367,7 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (transport_loop_arg(type, loop) == nullptr) return nullptr;
   int fd = PyObject_AsFileDescriptor(sock);
   if (fd < 0) return nullptr;
-  StreamObject* s = reinterpret_cast<StreamObject*>(type->tp_alloc(type, 0));
+  SocketTransportObject* s = reinterpret_cast<SocketTransportObject*>(type->tp_alloc(type, 0));
   if (s == nullptr) return nullptr;
   new (&s->writer.buffer) PyWriteBuffer();
   if (transport_init(transport_of(s), &kStreamKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
@@ -382,12 +379,12 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 }
 
 int Stream_traverse(PyObject* self, visitproc visit, void* arg) {
-  Py_VISIT(as_stream(self)->empty_waiter);
+  Py_VISIT(as_socket_transport(self)->empty_waiter);
   return transport_traverse(self, visit, arg);
 }
 
 int Stream_clear(PyObject* self) {
-  Py_CLEAR(as_stream(self)->empty_waiter);
+  Py_CLEAR(as_socket_transport(self)->empty_waiter);
   return transport_clear(self);
 }
 
@@ -396,9 +393,9 @@ void Stream_dealloc(PyObject* self) {
   // Finalize while still tracked: a resurrecting finalizer needs a live, tracked object.
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
   PyObject_GC_UnTrack(self);
-  Py_CLEAR(as_stream(self)->empty_waiter);
+  Py_CLEAR(as_socket_transport(self)->empty_waiter);
   transport_dealloc_common(self);
-  as_stream(self)->writer.buffer.~PyWriteBuffer();
+  as_socket_transport(self)->writer.buffer.~PyWriteBuffer();
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -431,7 +428,7 @@ PyType_Slot stream_slots[] = {
 
 PyType_Spec stream_spec = {
     "aioev._aioev.SocketTransport",
-    static_cast<int>(sizeof(StreamObject)),
+    static_cast<int>(sizeof(SocketTransportObject)),
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     stream_slots,
@@ -439,7 +436,7 @@ PyType_Spec stream_spec = {
 
 }  // namespace
 
-PyTypeObject* stream_type_new(PyObject* module) {
+PyTypeObject* socket_transport_type_new(PyObject* module) {
   return transport_type_new(module, &stream_spec, "_FlowControlMixin");
 }
 
