@@ -216,7 +216,7 @@ int check_writable(SocketTransportObject* s, const char* method) {
   return 0;
 }
 
-PyObject* Stream_write(PyObject* self, PyObject* data) {
+PyObject* SocketTransport_write(PyObject* self, PyObject* data) {
   SocketTransportObject* s = as_socket_transport(self);
   if (transport_check_thread(transport_of(s)) < 0) return nullptr;
   if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
@@ -242,7 +242,7 @@ int writelines_item(PyObject* item, Py_ssize_t i, Py_buffer* view) {
   return -1;
 }
 
-PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
+PyObject* SocketTransport_writelines(PyObject* self, PyObject* list_of_data) {
   SocketTransportObject* s = as_socket_transport(self);
   TransportObject* t = transport_of(s);
   if (transport_check_thread(t) < 0) return nullptr;
@@ -300,7 +300,7 @@ PyObject* Stream_writelines(PyObject* self, PyObject* list_of_data) {
   return done(rc);
 }
 
-PyObject* Stream_write_eof(PyObject* self, PyObject*) {
+PyObject* SocketTransport_write_eof(PyObject* self, PyObject*) {
   SocketTransportObject* s = as_socket_transport(self);
   if (transport_check_thread(transport_of(s)) < 0) return nullptr;
   if (transport_of(s)->closing || s->eof) Py_RETURN_NONE;
@@ -309,9 +309,9 @@ PyObject* Stream_write_eof(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-PyObject* Stream_can_write_eof(PyObject*, PyObject*) { Py_RETURN_TRUE; }
+PyObject* SocketTransport_can_write_eof(PyObject*, PyObject*) { Py_RETURN_TRUE; }
 
-PyObject* Stream_make_empty_waiter(PyObject* self, PyObject*) {
+PyObject* SocketTransport_make_empty_waiter(PyObject* self, PyObject*) {
   SocketTransportObject* s = as_socket_transport(self);
   if (s->empty_waiter != nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
@@ -327,12 +327,12 @@ PyObject* Stream_make_empty_waiter(PyObject* self, PyObject*) {
   return future.release();
 }
 
-PyObject* Stream_reset_empty_waiter(PyObject* self, PyObject*) {
+PyObject* SocketTransport_reset_empty_waiter(PyObject* self, PyObject*) {
   Py_CLEAR(as_socket_transport(self)->empty_waiter);
   Py_RETURN_NONE;
 }
 
-PyObject* Stream_start(PyObject* self, PyObject* waiter) {
+PyObject* SocketTransport_start(PyObject* self, PyObject* waiter) {
   return done(transport_start(as_transport(self), true, waiter));
 }
 
@@ -352,11 +352,11 @@ int after_lost(TransportObject* t) {
   return settle_waiter(s, state_of(s)->str_set_exception, error.get());
 }
 
-const TransportKind kStreamKind = {writer_buffer_size, writer_clear_buffer, on_ready, after_lost};
+const TransportKind kSocketTransportKind = {writer_buffer_size, writer_clear_buffer, on_ready, after_lost};
 
 // SocketTransport(loop, sock, protocol, extra, server): not yet started;
 // Loop._make_socket_transport fills extra and calls _start(waiter).
-PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+PyObject* SocketTransport_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   PyObject *loop, *sock, *protocol, *extra, *server;
   static const char* keywords[] = {"loop", "sock", "protocol", "extra", "server", nullptr};
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O:SocketTransport",
@@ -370,7 +370,7 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   SocketTransportObject* s = reinterpret_cast<SocketTransportObject*>(type->tp_alloc(type, 0));
   if (s == nullptr) return nullptr;
   new (&s->writer.buffer) PyWriteBuffer();
-  if (transport_init(transport_of(s), &kStreamKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
+  if (transport_init(transport_of(s), &kSocketTransportKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
                      protocol, extra, server) < 0) {
     Py_DECREF(s);
     return nullptr;
@@ -378,17 +378,17 @@ PyObject* Stream_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   return reinterpret_cast<PyObject*>(s);
 }
 
-int Stream_traverse(PyObject* self, visitproc visit, void* arg) {
+int SocketTransport_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(as_socket_transport(self)->empty_waiter);
   return transport_traverse(self, visit, arg);
 }
 
-int Stream_clear(PyObject* self) {
+int SocketTransport_clear(PyObject* self) {
   Py_CLEAR(as_socket_transport(self)->empty_waiter);
   return transport_clear(self);
 }
 
-void Stream_dealloc(PyObject* self) {
+void SocketTransport_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   // Finalize while still tracked: a resurrecting finalizer needs a live, tracked object.
   if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
@@ -400,44 +400,44 @@ void Stream_dealloc(PyObject* self) {
   Py_DECREF(type);
 }
 
-PyMethodDef stream_methods[] = {
+PyMethodDef socket_transport_methods[] = {
     AIOEV_TRANSPORT_METHODS,
     AIOEV_READ_METHODS,
-    {"write", Stream_write, METH_O, "write($self, data, /)\n--\n\nWrite bytes, buffering what the socket does not take."},
-    {"writelines", Stream_writelines, METH_O, "writelines($self, list_of_data, /)\n--\n\nWrite a list of bytes-like objects (one sendmsg)."},
-    {"write_eof", Stream_write_eof, METH_NOARGS, "write_eof($self, /)\n--\n\nShut the write side once the buffer is sent."},
-    {"can_write_eof", Stream_can_write_eof, METH_NOARGS, "can_write_eof($self, /)\n--\n\nTrue: sockets can half-close."},
-    {"_make_empty_waiter", Stream_make_empty_waiter, METH_NOARGS,
+    {"write", SocketTransport_write, METH_O, "write($self, data, /)\n--\n\nWrite bytes, buffering what the socket does not take."},
+    {"writelines", SocketTransport_writelines, METH_O, "writelines($self, list_of_data, /)\n--\n\nWrite a list of bytes-like objects (one sendmsg)."},
+    {"write_eof", SocketTransport_write_eof, METH_NOARGS, "write_eof($self, /)\n--\n\nShut the write side once the buffer is sent."},
+    {"can_write_eof", SocketTransport_can_write_eof, METH_NOARGS, "can_write_eof($self, /)\n--\n\nTrue: sockets can half-close."},
+    {"_make_empty_waiter", SocketTransport_make_empty_waiter, METH_NOARGS,
      "A future done when the write buffer is empty (sendfile)."},
-    {"_reset_empty_waiter", Stream_reset_empty_waiter, METH_NOARGS, "Forget the empty waiter."},
-    {"_start", Stream_start, METH_O, "Schedule connection_made, reading and the waiter."},
+    {"_reset_empty_waiter", SocketTransport_reset_empty_waiter, METH_NOARGS, "Forget the empty waiter."},
+    {"_start", SocketTransport_start, METH_O, "Schedule connection_made, reading and the waiter."},
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyGetSetDef stream_getset[] = {
+PyGetSetDef socket_transport_getset[] = {
     AIOEV_TRANSPORT_GETSET,
     {"_empty_waiter", get_empty_waiter, nullptr, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyType_Slot stream_slots[] = {
-    AIOEV_TRANSPORT_SLOTS(Stream_new, Stream_dealloc, Stream_traverse, Stream_clear,
-                          transport_repr, stream_methods, stream_getset,
+PyType_Slot socket_transport_slots[] = {
+    AIOEV_TRANSPORT_SLOTS(SocketTransport_new, SocketTransport_dealloc, SocketTransport_traverse, SocketTransport_clear,
+                          transport_repr, socket_transport_methods, socket_transport_getset,
                           "asyncio's socket transport for TCP and Unix streams."),
 };
 
-PyType_Spec stream_spec = {
+PyType_Spec socket_transport_spec = {
     "aioev._aioev.SocketTransport",
     static_cast<int>(sizeof(SocketTransportObject)),
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    stream_slots,
+    socket_transport_slots,
 };
 
 }  // namespace
 
 PyTypeObject* socket_transport_type_new(PyObject* module) {
-  return transport_type_new(module, &stream_spec, "_FlowControlMixin");
+  return transport_type_new(module, &socket_transport_spec, "_FlowControlMixin");
 }
 
 }  // namespace aioev
