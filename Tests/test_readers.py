@@ -1,10 +1,13 @@
 """add_reader, add_writer, remove_reader, remove_writer, and closed fds."""
 
+import asyncio
 import errno
+import gc
 import os
 import socket
 import types
 import unittest
+import warnings
 
 from . import support
 from .net_support import NetTestCase
@@ -339,6 +342,66 @@ class TransportFdTests(NetTestCase):
         tr.close()
         self.assertFalse(self.loop.remove_reader(fd))
         self.assertFalse(self.loop.remove_writer(fd))
+
+    def socket_at(self, number):
+        # A connected socket whose fd is `number` (a number just freed).
+        c, d = self.socketpair()
+        for sock in (c, d):
+            if sock.fileno() == number:
+                return sock
+        os.dup2(c.fileno(), number)
+        c.close()
+        sock = socket.socket(fileno=number)
+        sock.setblocking(False)
+        self.addCleanup(sock.close)
+        return sock
+
+    def test_fd_of_a_dropped_transport_is_free(self):
+        # asyncio keeps its transports by weak reference: one dropped
+        # without close() (its socket closed by its finalizer) owns no number.
+        a, b = self.socketpair()
+        tr = self.loop._make_socket_transport(a, asyncio.Protocol())
+        self.run_briefly()
+        number = a.fileno()
+        tr.pause_reading()  # the loop holds a reading transport, as asyncio's selector does
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', ResourceWarning)
+            del tr
+            gc.collect()
+            a.close()
+        c = self.socket_at(number)
+        self.loop.add_reader(c.fileno(), print)
+        self.assertTrue(self.loop.remove_reader(c.fileno()))
+
+    def test_fd_of_a_datagram_transport_is_refused(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(('127.0.0.1', 0))
+        sock.setblocking(False)
+        tr = self.loop._make_datagram_transport(sock, asyncio.DatagramProtocol())
+        self.addCleanup(tr.close)
+        self.run_briefly()
+        with self.assertRaises(RuntimeError) as cm:
+            self.loop.add_writer(sock.fileno(), print)
+        self.assertEqual(str(cm.exception),
+                         f'File descriptor {sock.fileno()!r} is used by transport {tr!r}')
+
+    def test_the_newest_transport_of_a_number_owns_it(self):
+        # A closing transport lets a new one take its number; its own
+        # connection_lost, coming later, must leave the new one the owner.
+        a, b = self.socketpair()
+        old = self.loop._make_socket_transport(a, asyncio.Protocol())
+        self.run_briefly()
+        number = a.fileno()
+        old.close()
+        os.close(a.detach())
+        c = self.socket_at(number)
+        new = self.loop._make_socket_transport(c, asyncio.Protocol())
+        self.addCleanup(new.close)
+        self.run_briefly()  # old's connection_lost
+        with self.assertRaises(RuntimeError) as cm:
+            self.loop.add_reader(number, print)
+        self.assertEqual(str(cm.exception),
+                         f'File descriptor {number!r} is used by transport {new!r}')
 
     def test_add_reader_and_add_writer_return_none(self):
         a, b = self.socketpair()

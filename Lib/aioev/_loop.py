@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import warnings
-import weakref
 from asyncio import base_events, coroutines, events
 from asyncio.log import logger
 
@@ -55,7 +54,6 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
             native_task = os.environ.get('AIOEV_NATIVE_TASK', '1').strip() not in ('0', 'no', 'false', 'False')
         # create_task() without a task factory: aioev.Task, or asyncio's Task.
         self._native_task = bool(native_task)
-        self._transports = weakref.WeakValueDictionary()
         self._old_agen_hooks = None
         self._owns_wakeup_fd = False
 
@@ -193,7 +191,6 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
         transport = _aioev.SocketTransport(self, sock, protocol, extra, server)
         if server is not None:
             _compat.server_attach(server, transport)
-        self._transports[transport._sock_fd] = transport
         base_events._set_nodelay(sock)
         transport._start(waiter)
         return transport
@@ -203,7 +200,6 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
         """A C++ datagram transport for a UDP or Unix datagram socket."""
         extra = _socket_extra(sock, extra)
         transport = _aioev.DatagramTransport(self, sock, protocol, address, extra)
-        self._transports[transport._sock_fd] = transport
         transport._start(waiter)
         return transport
 
@@ -214,7 +210,7 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
                 fileno = int(fileno.fileno())
             except (AttributeError, TypeError, ValueError):
                 raise ValueError(f"Invalid file object: {fd!r}") from None
-        transport = self._transports.get(fileno)
+        transport = self._transport_for_fd(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f'File descriptor {fd!r} is used by transport '
                                f'{transport!r}')

@@ -375,7 +375,7 @@ class ServerMethods:
     async def _sendfile_native(self, transp, file, offset, count):
         """loop.sendfile on a socket transport: sendfile on its socket once
         its write buffer is empty, with reading paused meanwhile."""
-        del self._transports[transp._sock_fd]
+        self._unregister_transport(transp)
         resume_reading = transp.is_reading()
         transp.pause_reading()
         await transp._make_empty_waiter()
@@ -386,7 +386,7 @@ class ServerMethods:
             transp._reset_empty_waiter()
             if resume_reading:
                 transp.resume_reading()
-            self._transports[transp._sock_fd] = transp
+            self._register_transport(transp)
 
 
 def _remove_stale_socket(path):

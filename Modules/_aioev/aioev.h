@@ -109,6 +109,10 @@ struct FdSlot {
   PyObject* writer;
   PyObject* transport;  // owned while transport_events is not zero
   int transport_events;  // EV_READ | EV_WRITE the transport waits for
+  // The socket or datagram transport made for the fd (asyncio's
+  // loop._transports): borrowed, forgotten when it loses its connection or
+  // goes, or when a newer one is made for the same number.
+  PyObject* registered;
   bool changed;  // on the FdTable's changed list
   // While there is a reader or writer: the object add_reader/add_writer
   // first got (asyncio's selector key keeps it, and finds a closed socket
@@ -431,6 +435,18 @@ int io_traverse(LoopObject* loop, visitproc visit, void* arg);
 // only adding events (adding) may need.
 int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int events,
                               bool adding);
+// The fd -> transport registry (asyncio's loop._transports, kept in the fd
+// table): registers transport for fd (-1 with MemoryError if fd's slot
+// cannot be made), forgets it if it is still fd's, and reads it (borrowed,
+// or nullptr).
+int io_register_transport(LoopObject* loop, int fd, PyObject* transport);
+void io_forget_transport(LoopObject* loop, int fd, PyObject* transport);
+PyObject* io_registered_transport(LoopObject* loop, int fd);
+// Loop._register_transport(t) and _unregister_transport(t) (sendfile takes
+// its transport out while it runs), _transport_for_fd(fd).
+PyObject* loop_register_transport(PyObject* self, PyObject* transport);
+PyObject* loop_unregister_transport(PyObject* self, PyObject* transport);
+PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd);
 
 // transport.cpp: runs a transport's readiness entry (the events a poll
 // reported: io.cpp queues it) from the ready queue; -1 only for exceptions

@@ -2,6 +2,7 @@
 // shared by its reader and its writer, and the guard that keeps a closed fd
 // away from libev.
 #include "aioev.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -237,7 +238,8 @@ void io_cb(struct ev_loop*, ev_io* w, int revents) {
 }
 
 bool slot_unused(const FdSlot* slot) {
-  return slot->reader == nullptr && slot->writer == nullptr && slot->transport == nullptr;
+  return slot->reader == nullptr && slot->writer == nullptr && slot->transport == nullptr &&
+         slot->registered == nullptr;
 }
 
 // Whether the slot's reader and writer watch a file that is gone: st is
@@ -537,6 +539,74 @@ int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int
   if (slot_unused(slot)) loop->fds.erase(fd);
   Py_XDECREF(released);
   return 0;
+}
+
+// ---- the fd -> transport registry ----
+
+int io_register_transport(LoopObject* loop, int fd, PyObject* transport) {
+  FdSlot* slot = loop->fds.get_or_create(fd);
+  if (AIOEV_UNLIKELY(slot == nullptr)) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  if (slot->loop == nullptr) {
+    ev_io_init(&slot->io, io_cb, fd, EV_READ);
+    slot->loop = loop;
+  }
+  slot->registered = transport;
+  return 0;
+}
+
+void io_forget_transport(LoopObject* loop, int fd, PyObject* transport) {
+  FdSlot* slot = loop->fds.find(fd);
+  if (slot == nullptr || slot->registered != transport) return;
+  slot->registered = nullptr;
+  if (slot_unused(slot)) loop->fds.erase(fd);
+}
+
+PyObject* io_registered_transport(LoopObject* loop, int fd) {
+  FdSlot* slot = loop->fds.find(fd);
+  return slot != nullptr ? slot->registered : nullptr;
+}
+
+namespace {
+
+// A transport of this loop's (one of the module's transport types), or
+// nullptr with TypeError.
+TransportObject* own_transport(PyObject* self, PyObject* transport) {
+  ModuleState* st = as_loop(self)->state;
+  for (PyTypeObject* type : {st->socket_transport_type, st->datagram_type}) {
+    if (PyObject_TypeCheck(transport, type)) {
+      TransportObject* t = reinterpret_cast<TransportObject*>(transport);
+      if (t->loop == as_loop(self)) return t;
+    }
+  }
+  PyErr_Format(PyExc_TypeError, "not a socket or datagram transport of this loop: %R", transport);
+  return nullptr;
+}
+
+}  // namespace
+
+PyObject* loop_register_transport(PyObject* self, PyObject* transport) {
+  TransportObject* t = own_transport(self, transport);
+  if (t == nullptr || io_register_transport(as_loop(self), t->fd, transport) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* loop_unregister_transport(PyObject* self, PyObject* transport) {
+  TransportObject* t = own_transport(self, transport);
+  if (t == nullptr) return nullptr;
+  io_forget_transport(as_loop(self), t->fd, transport);
+  Py_RETURN_NONE;
+}
+
+PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd) {
+  long number = PyLong_AsLong(fd);
+  if (number == -1 && PyErr_Occurred()) return nullptr;
+  PyObject* transport = number >= 0 && number <= INT_MAX
+                            ? io_registered_transport(as_loop(self), static_cast<int>(number))
+                            : nullptr;
+  return Py_NewRef(transport != nullptr ? transport : Py_None);
 }
 
 }  // namespace aioev

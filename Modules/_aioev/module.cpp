@@ -128,15 +128,22 @@ int module_exec(PyObject* module) {
   st->sock_waiter_type = sock_waiter_type_new(module);
   if (st->sock_waiter_type == nullptr) return -1;
   // The transports' types (SocketTransport, DatagramTransport,
-  // ReadPipeTransport and WritePipeTransport, derived from asyncio's): no C
-  // code reads them back, so the module's dict alone holds them.
-  using TypeNew = PyTypeObject* (*)(PyObject*);
-  for (TypeNew type_new :
-       {socket_transport_type_new, datagram_type_new, read_pipe_type_new, write_pipe_type_new}) {
-    Ref type = Ref::steal(reinterpret_cast<PyObject*>(type_new(module)));
+  // ReadPipeTransport and WritePipeTransport, derived from asyncio's). The
+  // registry of io.cpp reads the first two back; the module's dict holds
+  // the pipes'.
+  struct {
+    PyTypeObject* (*make)(PyObject*);
+    PyTypeObject** field;
+  } transport_types[] = {{socket_transport_type_new, &st->socket_transport_type},
+                         {datagram_type_new, &st->datagram_type},
+                         {read_pipe_type_new, nullptr},
+                         {write_pipe_type_new, nullptr}};
+  for (auto& kind : transport_types) {
+    Ref type = Ref::steal(reinterpret_cast<PyObject*>(kind.make(module)));
     if (!type || PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type.get())) < 0) {
       return -1;
     }
+    if (kind.field != nullptr) *kind.field = reinterpret_cast<PyTypeObject*>(type.release());
   }
 
 #define AIOEV_IMPORT(field, module_name, attr) {&st->field, module_name, attr},

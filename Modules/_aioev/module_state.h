@@ -12,13 +12,15 @@
 #include <Python.h>
 
 // The module's heap types (PyTypeObject*), made by the exec slot (module.cpp)
-// or by task_module_init (task.cpp). The transport types are not here: no C
-// code reads them, and the module's dict keeps them alive.
+// or by task_module_init (task.cpp). The pipe transports' types are not
+// here: no C code reads them, and the module's dict keeps them alive.
 #define AIOEV_STATE_TYPES(X)                                                  \
   X(loop_type)                                                                \
   X(handle_type)                                                              \
   X(timer_handle_type)                                                        \
   X(sock_waiter_type)   /* sock.cpp's waiter */                               \
+  X(socket_transport_type) /* SocketTransport (the fd registry, io.cpp) */    \
+  X(datagram_type)      /* DatagramTransport (likewise) */                    \
   X(native_future_type) /* aioev.Future (future.cpp) */                       \
   X(native_task_type)   /* aioev.Task (task.cpp) */                           \
   X(future_iter_type)                                                         \
@@ -114,8 +116,6 @@
   X(str_recvfrom, "recvfrom")                                                 \
   X(str_done, "done")                                                         \
   X(str_add_done_callback, "add_done_callback")                               \
-  X(str_transports, "_transports")                                            \
-  X(str_data, "data")                                                         \
   X(str_fileno, "fileno")                                                     \
   X(str_PENDING, "PENDING")                                                   \
   X(str_CANCELLED, "CANCELLED")                                               \

@@ -12,6 +12,7 @@
 #include "future.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/socket.h>
 
 namespace aioev {
@@ -249,17 +250,16 @@ PyType_Spec sock_waiter_spec = {
 
 }  // namespace
 
-// loop._transports is a WeakValueDictionary, whose `data` dict holds an
-// entry per fd that has had a transport.
+// The registry of io.cpp answers whether a transport was made for fd; only
+// then is the Python method asked (its error names the transport).
 int check_no_transport(PyObject* self, PyObject* fd, PyObject* fileobj) {
-  ModuleState* st = reinterpret_cast<LoopObject*>(self)->state;
-  Ref transports = Ref::steal(PyObject_GetAttr(self, st->str_transports));
-  Ref data = transports ? Ref::steal(PyObject_GetAttr(transports.get(), st->str_data)) : Ref();
-  if (!data) {
-    PyErr_Clear();  // not the usual mapping: ask the method
-  } else if (PyDict_Check(data.get())) {
-    int present = PyDict_Contains(data.get(), fd);
-    if (present <= 0) return present;
+  int overflow = 0;  // no transport has such a number: the caller's own check raises
+  long number = PyLong_AsLongAndOverflow(fd, &overflow);
+  if (number == -1 && PyErr_Occurred()) return -1;
+  LoopObject* loop = reinterpret_cast<LoopObject*>(self);
+  if (number < 0 || number > INT_MAX ||
+      io_registered_transport(loop, static_cast<int>(number)) == nullptr) {
+    return 0;
   }
   Ref checked = Ref::steal(
       PyObject_CallMethod(self, "_ensure_fd_no_transport", "O", fileobj ? fileobj : fd));

@@ -371,7 +371,9 @@ PyObject* SocketTransport_new(PyTypeObject* type, PyObject* args, PyObject* kwar
   if (s == nullptr) return nullptr;
   new (&s->writer.buffer) PyWriteBuffer();
   if (transport_init(transport_of(s), &kSocketTransportKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
-                     protocol, extra, server) < 0) {
+                     protocol, extra, server) < 0 ||
+      io_register_transport(reinterpret_cast<LoopObject*>(loop), fd,
+                            reinterpret_cast<PyObject*>(s)) < 0) {
     Py_DECREF(s);
     return nullptr;
   }

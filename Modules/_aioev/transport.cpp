@@ -207,6 +207,9 @@ int transport_call_connection_lost(TransportObject* t, PyObject* exc) {
   }
   {
     ErrorGuard raised;  // whatever connection_lost did, as asyncio's `finally:` does
+    // A closing transport no longer owns its fd (asyncio's
+    // _ensure_fd_no_transport lets it be), which may now be reused.
+    io_forget_transport(t->loop, t->fd, as_object(t));
     close_file(t);
     Py_CLEAR(t->protocol);
     if (detach_server(t) < 0) PyErr_WriteUnraisable(as_object(t));
@@ -623,6 +626,7 @@ void transport_dealloc_common(PyObject* self) {
   if (t->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
   transport_clear(self);
   Py_CLEAR(t->file);
+  if (t->loop != nullptr) io_forget_transport(t->loop, t->fd, self);
   Py_CLEAR(t->loop);
 }
 

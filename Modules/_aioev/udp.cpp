@@ -232,7 +232,9 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   new (&d->queue) DatagramQueue();
   d->address = address == Py_None ? nullptr : Py_NewRef(address);
   if (transport_init(&d->base, &kDatagramKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
-                     protocol, extra, Py_None) < 0) {
+                     protocol, extra, Py_None) < 0 ||
+      io_register_transport(reinterpret_cast<LoopObject*>(loop), fd,
+                            reinterpret_cast<PyObject*>(d)) < 0) {
     Py_DECREF(d);
     return nullptr;
   }
