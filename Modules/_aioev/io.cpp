@@ -237,6 +237,21 @@ void io_cb(struct ev_loop*, ev_io* w, int revents) {
   loop->io_fired.push_back(LoopObject::Fired{slot, revents});
 }
 
+// fd's slot, made (its watcher set up, not started) when missing; nullptr
+// with MemoryError if it cannot be.
+FdSlot* slot_for(LoopObject* loop, int fd) {
+  FdSlot* slot = loop->fds.get_or_create(fd);
+  if (AIOEV_UNLIKELY(slot == nullptr)) {
+    PyErr_NoMemory();
+    return nullptr;
+  }
+  if (slot->loop == nullptr) {
+    ev_io_init(&slot->io, io_cb, fd, EV_READ);
+    slot->loop = loop;
+  }
+  return slot;
+}
+
 bool slot_unused(const FdSlot* slot) {
   return slot->reader == nullptr && slot->writer == nullptr && slot->transport == nullptr &&
          slot->registered == nullptr;
@@ -282,15 +297,8 @@ PyObject* stale_error(int fd) {
 int io_register(LoopObject* loop, int fd, bool reader, HandleObject* h, PyObject* fileobj,
                 const struct stat* st) {
   if (ev_room_for_fd(loop, fd) < 0) return -1;
-  FdSlot* slot = loop->fds.get_or_create(fd);
-  if (AIOEV_UNLIKELY(slot == nullptr)) {
-    PyErr_NoMemory();
-    return -1;
-  }
-  if (slot->loop == nullptr) {
-    ev_io_init(&slot->io, io_cb, fd, EV_READ);
-    slot->loop = loop;
-  }
+  FdSlot* slot = slot_for(loop, fd);
+  if (slot == nullptr) return -1;
   if (!has_callbacks(slot)) {
     Py_XSETREF(slot->fileobj, Py_XNewRef(fileobj));
     slot->stale = st == nullptr;
@@ -515,15 +523,8 @@ int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int
   FdSlot* slot = loop->fds.find(fd);
   if (slot == nullptr) {
     if (events == 0 || !adding) return 0;  // nothing to take away from
-    slot = loop->fds.get_or_create(fd);
-    if (AIOEV_UNLIKELY(slot == nullptr)) {
-      PyErr_NoMemory();
-      return -1;
-    }
-  }
-  if (slot->loop == nullptr) {
-    ev_io_init(&slot->io, io_cb, fd, EV_READ);
-    slot->loop = loop;
+    slot = slot_for(loop, fd);
+    if (slot == nullptr) return -1;
   }
   PyObject* released = nullptr;
   if (events == 0) {
@@ -544,15 +545,8 @@ int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int
 // ---- the fd -> transport registry ----
 
 int io_register_transport(LoopObject* loop, int fd, PyObject* transport) {
-  FdSlot* slot = loop->fds.get_or_create(fd);
-  if (AIOEV_UNLIKELY(slot == nullptr)) {
-    PyErr_NoMemory();
-    return -1;
-  }
-  if (slot->loop == nullptr) {
-    ev_io_init(&slot->io, io_cb, fd, EV_READ);
-    slot->loop = loop;
-  }
+  FdSlot* slot = slot_for(loop, fd);
+  if (slot == nullptr) return -1;
   slot->registered = transport;
   return 0;
 }
