@@ -872,9 +872,9 @@ PyMethodDef task_methods[] = {
     {"uncancel", Locked<Task_uncancel>::call, METH_NOARGS, "uncancel($self, /)\n--\n\nWithdraw one cancellation request."},
     {"set_result", Task_set_result, METH_O, "set_result($self, result, /)\n--\n\nNot supported by tasks."},
     {"set_exception", Task_set_exception, METH_O, "set_exception($self, exception, /)\n--\n\nNot supported by tasks."},
-    {"get_stack", as_pycfunction(Task_get_stack), METH_FASTCALL | METH_KEYWORDS,
+    {"get_stack", as_pycfunction(Locked<Task_get_stack>::call), METH_FASTCALL | METH_KEYWORDS,
      "get_stack($self, /, *, limit=None)\n--\n\nThe frames of the task's coroutine."},
-    {"print_stack", as_pycfunction(Task_print_stack), METH_FASTCALL | METH_KEYWORDS,
+    {"print_stack", as_pycfunction(Locked<Task_print_stack>::call), METH_FASTCALL | METH_KEYWORDS,
      "print_stack($self, /, *, limit=None, file=None)\n--\n\nPrint the stack or traceback of the task's coroutine."},
     {nullptr, nullptr, 0, nullptr},
 };
@@ -892,7 +892,7 @@ PyGetSetDef task_getset[] = {
 PyType_Slot task_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(Task_new)},
     {Py_tp_init, reinterpret_cast<void*>(Locked<Task_init>::call)},
-    {Py_tp_repr, reinterpret_cast<void*>(Task_repr)},
+    {Py_tp_repr, reinterpret_cast<void*>(Locked<Task_repr>::call)},
     {Py_tp_iter, reinterpret_cast<void*>(Future_await)},
     {Py_am_await, reinterpret_cast<void*>(Future_await)},
     {Py_tp_methods, task_methods},
