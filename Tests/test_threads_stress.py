@@ -317,6 +317,10 @@ FUTURES_FROM_THREADS = '''
                         pass  # a thread cancelled it first
                 if k % 50 == 0:
                     await asyncio.sleep(0)
+            # The loop runs until the threads are done: what they schedule
+            # goes through its threadsafe queue only while it runs.
+            while any(t.is_alive() for t in threads):
+                await asyncio.sleep(0.001)
 
         threads = [threading.Thread(target=poke, args=(c,)) for c in range(N_THREADS)]
         for t in threads:

@@ -144,7 +144,7 @@ struct LoopObject {
   bool threadsafe_pending;
   // How many of them are TimerHandles for the timer heap: on free-threaded
   // builds, what call_at and call_later scheduled from another thread while
-  // the loop ran (see loop_foreign_thread).
+  // the loop ran (see loop_runs_elsewhere).
   size_t threadsafe_timers;
   NoGilMutex threadsafe_lock;
   TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
@@ -308,19 +308,18 @@ inline int loop_take_threadsafe(LoopObject* loop) {
 // call_soon_threadsafe queued, with new references to its object and arg;
 // -1 with MemoryError, nothing queued, when memory runs out. Inline: the
 // hottest call of all, whose entry the compiler then builds in place.
-// On a free-threaded build, whether the caller is anything but the thread
-// that runs the loop now (never with a GIL, which serializes the threads).
+// Whether the loop runs in another thread than the caller's, on a
+// free-threaded build (never with a GIL, which serializes the threads).
 // What such a thread schedules on the loop (call_soon, call_at, a task's
 // step, or the done callbacks of a future it completes or cancels: not
 // thread-safe in asyncio, whose deque and heap the GIL or their own locks
 // keep whole) goes through the loop's threadsafe queue, as
 // call_soon_threadsafe's handles do, and never touches the ready queue or
-// the timer heap, which only the running loop's thread changes. While the
-// loop is not running every thread's scheduling goes that way: threads may
-// race there too, and the loop takes it all at its next iteration.
-inline bool loop_foreign_thread(LoopObject* loop) {
+// the timer heap that the loop's thread is using. Threads that schedule at
+// once on a loop that runs in none of them are not kept apart.
+inline bool loop_runs_elsewhere(LoopObject* loop) {
 #ifdef Py_GIL_DISABLED
-  return !load_relaxed(loop->has_thread_id) ||
+  return load_relaxed(loop->has_thread_id) &&
          load_relaxed(loop->thread_id) != PyThread_get_thread_ident();
 #else
   (void)loop;
@@ -333,7 +332,7 @@ inline bool loop_foreign_thread(LoopObject* loop) {
 // thread takes it.
 int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry);
 inline int loop_push_ready(LoopObject* loop, PyReadyEntry entry) {
-  if (AIOEV_UNLIKELY(loop_foreign_thread(loop))) return loop_push_threadsafe(loop, entry);
+  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) return loop_push_threadsafe(loop, entry);
   if (loop_take_threadsafe(loop) < 0) return -1;
   if (AIOEV_UNLIKELY(!loop->ready.push_back(entry))) {
     PyErr_NoMemory();

@@ -217,7 +217,7 @@ PyObject* schedule_at(LoopObject* loop, double when, PyObject* const* values,
   HandleObject* h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
   if (h == nullptr) return nullptr;
   h->when = when;
-  if (AIOEV_UNLIKELY(loop_foreign_thread(loop))) {
+  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) {
     store_relaxed(h->scheduled, true);  // in the heap from now on, as cancel() sees it
     if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
       store_relaxed(h->scheduled, false);
