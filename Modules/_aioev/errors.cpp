@@ -22,6 +22,17 @@ Ref fetch_exception() {
 #endif
 }
 
+void restore_exception(Ref exc) {
+  if (!exc) return;
+#if AIOEV_PY312
+  PyErr_SetRaisedException(exc.release());
+#else
+  PyObject* value = exc.release();
+  PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(value))), value,
+                PyException_GetTraceback(value));
+#endif
+}
+
 Ref os_error(int err) {
   errno = err;
   PyErr_SetFromErrno(PyExc_OSError);

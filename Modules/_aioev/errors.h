@@ -18,6 +18,8 @@ namespace aioev {
 bool must_propagate();
 // Takes the raised exception, normalized, with its traceback attached.
 Ref fetch_exception();
+// Raises exc (from fetch_exception; nothing if empty) again, as it was.
+void restore_exception(Ref exc);
 // An OSError instance for errno err (nothing stays raised).
 Ref os_error(int err);
 inline bool is_os_error(PyObject* exc) {

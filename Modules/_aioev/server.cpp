@@ -14,14 +14,6 @@ namespace aioev {
 
 namespace {
 
-// Sets exc (from fetch_exception) as the current exception again.
-void restore_exception(Ref exc) {
-  PyObject* value = exc.release();
-  if (value == nullptr) return;
-  PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(value))), value,
-                PyException_GetTraceback(value));
-}
-
 ModuleState* server_state(PyObject* loop) { return reinterpret_cast<LoopObject*>(loop)->state; }
 
 // Whether the accept error just raised means the listening socket is out
@@ -100,11 +92,9 @@ bool accept_one(ModuleState* ss, PyObject* sock, PyObject* const* kind, Ref* con
   *conn = Ref::steal(PyObject_Vectorcall(ss->socket_type, args, 4, nullptr));
   if (*conn) return true;
   // Not left open, whatever went wrong (socket.accept() would leak it).
-  Ref exc = fetch_exception();
+  ErrorGuard raised;
   long number = PyLong_Check(fd) ? PyLong_AsLong(fd) : -1;
   if (number >= 0 && number <= INT_MAX) close(static_cast<int>(number));
-  PyErr_Clear();
-  restore_exception(std::move(exc));
   return false;
 }
 
