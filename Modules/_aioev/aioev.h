@@ -443,6 +443,9 @@ int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int
 int io_register_transport(LoopObject* loop, int fd, PyObject* transport);
 void io_forget_transport(LoopObject* loop, int fd, PyObject* transport);
 PyObject* io_registered_transport(LoopObject* loop, int fd);
+// The same for fd as a Python int: nullptr for a number no fd can have, or
+// with an error set (TypeError) for what is no int.
+PyObject* io_registered_transport_of(LoopObject* loop, PyObject* fd);
 // Loop._register_transport(t) and _unregister_transport(t) (sendfile takes
 // its transport out while it runs), _transport_for_fd(fd).
 PyObject* loop_register_transport(PyObject* self, PyObject* transport);

@@ -563,6 +563,13 @@ PyObject* io_registered_transport(LoopObject* loop, int fd) {
   return slot != nullptr ? slot->registered : nullptr;
 }
 
+PyObject* io_registered_transport_of(LoopObject* loop, PyObject* fd) {
+  int overflow = 0;  // no transport has such a number
+  long number = PyLong_AsLongAndOverflow(fd, &overflow);
+  if (number < 0 || number > INT_MAX) return nullptr;  // -1 may carry an error
+  return io_registered_transport(loop, static_cast<int>(number));
+}
+
 namespace {
 
 // A transport of this loop's (one of the module's transport types), or
@@ -595,11 +602,8 @@ PyObject* loop_unregister_transport(PyObject* self, PyObject* transport) {
 }
 
 PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd) {
-  long number = PyLong_AsLong(fd);
-  if (number == -1 && PyErr_Occurred()) return nullptr;
-  PyObject* transport = number >= 0 && number <= INT_MAX
-                            ? io_registered_transport(as_loop(self), static_cast<int>(number))
-                            : nullptr;
+  PyObject* transport = io_registered_transport_of(as_loop(self), fd);
+  if (transport == nullptr && PyErr_Occurred()) return nullptr;
   return Py_NewRef(transport != nullptr ? transport : Py_None);
 }
 

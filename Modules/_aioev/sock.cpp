@@ -12,7 +12,6 @@
 #include "future.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <sys/socket.h>
 
 namespace aioev {
@@ -253,13 +252,9 @@ PyType_Spec sock_waiter_spec = {
 // The registry of io.cpp answers whether a transport was made for fd; only
 // then is the Python method asked (its error names the transport).
 int check_no_transport(PyObject* self, PyObject* fd, PyObject* fileobj) {
-  int overflow = 0;  // no transport has such a number: the caller's own check raises
-  long number = PyLong_AsLongAndOverflow(fd, &overflow);
-  if (number == -1 && PyErr_Occurred()) return -1;
-  LoopObject* loop = reinterpret_cast<LoopObject*>(self);
-  if (number < 0 || number > INT_MAX ||
-      io_registered_transport(loop, static_cast<int>(number)) == nullptr) {
-    return 0;
+  // A number no fd can have is the caller's own check to refuse.
+  if (io_registered_transport_of(reinterpret_cast<LoopObject*>(self), fd) == nullptr) {
+    return PyErr_Occurred() ? -1 : 0;
   }
   Ref checked = Ref::steal(
       PyObject_CallMethod(self, "_ensure_fd_no_transport", "O", fileobj ? fileobj : fd));
