@@ -291,12 +291,9 @@ memgates: pytest-$(CPY_VERSION) pytest-$(CPY_VERSION)-debug refleak pytest-$(CPY
 # one stops its process (halt_on_error), and any report, or a "WARNING:
 # ThreadSanitizer" in the output, fails the target. Tests/tsan-suppressions.txt
 # names races of CPython's own, none of aioev's. TSAN_EXTRA_OPTIONS=halt_on_error=0
-# collects every report of a run. Left out: test_task_faults' ThreadAndGCTests,
-# whose threads cancel futures between two run_forever() calls, when no
-# thread runs the loop: their scheduling onto the ready queue is not kept
-# apart then (Doc/design.rst, "Threads"). While a loop runs, what other
-# threads schedule goes through its threadsafe queue, and futures and tasks
-# lock (test_threads_stress covers both).
+# collects every report of a run. test_task_faults' ThreadAndGCTests and
+# test_threads_stress' idle-loop test have threads schedule on a loop that no
+# thread runs, or that starts running in another one (LoopAccess in aioev.h).
 TSAN_DIR     := build/cpy-$(CPY_TSAN)
 TSAN_PKG     := $(CURDIR)/$(TSAN_DIR)/pkg
 TSAN_REPORTS := $(CURDIR)/$(TSAN_DIR)/reports
@@ -304,7 +301,8 @@ TSAN_ARGS    := -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" \
                 -DAIOEV_TSAN=ON -DAIOEV_TESTS=OFF -DAIOEV_WERROR=ON \
                 -DAIOEV_EXT_OUTPUT_DIR=$(TSAN_PKG)/aioev
 TSAN_TESTS   ?= Tests/test_threads_stress.py Tests/test_threadsafe.py Tests/test_debug.py \
-                Tests/test_loop.py Tests/test_task.py Tests/test_signals.py -k thread
+                Tests/test_loop.py Tests/test_task.py Tests/test_signals.py \
+                Tests/test_task_faults.py -k thread
 TSAN_EXTRA_OPTIONS ?=
 TSAN_ENV      = PYTHON_GIL=0 \
                 TSAN_OPTIONS="suppressions=$(CURDIR)/Tests/tsan-suppressions.txt halt_on_error=1 \

@@ -351,6 +351,111 @@ FUTURES_FROM_THREADS = '''
 '''
 
 
+# Threads schedule on a loop that runs in none of them (call_soon,
+# call_later, cancelling futures whose done callbacks the loop then runs),
+# all at once; then a new thread starts running the loop while the thread
+# that made it goes on scheduling on it. On a free-threaded build only the
+# loop's owner thread touches its ready queue and timer heap, and the
+# others' entries go through the locked threadsafe queue (LoopAccess): each
+# thread's callbacks run once and in its order, every timer fires once,
+# every done callback runs once, and all in the loop's thread.
+IDLE_LOOP_FROM_THREADS = '''
+    import threading
+
+    N_THREADS, CALLS, ROUNDS = {params}
+    loop = new_event_loop()
+    problems = []
+    loop.set_exception_handler(lambda loop, context: problems.append(repr(context)))
+    runner = [threading.get_ident()]
+
+    def record(seen, t, k):
+        if threading.get_ident() != runner[0]:
+            problems.append(f'thread {{t}} call {{k}} ran in another thread')
+        if seen[t] != k:
+            problems.append(f'thread {{t}}: call {{k}} after {{seen[t]}}')
+        seen[t] += 1
+
+    def fired(timers, t):
+        timers[t] += 1
+
+    def schedule(t, seen, timers, futs, done, start):
+        start.wait()
+        for k in range(CALLS):
+            loop.call_soon(record, seen, t, k)
+            if k % 10 == 0:
+                loop.call_later(0.001 * (k % 7), fired, timers, t)
+            if k % 4 == 0:
+                futs[t][k // 4].cancel()
+
+    def round_(main_schedules_while_another_runs):
+        seen = [0] * (N_THREADS + 1)
+        timers = [0] * (N_THREADS + 1)
+        done = [0]
+        futs = [[loop.create_future() for _ in range(0, CALLS, 4)]
+                for _ in range(N_THREADS + 1)]
+        for row in futs:
+            for fut in row:
+                fut.add_done_callback(lambda fut: done.__setitem__(0, done[0] + 1))
+        start = threading.Barrier(N_THREADS + 1)
+        threads = [threading.Thread(target=schedule,
+                                    args=(t, seen, timers, futs, done, start))
+                   for t in range(N_THREADS)]
+        for thread in threads:
+            thread.start()
+        n_timers = len(range(0, CALLS, 10))
+        total = (N_THREADS + 1) * CALLS
+
+        def until_all(stop_loop):
+            deadline = loop.time() + 60
+            def check():
+                if (sum(seen) == total and sum(timers) == (N_THREADS + 1) * n_timers
+                        and done[0] == (N_THREADS + 1) * len(futs[0])) or loop.time() > deadline:
+                    stop_loop()
+                else:
+                    loop.call_later(0.001, check)
+            return check
+
+        if not main_schedules_while_another_runs:
+            # Nobody runs the loop while everyone (this thread too) schedules.
+            schedule(N_THREADS, seen, timers, futs, done, start)
+            for thread in threads:
+                thread.join(60)
+            runner[0] = threading.get_ident()
+            loop.call_soon(until_all(loop.stop))
+            loop.run_forever()
+        else:
+            # Another thread starts running the loop while this one, which
+            # ran it last, and the others go on scheduling on it.
+            def run():
+                runner[0] = threading.get_ident()
+                loop.run_forever()
+            loop.call_soon(until_all(loop.stop))
+            runner_thread = threading.Thread(target=run)
+            runner_thread.start()
+            schedule(N_THREADS, seen, timers, futs, done, start)
+            for thread in threads:
+                thread.join(60)
+            runner_thread.join(90)
+            # This thread runs it again: the owner comes back.
+            runner[0] = threading.get_ident()
+            loop.run_until_complete(asyncio.sleep(0))
+        if seen != [CALLS] * (N_THREADS + 1):
+            problems.append(f'callbacks run: {{seen}}')
+        if timers != [n_timers] * (N_THREADS + 1):
+            problems.append(f'timers fired: {{timers}}')
+        if done[0] != (N_THREADS + 1) * len(futs[0]):
+            problems.append(f'done callbacks: {{done[0]}}')
+
+    for r in range(ROUNDS):
+        round_(r % 2 == 1)
+        if problems:
+            break
+    loop.close()
+    assert not problems, problems[:10]
+    print('ok')
+'''
+
+
 class ThreadStressTests(unittest.TestCase):
 
     def run_stress(self, n_loops, n_producers, calls, coros, rounds):
@@ -383,6 +488,14 @@ class ThreadStressTests(unittest.TestCase):
     def test_futures_cancelled_and_read_from_other_threads(self):
         # 4 threads, 3,000 futures and their tasks, 5 rounds.
         proc = support.run_child(FUTURES_FROM_THREADS.format(params=(4, 3000, 5)), timeout=600)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertIn('ok', proc.stdout)
+
+    def test_threads_scheduling_on_a_loop_no_thread_runs(self):
+        # 4 threads and the loop's own, 5,000 calls each, 6 rounds (3 with
+        # the loop idle, 3 with it starting to run in another thread).
+        proc = support.run_child(IDLE_LOOP_FROM_THREADS.format(params=(4, 5000, 6)),
+                                 timeout=600)
         self.assertEqual(proc.returncode, 0, support.describe_child(proc))
         self.assertIn('ok', proc.stdout)
 

@@ -144,7 +144,7 @@ struct LoopObject {
   bool threadsafe_pending;
   // How many of them are TimerHandles for the timer heap: on free-threaded
   // builds, what call_at and call_later scheduled from another thread while
-  // the loop ran (see loop_runs_elsewhere).
+  // the loop ran (see LoopAccess).
   size_t threadsafe_timers;
   NoGilMutex threadsafe_lock;
   TimerHeap<HandleObject*, PyRawAllocator> timers;  // owned TimerHandles
@@ -172,15 +172,26 @@ struct LoopObject {
 
   unsigned long thread_id;
   bool has_thread_id;  // is_running()
+#ifdef Py_GIL_DISABLED
+  // The thread that may change the ready queue and the timer heap directly
+  // (LoopAccess): the loop's creator, then each thread that runs it, which
+  // stays the owner after run_forever returns. owner_busy counts the
+  // threads between raising it to read owner_thread and leaving those
+  // containers (or finding they are not the owner).
+  unsigned long owner_thread;
+  int owner_busy;
+#endif
   bool stopping;
   bool closed;
   bool debug;
   bool loop_error;  // an error was set inside a libev callback
-  // Whether call_soon is the C method, so that futures and tasks may queue
-  // straight onto the ready queue: see loop_plain_call_soon().
-  bool plain_call_soon;
   bool call_soon_on_instance;  // an instance attribute replaces call_soon
-  unsigned int call_soon_tag;  // the type's version tag plain_call_soon is for
+  // Whether call_soon is the C method, so that futures and tasks may queue
+  // straight onto the ready queue (loop_plain_call_soon()), cached: the
+  // type's version tag it was last looked up for, shifted left by one, with
+  // the answer in the low bit; 0 for none. One word, read and written
+  // whole, since any thread may refresh it.
+  uint64_t call_soon_cache;
   bool native_task;  // create_task makes aioev.Task (else asyncio.Task)
   double clock_resolution;
   char* read_buffer;  // shared by the loop's transports, allocated on first use
@@ -304,35 +315,71 @@ inline int loop_take_threadsafe(LoopObject* loop) {
   if (AIOEV_LIKELY(!__atomic_load_n(&loop->threadsafe_pending, __ATOMIC_ACQUIRE))) return 0;
   return loop_take_threadsafe_slow(loop);
 }
-// Queues entry at the end of the ready queue, after what other threads'
-// call_soon_threadsafe queued, with new references to its object and arg;
-// -1 with MemoryError, nothing queued, when memory runs out. Inline: the
-// hottest call of all, whose entry the compiler then builds in place.
-// Whether the loop runs in another thread than the caller's, on a
-// free-threaded build (never with a GIL, which serializes the threads).
-// What such a thread schedules on the loop (call_soon, call_at, a task's
-// step, or the done callbacks of a future it completes or cancels: not
-// thread-safe in asyncio, whose deque and heap the GIL or their own locks
-// keep whole) goes through the loop's threadsafe queue, as
-// call_soon_threadsafe's handles do, and never touches the ready queue or
-// the timer heap that the loop's thread is using. Threads that schedule at
-// once on a loop that runs in none of them are not kept apart.
-inline bool loop_runs_elsewhere(LoopObject* loop) {
+// Whether the calling thread may change the loop's ready queue and timer
+// heap itself, held for as long as it does. With a GIL, always (the GIL
+// serializes the threads). On a free-threaded build, only the loop's owner
+// thread: the thread that runs it, or, while it runs in none, the last that
+// did (its creator before that). What other threads schedule on the loop
+// (call_soon, call_at, a task's step, or the done callbacks of a future
+// they complete or cancel: not thread-safe in asyncio, whose deque and heap
+// the GIL or their own locks keep whole) goes through the loop's locked
+// threadsafe queue, as call_soon_threadsafe's handles do, in the order the
+// threads queued it, and reaches the ready queue (or the heap) before
+// whatever the owner queues next. When another thread starts running the
+// loop it becomes the owner (loop_set_owner), and waits for an access the
+// old owner has begun: the two sides make a Dekker pair (each writes its
+// own word, then reads the other's, with sequentially consistent atomics).
+class LoopAccess {
+ public:
+  explicit LoopAccess(LoopObject* loop) noexcept {
 #ifdef Py_GIL_DISABLED
-  return load_relaxed(loop->has_thread_id) &&
-         load_relaxed(loop->thread_id) != PyThread_get_thread_ident();
+    __atomic_fetch_add(&loop->owner_busy, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&loop->owner_thread, __ATOMIC_SEQ_CST) == PyThread_get_thread_ident()) {
+      loop_ = loop;
+    } else {
+      __atomic_fetch_sub(&loop->owner_busy, 1, __ATOMIC_RELEASE);
+    }
 #else
-  (void)loop;
-  return false;
+    (void)loop;
 #endif
-}
+  }
+  ~LoopAccess() {
+#ifdef Py_GIL_DISABLED
+    if (loop_ != nullptr) __atomic_fetch_sub(&loop_->owner_busy, 1, __ATOMIC_RELEASE);
+#endif
+  }
+  LoopAccess(const LoopAccess&) = delete;
+  LoopAccess& operator=(const LoopAccess&) = delete;
+  bool granted() const noexcept {
+#ifdef Py_GIL_DISABLED
+    return loop_ != nullptr;
+#else
+    return true;
+#endif
+  }
+
+ private:
+#ifdef Py_GIL_DISABLED
+  LoopObject* loop_ = nullptr;  // set while granted
+#endif
+};
+// The calling thread becomes the loop's owner (it is about to run it),
+// once no other thread is inside a LoopAccess. Nothing with a GIL.
+void loop_set_owner(LoopObject* loop);
 // Queues entry on the threadsafe queue (new references to its object and
 // arg) and wakes the loop: -1 with MemoryError if the queue cannot grow. A
 // handle entry of a TimerHandle goes to the timer heap when the loop's
 // thread takes it.
 int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry);
+// Queues entry at the end of the ready queue, after what other threads'
+// call_soon_threadsafe queued, with new references to its object and arg;
+// -1 with MemoryError, nothing queued, when memory runs out (through the
+// threadsafe queue from a thread that is not the owner: see LoopAccess).
+// Inline: the hottest call of all, whose entry the compiler then builds in
+// place.
 inline int loop_push_ready(LoopObject* loop, PyReadyEntry entry) {
-  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) return loop_push_threadsafe(loop, entry);
+  LoopAccess access(loop);
+  if (AIOEV_UNLIKELY(!access.granted())) return loop_push_threadsafe(loop, entry);
   if (loop_take_threadsafe(loop) < 0) return -1;
   if (AIOEV_UNLIKELY(!loop->ready.push_back(entry))) {
     PyErr_NoMemory();

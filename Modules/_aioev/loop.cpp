@@ -5,6 +5,7 @@
 #include "future.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -49,6 +50,22 @@ bool in_loop_thread(LoopObject* loop) {
 }
 
 }  // namespace
+
+void loop_set_owner(LoopObject* loop) {
+#ifdef Py_GIL_DISABLED
+  unsigned long me = PyThread_get_thread_ident();
+  if (__atomic_load_n(&loop->owner_thread, __ATOMIC_SEQ_CST) == me) return;
+  __atomic_store_n(&loop->owner_thread, me, __ATOMIC_SEQ_CST);
+  // A thread that read the old owner's id before that store is still inside
+  // its LoopAccess (it raised owner_busy first); any later one sees this
+  // thread's id and keeps out. Those accesses are a few instructions (no
+  // Python code, no lock held across them but the threadsafe queue's), so
+  // the wait is short.
+  while (__atomic_load_n(&loop->owner_busy, __ATOMIC_SEQ_CST) != 0) sched_yield();
+#else
+  (void)loop;
+#endif
+}
 
 int loop_check_thread(LoopObject* loop) {
   if (load_relaxed(loop->has_thread_id) && !in_loop_thread(loop)) {
@@ -217,7 +234,8 @@ PyObject* schedule_at(LoopObject* loop, double when, PyObject* const* values,
   HandleObject* h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
   if (h == nullptr) return nullptr;
   h->when = when;
-  if (AIOEV_UNLIKELY(loop_runs_elsewhere(loop))) {
+  LoopAccess access(loop);
+  if (AIOEV_UNLIKELY(!access.granted())) {
     store_relaxed(h->scheduled, true);  // in the heap from now on, as cancel() sees it
     if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
       store_relaxed(h->scheduled, false);
@@ -767,6 +785,8 @@ int set_thread_id(PyObject* self, PyObject* value, void*) {
   }
   unsigned long id = PyLong_AsUnsignedLong(value);
   if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return -1;
+  // run_forever sets it in the thread that runs the loop.
+  if (id == PyThread_get_thread_ident()) loop_set_owner(loop);
   store_relaxed(loop->thread_id, id);
   __atomic_store_n(&loop->has_thread_id, true, __ATOMIC_RELEASE);
   return 0;
@@ -889,6 +909,9 @@ PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&loop->io_fired) PyArray<LoopObject::Fired>();
   loop->signal_fds[0] = loop->signal_fds[1] = -1;
   loop->native_task = true;  // aioev.Task and aioev.Future unless asked
+#ifdef Py_GIL_DISABLED
+  loop->owner_thread = PyThread_get_thread_ident();
+#endif
   loop->signal_handlers = PyDict_New();
   if (loop->signal_handlers == nullptr) return loop_new_failed(loop);
   struct timespec res;
@@ -1158,9 +1181,9 @@ bool loop_plain_call_soon(LoopObject* loop) {
   // The answer holds until the class or a base changes, which changes (or
   // clears) the type's version tag.
   PyTypeObject* type = Py_TYPE(loop);
-  if (AIOEV_LIKELY(type->tp_version_tag != 0 && type->tp_version_tag == loop->call_soon_tag)) {
-    return loop->plain_call_soon;
-  }
+  uint64_t cache = load_relaxed(loop->call_soon_cache);
+  unsigned int tag = type->tp_version_tag;
+  if (AIOEV_LIKELY(tag != 0 && (cache >> 1) == tag)) return (cache & 1) != 0;
   PyObject* name = loop->state->str_call_soon;
   Ref mine = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(type), name));
   Ref base = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(loop->state->loop_type), name));
@@ -1168,9 +1191,10 @@ bool loop_plain_call_soon(LoopObject* loop) {
     PyErr_Clear();
     return false;
   }
-  loop->plain_call_soon = mine.get() == base.get();
-  loop->call_soon_tag = type->tp_version_tag;  // the lookups gave it one
-  return loop->plain_call_soon;
+  bool plain = mine.get() == base.get();
+  // The lookups gave the type a tag (0 if it cannot have one: never cached).
+  store_relaxed(loop->call_soon_cache, (uint64_t{type->tp_version_tag} << 1) | plain);
+  return plain;
 }
 
 }  // namespace aioev
