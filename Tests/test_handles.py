@@ -7,6 +7,7 @@ import gc
 import logging
 import sys
 import unittest
+import warnings
 import weakref
 
 from . import support
@@ -114,6 +115,63 @@ class CallSoonTests(LoopTestCase):
         self.loop.call_soon(out.extend, ['x', 'y'])
         self.run_briefly()
         self.assertEqual(out, ['builtin', 'x', 'y'])
+
+
+class QueuedHandleCollectionTests(LoopTestCase):
+    """The garbage collector and callbacks waiting in a long ready queue
+    (aioev takes a queued handle out of the collector's lists and has the
+    loop's traverse visit what it holds): nothing a queued callback keeps
+    alive is collected, a loop in a cycle with its queued callbacks is, and
+    a handle that leaves the queue is the collector's again."""
+
+    QUEUED = 200  # well past the length after which aioev untracks
+
+    def fill_queue(self, loop):
+        for _ in range(self.QUEUED):
+            loop.call_soon(callback)
+
+    def test_a_garbage_cycle_that_a_queued_callback_holds_survives(self):
+        ran = []
+
+        class Node:
+            def fire(self):
+                ran.append(self.name)
+
+        self.fill_queue(self.loop)
+        for name in ('dropped', 'kept'):
+            node = Node()
+            node.name = name
+            node.me = node  # a cycle the collector would free if nothing held it
+            handle = self.loop.call_soon(node.fire)
+            if name == 'dropped':
+                del handle  # the queue holds the only reference
+        del node
+        gc.collect()
+        self.run_briefly()
+        self.assertEqual(ran, ['dropped', 'kept'])
+
+    def test_an_unclosed_loop_in_a_cycle_with_its_queued_callbacks_is_collected(self):
+        loop = support.new_event_loop()
+        self.fill_queue(loop)
+        for _ in range(self.QUEUED):
+            loop.call_soon(loop.stop)  # callback -> loop -> queue -> handle
+        ref = weakref.ref(loop)
+        del loop
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', ResourceWarning)  # never closed
+            gc.collect()
+        self.assertIsNone(ref())
+
+    def test_a_handle_out_of_the_queue_is_tracked_again(self):
+        errors = self.collect_errors()
+        self.fill_queue(self.loop)
+        seen = []
+        self.loop.call_soon(lambda: seen.append(gc.is_tracked(seen_handle[0])))
+        seen_handle = [self.loop.call_soon(failing_callback)]
+        self.run_briefly()
+        self.assertEqual(len(errors), 1)
+        self.assertIs(errors[0]['handle'], seen_handle[0])
+        self.assertTrue(gc.is_tracked(errors[0]['handle']))
 
 
 class HandleCancelTests(LoopTestCase):

@@ -95,6 +95,7 @@ struct HandleObject {
   bool scheduled;  // TimerHandle only: still in the loop's timer heap
   bool poolable;  // allocated with room for exactly one argument
   bool when_overflow;  // call_at(an int no float holds): `when` is +-inf
+  bool untracked;  // out of the collector's lists while in the ready queue
   // cancel() from another thread (a call_soon_threadsafe handle's owner)
   // against the loop's run: held around cancelled, callback and args,
   // never while Python code runs.
@@ -371,6 +372,46 @@ void loop_set_owner(LoopObject* loop);
 // handle entry of a TimerHandle goes to the timer heap when the loop's
 // thread takes it.
 int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry);
+// A Handle in the ready queue is out of the garbage collector's lists
+// (GIL builds): a batch of a thousand callbacks is then no thousand more
+// objects for every young collection to walk while it waits (the contexts
+// that call_soon copies are new objects, so such collections come often).
+// The loop's traverse visits what such a handle refers to in its place
+// when the queue holds the only reference (its references are then exactly
+// the loop's, so a loop in a cycle with its queued callbacks is still
+// collected), and the handle itself otherwise, which the collector skips:
+// whatever it keeps alive stays alive. It is tracked again when it leaves
+// the queue, before it runs (debug mode and the exception handler hand it
+// out). Only what loop_push_ready queues behind kUntrackAfter others is
+// untracked (the batch a callback queues while its own code allocates):
+// for a short queue, or expired timers that run in the iteration that
+// moves them, the collector's walk costs less than untracking and
+// tracking again.
+constexpr size_t kUntrackAfter = 32;
+constexpr bool kUntrackQueued =
+#ifdef Py_GIL_DISABLED
+    false;
+#else
+    true;
+#endif
+inline void ready_untrack(LoopObject* loop, const PyReadyEntry& entry) {
+  if (kUntrackQueued && entry.kind == ReadyKind::kHandle && loop->ready.size() > kUntrackAfter) {
+    HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+    if (!h->untracked) {
+      PyObject_GC_UnTrack(entry.object);
+      h->untracked = true;
+    }
+  }
+}
+inline void ready_retrack(const PyReadyEntry& entry) {
+  if (kUntrackQueued && entry.kind == ReadyKind::kHandle) {
+    HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+    if (h->untracked) {
+      h->untracked = false;
+      PyObject_GC_Track(entry.object);
+    }
+  }
+}
 // Queues entry at the end of the ready queue, after what other threads'
 // call_soon_threadsafe queued, with new references to its object and arg;
 // -1 with MemoryError, nothing queued, when memory runs out (through the
@@ -387,6 +428,7 @@ inline int loop_push_ready(LoopObject* loop, PyReadyEntry entry) {
   }
   Py_INCREF(entry.object);
   Py_XINCREF(entry.arg);
+  ready_untrack(loop, entry);
   return 0;
 }
 inline int loop_push_handle(LoopObject* loop, HandleObject* h) {
@@ -437,6 +479,8 @@ extern PyType_Spec timer_handle_spec;
 HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs,
                          PyObject* context);
+// The Handle's tp_traverse (the loop's visits a queued one through it).
+int handle_traverse(PyObject* handle, visitproc visit, void* arg);
 // Runs the callback; 0 when done (exceptions went to the exception handler),
 // -1 with an exception set when it must propagate (SystemExit,
 // KeyboardInterrupt or a failing exception handler).

@@ -69,6 +69,18 @@ int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
 
 }  // namespace
 
+int handle_traverse(PyObject* self, visitproc visit, void* arg) {
+  HandleObject* h = reinterpret_cast<HandleObject*>(self);
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(h->callback);
+  Py_VISIT(h->context);
+  Py_VISIT(reinterpret_cast<PyObject*>(h->loop));
+  Py_VISIT(h->repr);
+  Py_VISIT(h->source_traceback);
+  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) Py_VISIT(h->args[i]);
+  return 0;
+}
+
 HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
                          PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
   ModuleState* st = loop->state;
@@ -96,6 +108,7 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
   store_relaxed(h->scheduled, false);
   h->lock = NoGilMutex{};
   h->when_overflow = false;
+  h->untracked = false;
   if (context == nullptr || context == Py_None) {
     h->context = PyContext_CopyCurrent();
   } else {
@@ -317,17 +330,6 @@ Py_hash_t TimerHandle_hash(PyObject* self) {
   return when ? PyObject_Hash(when.get()) : -1;
 }
 
-int Handle_traverse(PyObject* self, visitproc visit, void* arg) {
-  HandleObject* h = reinterpret_cast<HandleObject*>(self);
-  Py_VISIT(Py_TYPE(self));
-  Py_VISIT(h->callback);
-  Py_VISIT(h->context);
-  Py_VISIT(reinterpret_cast<PyObject*>(h->loop));
-  Py_VISIT(h->repr);
-  Py_VISIT(h->source_traceback);
-  for (Py_ssize_t i = 0; i < Py_SIZE(h); ++i) Py_VISIT(h->args[i]);
-  return 0;
-}
 
 int Handle_clear(PyObject* self) {
   HandleObject* h = reinterpret_cast<HandleObject*>(self);
@@ -423,7 +425,7 @@ PyMemberDef handle_members[] = {
 
 PyType_Slot handle_slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(Handle_dealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(Handle_traverse)},
+    {Py_tp_traverse, reinterpret_cast<void*>(handle_traverse)},
     {Py_tp_clear, reinterpret_cast<void*>(Handle_clear)},
     {Py_tp_repr, reinterpret_cast<void*>(Handle_repr)},
     {Py_tp_methods, handle_methods},
@@ -435,7 +437,7 @@ PyType_Slot handle_slots[] = {
 
 PyType_Slot timer_handle_slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(Handle_dealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(Handle_traverse)},
+    {Py_tp_traverse, reinterpret_cast<void*>(handle_traverse)},
     {Py_tp_clear, reinterpret_cast<void*>(Handle_clear)},
     {Py_tp_richcompare, reinterpret_cast<void*>(TimerHandle_richcompare)},
     {Py_tp_hash, reinterpret_cast<void*>(TimerHandle_hash)},

@@ -669,6 +669,7 @@ int run_once(LoopObject* loop) {
 
   for (size_t todo = loop->ready.size(); todo > 0 && !loop->ready.empty(); --todo) {
     PyReadyEntry entry = loop->ready.pop_front();
+    ready_retrack(entry);
     int rc = 0;
     switch (entry.kind) {
       case ReadyKind::kHandle: {
@@ -712,7 +713,11 @@ struct Taken {
   PyReadyQueue threadsafe;
   TimerHeap<HandleObject*, PyRawAllocator>::Entries timers;
   ~Taken() {
-    while (!ready.empty()) release_entry(ready.pop_front());
+    while (!ready.empty()) {
+      PyReadyEntry entry = ready.pop_front();
+      ready_retrack(entry);
+      release_entry(entry);
+    }
     while (!threadsafe.empty()) release_entry(threadsafe.pop_front());
     for (auto& entry : timers) Py_DECREF(entry.item);
   }
@@ -949,7 +954,17 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
     Py_VISIT(entry.arg);
     return 0;
   };
-  if (int rc = loop->ready.visit(visit_entry)) return rc;
+  // An untracked handle that only the queue holds is visited through (see
+  // kUntrackQueued): its references count as the loop's.
+  auto visit_ready = [&](const PyReadyEntry& entry) {
+    if (kUntrackQueued && entry.kind == ReadyKind::kHandle &&
+        reinterpret_cast<HandleObject*>(entry.object)->untracked &&
+        Py_REFCNT(entry.object) == 1) {
+      return handle_traverse(entry.object, visit, arg);
+    }
+    return visit_entry(entry);
+  };
+  if (int rc = loop->ready.visit(visit_ready)) return rc;
   // No lock: the collector runs with the GIL held, or the world stopped.
   if (int rc = loop->threadsafe.visit(visit_entry)) return rc;
   for (size_t i = 0; i < loop->timers.size(); ++i) {
