@@ -6,6 +6,7 @@ import functools
 import gc
 import logging
 import sys
+import threading
 import unittest
 import warnings
 import weakref
@@ -161,6 +162,44 @@ class QueuedHandleCollectionTests(LoopTestCase):
             warnings.simplefilter('ignore', ResourceWarning)  # never closed
             gc.collect()
         self.assertIsNone(ref())
+
+    def test_a_loop_in_a_cycle_with_other_threads_queued_callbacks_is_collected(self):
+        loop = support.new_event_loop()
+
+        def queue():
+            for _ in range(self.QUEUED):
+                loop.call_soon_threadsafe(loop.stop)
+
+        thread = threading.Thread(target=queue)
+        thread.start()
+        thread.join()
+        ref = weakref.ref(loop)
+        del loop
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', ResourceWarning)  # never closed
+            gc.collect()
+        self.assertIsNone(ref())
+
+    def test_other_threads_queued_callbacks_keep_what_they_hold(self):
+        ran = []
+
+        class Node:
+            def fire(self):
+                ran.append(self)
+
+        def queue():
+            for _ in range(self.QUEUED):
+                node = Node()
+                node.me = node
+                self.loop.call_soon_threadsafe(node.fire)
+
+        thread = threading.Thread(target=queue)
+        thread.start()
+        thread.join()
+        gc.collect()
+        self.run_briefly()
+        self.assertEqual(len(ran), self.QUEUED)
+        self.assertTrue(all(node.me is node for node in ran))
 
     def test_a_handle_out_of_the_queue_is_tracked_again(self):
         errors = self.collect_errors()

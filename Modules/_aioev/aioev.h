@@ -382,11 +382,13 @@ int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry);
 // collected), and the handle itself otherwise, which the collector skips:
 // whatever it keeps alive stays alive. It is tracked again when it leaves
 // the queue, before it runs (debug mode and the exception handler hand it
-// out). Only what loop_push_ready queues behind kUntrackAfter others is
-// untracked (the batch a callback queues while its own code allocates):
-// for a short queue, or expired timers that run in the iteration that
-// moves them, the collector's walk costs less than untracking and
-// tracking again.
+// out). Only what loop_push_ready and call_soon_threadsafe queue behind
+// kUntrackAfter others is untracked (the batch a callback or another
+// thread queues while its own code allocates): for a short queue, or
+// expired timers that run in the iteration that moves them, the
+// collector's walk costs less than untracking and tracking again. The
+// threadsafe queue's handles stay untracked when they move to the ready
+// queue.
 constexpr size_t kUntrackAfter = 32;
 constexpr bool kUntrackQueued =
 #ifdef Py_GIL_DISABLED
@@ -394,8 +396,8 @@ constexpr bool kUntrackQueued =
 #else
     true;
 #endif
-inline void ready_untrack(LoopObject* loop, const PyReadyEntry& entry) {
-  if (kUntrackQueued && entry.kind == ReadyKind::kHandle && loop->ready.size() > kUntrackAfter) {
+inline void ready_untrack(const PyReadyQueue& queue, const PyReadyEntry& entry) {
+  if (kUntrackQueued && entry.kind == ReadyKind::kHandle && queue.size() > kUntrackAfter) {
     HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
     if (!h->untracked) {
       PyObject_GC_UnTrack(entry.object);
@@ -428,7 +430,7 @@ inline int loop_push_ready(LoopObject* loop, PyReadyEntry entry) {
   }
   Py_INCREF(entry.object);
   Py_XINCREF(entry.arg);
-  ready_untrack(loop, entry);
+  ready_untrack(loop->ready, entry);
   return 0;
 }
 inline int loop_push_handle(LoopObject* loop, HandleObject* h) {

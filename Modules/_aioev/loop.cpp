@@ -718,7 +718,11 @@ struct Taken {
       ready_retrack(entry);
       release_entry(entry);
     }
-    while (!threadsafe.empty()) release_entry(threadsafe.pop_front());
+    while (!threadsafe.empty()) {
+      PyReadyEntry entry = threadsafe.pop_front();
+      ready_retrack(entry);
+      release_entry(entry);
+    }
     for (auto& entry : timers) Py_DECREF(entry.item);
   }
 };
@@ -966,7 +970,7 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
   };
   if (int rc = loop->ready.visit(visit_ready)) return rc;
   // No lock: the collector runs with the GIL held, or the world stopped.
-  if (int rc = loop->threadsafe.visit(visit_entry)) return rc;
+  if (int rc = loop->threadsafe.visit(visit_ready)) return rc;
   for (size_t i = 0; i < loop->timers.size(); ++i) {
     Py_VISIT(reinterpret_cast<PyObject*>(loop->timers.at(i)));
   }
@@ -1224,6 +1228,7 @@ int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry) {
   if (queued) {
     Py_INCREF(entry.object);  // the queue's references
     Py_XINCREF(entry.arg);
+    ready_untrack(loop->threadsafe, entry);
     if (timer) ++loop->threadsafe_timers;
     __atomic_store_n(&loop->threadsafe_pending, true, __ATOMIC_RELEASE);
   }
@@ -1253,6 +1258,7 @@ int loop_take_threadsafe_slow(LoopObject* loop) {
         continue;
       }
       HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+      ready_retrack(entry);  // the heap's handles are the collector's
       if (loop->timers.push(h->when, h)) {
         --loop->threadsafe_timers;
       } else {
