@@ -487,6 +487,35 @@ class SubclassTests(unittest.TestCase):
         self.assertIs(loop.run_until_complete(main()), loop)
 
 
+class MethodLoadTests(LoopTestCase):
+
+    @unittest.skipIf(support.USING_AIOEV and sys.version_info >= (3, 13),
+                     '3.13 keeps no inline attribute values for a subclass of a C '
+                     'type with fields of its own: once BaseEventLoop.__init__ has '
+                     'made the __dict__, `loop.method` loads stay generic')
+    def test_method_loads_on_the_loop_are_specialized(self):
+        # CPython specializes `loop.call_soon` to a load that skips the
+        # instance __dict__ only when the loop keeps its attributes as inline
+        # values, which the C type's tp_new must set up (object.__new__ does).
+        import dis
+
+        def schedule(loop):
+            for _ in range(20):
+                loop.call_soon(callback)
+
+        for _ in range(10):  # past the specializing warm-up
+            schedule(self.loop)
+        loads = [ins.opname for ins in dis.get_instructions(schedule, adaptive=True)
+                 if ins.argval == 'call_soon']
+        self.assertEqual(len(loads), 1)
+        self.assertTrue(loads[0].endswith('METHOD_WITH_VALUES'), loads)
+        self.run_briefly()
+
+
+def callback():
+    pass
+
+
 class AsyncGenHookTests(LoopTestCase):
 
     def test_hooks_installed_while_running_and_restored_after(self):

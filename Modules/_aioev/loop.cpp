@@ -906,7 +906,13 @@ constexpr int kLoopOwnFds = 8;
 PyObject* Loop_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* mod = PyType_GetModuleByDef(type, &module_def);
   if (mod == nullptr) return nullptr;
-  LoopObject* loop = reinterpret_cast<LoopObject*>(type->tp_alloc(type, 0));
+  // object.__new__ rather than tp_alloc alone: it also sets up the inline
+  // attribute values of a subclass's managed __dict__ (Lib/aioev/_loop.py's
+  // Loop), without which CPython never specializes `loop.method` loads.
+  Ref no_args = Ref::steal(PyTuple_New(0));
+  if (!no_args) return nullptr;
+  LoopObject* loop =
+      reinterpret_cast<LoopObject*>(PyBaseObject_Type.tp_new(type, no_args.get(), nullptr));
   if (loop == nullptr) return nullptr;
   loop->state = module_state(mod);
   new (&loop->ready) PyReadyQueue();
