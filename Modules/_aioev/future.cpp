@@ -113,12 +113,12 @@ int future_init(FutureObject* f, PyObject* loop) {
   return 0;
 }
 
-PyObject* future_new(ModuleState* st, PyObject* loop) {
+Ref future_new(ModuleState* st, PyObject* loop) {
   PyTypeObject* type = st->native_future_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
-  if (!self) return nullptr;
-  if (future_init(as_future(self.get()), loop) < 0) return nullptr;
-  return self.release();
+  if (!self) return self;
+  if (future_init(as_future(self.get()), loop) < 0) return Ref();
+  return self;
 }
 
 namespace {

@@ -69,8 +69,8 @@ int report_exception(HandleObject* h, PyObject* callback, PyObject* args) {
 
 }  // namespace
 
-HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
-                         PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
+Owned<HandleObject> handle_new(LoopObject* loop, bool timer, PyObject* callback,
+                               PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
   ModuleState* st = loop->state;
   PyTypeObject* type = timer ? st->timer_handle_type : st->handle_type;
   HandleObject* h = nullptr;
@@ -102,18 +102,13 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
     h->context = Py_NewRef(context);
   }
   PyObject_GC_Track(h);
-  if (h->context == nullptr) {
-    Py_DECREF(h);
-    return nullptr;
-  }
+  Owned<HandleObject> handle = Owned<HandleObject>::steal(h);
+  if (h->context == nullptr) return nullptr;
   if (AIOEV_UNLIKELY(load_relaxed(loop->debug))) {  // any thread (call_soon_threadsafe)
     h->source_traceback = PyObject_CallNoArgs(st->extract_stack);
-    if (h->source_traceback == nullptr) {
-      Py_DECREF(h);
-      return nullptr;
-    }
+    if (h->source_traceback == nullptr) return nullptr;
   }
-  return h;
+  return handle;
 }
 
 int handle_run(HandleObject* h) {

@@ -354,13 +354,11 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     errno = EPERM;
     return PyErr_SetFromErrno(PyExc_OSError);
   }
-  HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
-  if (h == nullptr) return nullptr;
-  if (io_register(loop, fd, reader, h, args[0], closed ? nullptr : &st) < 0) {
-    Py_DECREF(h);
+  Owned<HandleObject> h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
+  if (!h || io_register(loop, fd, reader, h.get(), args[0], closed ? nullptr : &st) < 0) {
     return nullptr;
   }
-  return reinterpret_cast<PyObject*>(h);
+  return reinterpret_cast<PyObject*>(h.release());
 }
 
 PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader, bool checked) {
@@ -558,12 +556,12 @@ void io_forget_transport(LoopObject* loop, int fd, PyObject* transport) {
   if (slot_unused(slot)) loop->fds.erase(fd);
 }
 
-PyObject* io_registered_transport(LoopObject* loop, int fd) {
+Borrowed<> io_registered_transport(LoopObject* loop, int fd) {
   FdSlot* slot = loop->fds.find(fd);
   return slot != nullptr ? slot->registered : nullptr;
 }
 
-PyObject* io_registered_transport_of(LoopObject* loop, PyObject* fd) {
+Borrowed<> io_registered_transport_of(LoopObject* loop, PyObject* fd) {
   int overflow = 0;  // no transport has such a number
   long number = PyLong_AsLongAndOverflow(fd, &overflow);
   if (number < 0 || number > INT_MAX) return nullptr;  // -1 may carry an error
@@ -602,9 +600,9 @@ PyObject* loop_unregister_transport(PyObject* self, PyObject* transport) {
 }
 
 PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd) {
-  PyObject* transport = io_registered_transport_of(as_loop(self), fd);
+  Borrowed<> transport = io_registered_transport_of(as_loop(self), fd);
   if (transport == nullptr && PyErr_Occurred()) return nullptr;
-  return Py_NewRef(transport != nullptr ? transport : Py_None);
+  return Py_NewRef(transport != nullptr ? transport.get() : Py_None);
 }
 
 }  // namespace aioev

@@ -125,25 +125,23 @@ int module_exec(PyObject* module) {
   if (st->timer_handle_type == nullptr) return -1;
   st->loop_type = add_type(module, &loop_spec, nullptr);
   if (st->loop_type == nullptr) return -1;
-  st->sock_waiter_type = sock_waiter_type_new(module);
+  st->sock_waiter_type = sock_waiter_type_new(module).release();
   if (st->sock_waiter_type == nullptr) return -1;
   // The transports' types (SocketTransport, DatagramTransport,
   // ReadPipeTransport and WritePipeTransport, derived from asyncio's). The
   // registry of io.cpp reads the first two back; the module's dict holds
   // the pipes'.
   struct {
-    PyTypeObject* (*make)(PyObject*);
+    Owned<PyTypeObject> (*make)(PyObject*);
     PyTypeObject** field;
   } transport_types[] = {{socket_transport_type_new, &st->socket_transport_type},
                          {datagram_type_new, &st->datagram_type},
                          {read_pipe_type_new, nullptr},
                          {write_pipe_type_new, nullptr}};
   for (auto& kind : transport_types) {
-    Ref type = Ref::steal(reinterpret_cast<PyObject*>(kind.make(module)));
-    if (!type || PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type.get())) < 0) {
-      return -1;
-    }
-    if (kind.field != nullptr) *kind.field = reinterpret_cast<PyTypeObject*>(type.release());
+    Owned<PyTypeObject> type = kind.make(module);
+    if (!type || PyModule_AddType(module, type.get()) < 0) return -1;
+    if (kind.field != nullptr) *kind.field = type.release();
   }
 
 #define AIOEV_IMPORT(field, module_name, attr) {&st->field, module_name, attr},

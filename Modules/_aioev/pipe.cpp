@@ -58,11 +58,11 @@ int read_pipe_ready(TransportObject* t, int) {
   ModuleState* st = loop->state;
   if (n > 0) {
     Py_ssize_t capacity;
-    Ref data = Ref::steal(loop_copy_read_bytes(loop, buffer, n, &capacity));
+    Ref data = loop_copy_read_bytes(loop, buffer, n, &capacity);
     if (!data) return -1;
     // As in asyncio, an exception from data_received escapes the callback.
     Ref result = transport_call_protocol(t, st->str_data_received, data.get());
-    if (capacity > 0) loop_recycle_read_bytes(loop, data.release(), capacity);
+    if (capacity > 0) loop_recycle_read_bytes(loop, std::move(data), capacity);
     return result ? 0 : -1;
   }
   if (log_closed_by_peer(t) < 0) return -1;
@@ -339,11 +339,11 @@ PyType_Spec write_pipe_spec = {
 
 }  // namespace
 
-PyTypeObject* read_pipe_type_new(PyObject* module) {
+Owned<PyTypeObject> read_pipe_type_new(PyObject* module) {
   return transport_type_new(module, &read_pipe_spec, "ReadTransport");
 }
 
-PyTypeObject* write_pipe_type_new(PyObject* module) {
+Owned<PyTypeObject> write_pipe_type_new(PyObject* module) {
   return transport_type_new(module, &write_pipe_spec, "_FlowControlMixin, WriteTransport");
 }
 

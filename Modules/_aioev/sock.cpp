@@ -297,7 +297,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     if (has_view) PyBuffer_Release(&view);
     return nullptr;
   }
-  Ref future = Ref::steal(loop_create_future(loop));
+  Ref future = loop_create_future(loop);
   SockWaiterObject* w =
       future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
   if (w == nullptr) {
@@ -316,10 +316,11 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   w->op = op;
   PyObject_GC_Track(w);
   Ref waiter = Ref::steal(reinterpret_cast<PyObject*>(w));
-  HandleObject* h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
-  if (h == nullptr) return nullptr;
-  w->handle = reinterpret_cast<PyObject*>(h);
-  if (io_wait(loop, fd, reads(op), h) < 0) {
+  Owned<HandleObject> h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
+  if (!h) return nullptr;
+  HandleObject* handle = h.get();
+  w->handle = reinterpret_cast<PyObject*>(h.release());
+  if (io_wait(loop, fd, reads(op), handle) < 0) {
     Py_CLEAR(w->handle);  // h and the waiter would keep each other alive
     return nullptr;
   }
@@ -346,9 +347,9 @@ int recv_into_buffer(PyObject* obj, Py_buffer* view) {
   return -1;
 }
 
-PyTypeObject* sock_waiter_type_new(PyObject* module) {
-  return reinterpret_cast<PyTypeObject*>(
-      PyType_FromModuleAndSpec(module, &sock_waiter_spec, nullptr));
+Owned<PyTypeObject> sock_waiter_type_new(PyObject* module) {
+  return Owned<PyTypeObject>::steal(reinterpret_cast<PyTypeObject*>(
+      PyType_FromModuleAndSpec(module, &sock_waiter_spec, nullptr)));
 }
 
 // _sock_recv(sock, n): bytes, or a Future of them.

@@ -908,18 +908,18 @@ PyType_Slot task_slots[] = {
 
 }  // namespace
 
-PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
-                   PyObject* context, bool eager) {
+Ref task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
+             PyObject* context, bool eager) {
   PyTypeObject* type = st->native_task_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
-  if (!self) return nullptr;
+  if (!self) return self;
   TaskObject* t = as_task(self.get());
   t->state = st;
   {
     ObjectLock lock(self.get());  // an eager start runs the first step
-    if (task_init(t, coro, loop, name, context, eager) < 0) return nullptr;
+    if (task_init(t, coro, loop, name, context, eager) < 0) return Ref();
   }
-  return self.release();
+  return self;
 }
 
 namespace {

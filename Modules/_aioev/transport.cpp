@@ -19,11 +19,9 @@ namespace {
 ModuleState* state_of(TransportObject* t) { return t->loop->state; }
 
 int schedule(TransportObject* t, PyObject* callback, PyObject* const* args, Py_ssize_t nargs) {
-  HandleObject* h = handle_new(t->loop, false, callback, args, nargs, nullptr);
-  if (h == nullptr) return -1;
-  int rc = loop_push_handle(t->loop, h);
-  Py_DECREF(h);
-  return rc;
+  Owned<HandleObject> h = handle_new(t->loop, false, callback, args, nargs, nullptr);
+  if (!h) return -1;
+  return loop_push_handle(t->loop, h.get());
 }
 
 // Schedules self._call_connection_lost(exc) with call_soon, as asyncio does.
@@ -367,7 +365,7 @@ int transport_start(TransportObject* t, bool read, PyObject* waiter) {
   return 0;
 }
 
-LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop) {
+Borrowed<LoopObject> transport_loop_arg(PyTypeObject* type, PyObject* loop) {
   PyObject* module = PyType_GetModuleByDef(type, &module_def);
   if (module == nullptr) return nullptr;
   if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
@@ -378,7 +376,7 @@ LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop) {
   return reinterpret_cast<LoopObject*>(loop);
 }
 
-PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
+Owned<PyTypeObject> transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
   Ref transports = Ref::steal(PyImport_ImportModule("asyncio.transports"));
   if (!transports) return nullptr;
   Ref names = Ref::steal(PyUnicode_Split(Ref::steal(PyUnicode_FromString(bases)).get(),
@@ -403,7 +401,8 @@ PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char
       return nullptr;
     }
   }
-  return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get()));
+  return Owned<PyTypeObject>::steal(
+      reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get())));
 }
 
 // One side's readiness, inside that side's context (as asyncio runs its
