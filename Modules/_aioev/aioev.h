@@ -271,6 +271,10 @@ inline ModuleState* type_module_state(PyTypeObject* type) {
   return module_state(module);
 }
 
+// module.cpp: `from module_name import attr` for the module's imports: a
+// missing name is an ImportError that names it, as the statement says it.
+Ref import_attr(const char* module_name, const char* attr);
+
 // loop.cpp
 extern PyType_Spec loop_spec;
 inline LoopObject* as_loop(PyObject* self) { return reinterpret_cast<LoopObject*>(self); }

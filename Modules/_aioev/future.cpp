@@ -3,6 +3,7 @@
 #include "future.h"
 
 #include "args.h"
+#include "asyncio_private.h"
 
 namespace aioev {
 
@@ -431,7 +432,7 @@ PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
 
 PyObject* Future_repr(PyObject* self) {
   if (future_ensure_alive(as_future(self)) < 0) return nullptr;
-  return PyObject_CallOneArg(future_state(as_future(self))->future_repr, self);
+  return asyncio_future_repr(future_state(as_future(self)), self).release();
 }
 
 // ---- attributes asyncio's Future has ----

@@ -2,6 +2,7 @@
 // wake-up. Lib/aioev/_loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
 // from it; the C methods here come first in the MRO and carry the hot paths.
 #include "args.h"
+#include "asyncio_private.h"
 #include "future.h"
 
 #include <fcntl.h>
@@ -316,28 +317,6 @@ PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const
   return result;
 }
 
-// The constructor inside a factory that asyncio.create_eager_task_factory
-// made, when the factory is as that function returned it (its code, its
-// keyword defaults); otherwise nullptr (borrowed).
-PyObject* eager_factory_constructor(ModuleState* st, PyObject* factory) {
-  if (st->eager_factory_code == nullptr || !PyFunction_Check(factory) ||
-      PyFunction_GET_CODE(factory) != st->eager_factory_code) {
-    return nullptr;
-  }
-  PyObject* closure = PyFunction_GET_CLOSURE(factory);
-  PyObject* defaults = PyFunction_GET_KW_DEFAULTS(factory);
-  if (closure == nullptr || !PyTuple_Check(closure) || PyTuple_GET_SIZE(closure) != 1 ||
-      defaults == nullptr || !PyDict_CheckExact(defaults) || PyDict_GET_SIZE(defaults) != 2) {
-    return nullptr;
-  }
-  // Two interned keys: a lookup cannot raise.
-  if (PyDict_GetItem(defaults, st->str_name) != Py_None ||
-      PyDict_GetItem(defaults, st->str_context) != Py_None) {
-    return nullptr;
-  }
-  return PyCell_GET(PyTuple_GET_ITEM(closure, 0));
-}
-
 // cls(*args, **kwargs) for a class of the plain metatype without a vectorcall
 // of its own (asyncio's Task): through type's tp_call, as PyObject_Vectorcall
 // would go, but without its recursion count. A caller of loop.create_task
@@ -370,7 +349,7 @@ PyObject* call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyO
 PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
                                  PyObject* name, PyObject* context) {
   Ref task;
-  if (PyObject* constructor = eager_factory_constructor(st, factory)) {
+  if (PyObject* constructor = asyncio_eager_factory_constructor(st, factory)) {
     Ref hold = Ref::borrow(constructor);
     if (constructor == reinterpret_cast<PyObject*>(st->native_task_type)) {
       task = task_new(st, coro, self, Py_None, context, true);

@@ -6,13 +6,12 @@
 // Lifetime support, as "asyncio - Extending" asks of a third-party task:
 // registered in asyncio's task WeakSet at creation (so all_tasks() sees it),
 // current in asyncio's current-task map during every step (current_task()),
-// unregistered when done. Up to 3.13 both live in Python objects that
-// _asyncio exports (`_scheduled_tasks` / `_all_tasks`, `_current_tasks`);
-// the C++ code updates them exactly as _register_task, _enter_task and
-// _leave_task do, and calls those functions where the objects are missing.
+// unregistered when done: asyncio_private.h does each of these as
+// _register_task, _enter_task and _leave_task do.
 #include "future.h"
 
 #include "args.h"
+#include "asyncio_private.h"
 
 namespace aioev {
 
@@ -47,78 +46,17 @@ PyObject* task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
 int task_step(TaskObject* t, PyObject* exc);
 int task_wakeup(TaskObject* t, PyObject* fut);
 
-// ---- lifetime support ----
+// ---- lifetime support (asyncio_private.h) ----
 
-// fn(loop, task): asyncio's own function, where its objects are missing.
-Ref call_lifetime(PyObject* fn, PyObject* loop, PyObject* task) {
-  PyObject* args[] = {loop, task};
-  return Ref::steal(PyObject_Vectorcall(fn, args, 2, nullptr));
-}
-
-int enter_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->enter_task, loop, task) ? 0 : -1;
-  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
-  if (current != nullptr) {
-    PyErr_Format(PyExc_RuntimeError,
-                 "Cannot enter into task %R while another task %R is being executed.", task,
-                 current);
-    return -1;
-  }
-  if (PyErr_Occurred()) return -1;
-  return PyDict_SetItem(st->current_tasks, loop, task);
-}
-
-int leave_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->leave_task, loop, task) ? 0 : -1;
-  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
-  if (current != task) {
-    if (PyErr_Occurred()) return -1;
-    PyErr_Format(PyExc_RuntimeError, "Leaving task %R does not match the current task %R.",
-                 task, current ? current : Py_None);
-    return -1;
-  }
-  return PyDict_DelItem(st->current_tasks, loop);
-}
-
-// Makes `task` (None: no task) current and returns the one it replaces.
-Ref swap_current_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->swap_current_task, loop, task);
-  Ref previous = Ref::borrow(PyDict_GetItemWithError(st->current_tasks, loop));
-  if (!previous) {
-    if (PyErr_Occurred()) return Ref();
-    previous = Ref::borrow(Py_None);
-  }
-  int rc;
-  if (task == Py_None) {
-    rc = previous.get() == Py_None ? 0 : PyDict_DelItem(st->current_tasks, loop);
-  } else {
-    rc = PyDict_SetItem(st->current_tasks, loop, task);
-  }
-  return rc < 0 ? Ref() : std::move(previous);
-}
-
-// WeakSet.add(task) without its Python frame: the set's `data` gets a weak
-// reference whose callback is the set's own `_remove`. While the WeakSet is
-// being iterated (pending removals), its add() method runs instead.
 int register_task(TaskObject* t) {
-  ModuleState* st = state_of(t);
-  PyObject* self = as_object(t);
-  if (st->all_tasks_data != nullptr && PyList_GET_SIZE(st->all_tasks_pending) == 0) {
-    Ref ref = Ref::steal(PyWeakref_NewRef(self, st->all_tasks_remove));
-    if (!ref || PySet_Add(st->all_tasks_data, ref.get()) < 0) return -1;
-    Py_XSETREF(t->registration, ref.release());
-    return 0;
-  }
-  return Ref::steal(PyObject_CallOneArg(st->register_task, self)) ? 0 : -1;
+  Ref registration;
+  if (asyncio_register_task(state_of(t), as_object(t), &registration) < 0) return -1;
+  if (registration) Py_XSETREF(t->registration, registration.release());
+  return 0;
 }
 
 void unregister_task(TaskObject* t) {
-  ModuleState* st = state_of(t);
-  if (t->registration != nullptr) {
-    Ref ref = Ref::steal(t->registration);
-    t->registration = nullptr;
-    if (PySet_Discard(st->all_tasks_data, ref.get()) < 0) PyErr_Clear();
-  }
+  asyncio_unregister_task(state_of(t), Ref::steal(std::exchange(t->registration, nullptr)));
 }
 
 // ---- scheduling ----
@@ -360,14 +298,14 @@ int task_step(TaskObject* t, PyObject* exc_in) {
 
   Ref loop = Ref::borrow(t->fut.loop);
   Ref self_ref = Ref::borrow(self);
-  if (enter_task(st, loop.get(), self) < 0) return -1;
+  if (asyncio_enter_task(st, loop.get(), self) < 0) return -1;
   int rc = step_run(t, exc.get());
   if (rc < 0) {
     ErrorGuard raised;
-    if (leave_task(st, loop.get(), self) < 0) PyErr_Clear();
+    if (asyncio_leave_task(st, loop.get(), self) < 0) PyErr_Clear();
     return -1;
   }
-  return leave_task(st, loop.get(), self);
+  return asyncio_leave_task(st, loop.get(), self);
 }
 
 // asyncio's Task.__wakeup: the awaited future is done; its outcome is
@@ -425,10 +363,9 @@ int eager_start(TaskObject* t) {
   ModuleState* st = state_of(t);
   PyObject* self = as_object(t);
   Ref loop = Ref::borrow(t->fut.loop);
-  Ref previous = swap_current_task(st, loop.get(), self);
+  Ref previous = asyncio_swap_current_task(st, loop.get(), self);
   if (!previous) return -1;
-  int rc = 0;
-  if (st->eager_tasks != nullptr && PySet_Add(st->eager_tasks, self) < 0) rc = -1;
+  int rc = asyncio_eager_task_add(st, self);
   if (rc == 0) {
     Ref context = Ref::borrow(t->fut.context);
     if (PyContext_Enter(context.get()) < 0) {
@@ -437,14 +374,11 @@ int eager_start(TaskObject* t) {
       rc = step_run(t, nullptr);
       PyContext_Exit(context.get());
     }
-    if (st->eager_tasks != nullptr) {
-      ErrorGuard raised;
-      if (PySet_Discard(st->eager_tasks, self) < 0) PyErr_Clear();
-    }
+    asyncio_eager_task_discard(st, self);
   }
   {
     ErrorGuard raised;
-    Ref current = swap_current_task(st, loop.get(), previous.get());
+    Ref current = asyncio_swap_current_task(st, loop.get(), previous.get());
     if (!current) {
       raised.discard();
       return -1;
@@ -671,8 +605,7 @@ PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   PyObject* limit = Py_None;
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kGetStackArgs, args, nargs, kwnames, &limit)) return nullptr;
-  PyObject* call_args[] = {self, limit};
-  return PyObject_Vectorcall(as_task(self)->state->task_get_stack, call_args, 2, nullptr);
+  return asyncio_task_get_stack(as_task(self)->state, self, limit).release();
 }
 
 PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -680,13 +613,12 @@ PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nar
   PyObject* values[2] = {Py_None, Py_None};  // limit, file
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kPrintStackArgs, args, nargs, kwnames, values)) return nullptr;
-  PyObject* call_args[] = {self, values[0], values[1]};
-  return PyObject_Vectorcall(as_task(self)->state->task_print_stack, call_args, 3, nullptr);
+  return asyncio_task_print_stack(as_task(self)->state, self, values[0], values[1]).release();
 }
 
 PyObject* Task_repr(PyObject* self) {
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
-  return PyObject_CallOneArg(as_task(self)->state->task_repr, self);
+  return asyncio_task_repr(as_task(self)->state, self).release();
 }
 
 PyObject* get_log_destroy_pending(PyObject* self, void*) {
@@ -924,12 +856,6 @@ Ref task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
 
 namespace {
 
-PyObject* optional_attr(PyObject* obj, const char* name) {
-  PyObject* value = PyObject_GetAttrString(obj, name);
-  if (value == nullptr && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
-  return value;
-}
-
 PyTypeObject* new_type(PyObject* module, PyType_Spec* spec, PyObject* base, const char* export_as) {
   PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
   if (type == nullptr) return nullptr;
@@ -960,51 +886,10 @@ int task_module_init(PyObject* module, ModuleState* st) {
   }
 
   Ref exceptions = Ref::steal(PyImport_ImportModule("asyncio.exceptions"));
-  Ref tasks = Ref::steal(PyImport_ImportModule("asyncio.tasks"));
-  Ref base_tasks = Ref::steal(PyImport_ImportModule("asyncio.base_tasks"));
-  Ref base_futures = Ref::steal(PyImport_ImportModule("asyncio.base_futures"));
-  if (!exceptions || !tasks || !base_tasks || !base_futures) return -1;
+  if (!exceptions) return -1;
   st->cancelled_error = PyObject_GetAttrString(exceptions.get(), "CancelledError");
   st->invalid_state_error = PyObject_GetAttrString(exceptions.get(), "InvalidStateError");
-  st->task_repr = PyObject_GetAttrString(base_tasks.get(), "_task_repr");
-  st->task_get_stack = PyObject_GetAttrString(base_tasks.get(), "_task_get_stack");
-  st->task_print_stack = PyObject_GetAttrString(base_tasks.get(), "_task_print_stack");
-  st->future_repr = PyObject_GetAttrString(base_futures.get(), "_future_repr");
-  st->enter_task = PyObject_GetAttrString(tasks.get(), "_enter_task");
-  st->leave_task = PyObject_GetAttrString(tasks.get(), "_leave_task");
-  st->register_task = PyObject_GetAttrString(tasks.get(), "_register_task");
-  if (!st->cancelled_error || !st->invalid_state_error || !st->task_repr || !st->task_get_stack ||
-      !st->task_print_stack || !st->future_repr || !st->enter_task ||
-      !st->leave_task || !st->register_task) {
-    return -1;
-  }
-  // Missing before 3.12 (no eager tasks), or replaced in later versions:
-  // then the functions above are called instead.
-  st->swap_current_task = optional_attr(tasks.get(), "_swap_current_task");
-  st->eager_tasks = optional_attr(tasks.get(), "_eager_tasks");
-  if (st->eager_tasks != nullptr && !PySet_Check(st->eager_tasks)) Py_CLEAR(st->eager_tasks);
-  st->current_tasks = optional_attr(tasks.get(), "_current_tasks");
-  if (st->current_tasks != nullptr && !PyDict_CheckExact(st->current_tasks)) {
-    Py_CLEAR(st->current_tasks);
-  }
-  if (st->current_tasks == nullptr && st->swap_current_task == nullptr) {
-    PyErr_SetString(PyExc_ImportError, "asyncio has neither _current_tasks nor _swap_current_task");
-    return -1;
-  }
-  Ref weakset = Ref::steal(optional_attr(tasks.get(), "_scheduled_tasks"));
-  if (!weakset) weakset = Ref::steal(optional_attr(tasks.get(), "_all_tasks"));
-  if (weakset) {
-    st->all_tasks_data = optional_attr(weakset.get(), "data");
-    st->all_tasks_remove = optional_attr(weakset.get(), "_remove");
-    st->all_tasks_pending = optional_attr(weakset.get(), "_pending_removals");
-  }
-  if (!st->all_tasks_data || !PySet_CheckExact(st->all_tasks_data) || !st->all_tasks_remove ||
-      !st->all_tasks_pending || !PyList_CheckExact(st->all_tasks_pending)) {
-    Py_CLEAR(st->all_tasks_data);
-    Py_CLEAR(st->all_tasks_remove);
-    Py_CLEAR(st->all_tasks_pending);
-  }
-  return PyErr_Occurred() ? -1 : 0;
+  return st->cancelled_error && st->invalid_state_error ? 0 : -1;
 }
 
 PyType_Spec native_task_spec = {
