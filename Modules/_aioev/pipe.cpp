@@ -230,8 +230,8 @@ PyObject* pipe_repr(PyObject* self) {
 
 // ---- the types ----
 
-PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const TransportKind* kind,
-                   size_t extra_size) {
+PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs,
+                   const TransportKind* kind) {
   PyObject *loop, *pipe, *protocol, *extra;
   static const char* keywords[] = {"loop", "pipe", "protocol", "extra", nullptr};
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!:PipeTransport",
@@ -244,7 +244,6 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
   if (fd < 0) return nullptr;
   TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));
   if (t == nullptr) return nullptr;
-  (void)extra_size;
   if (kind == &kWritePipeKind) new (&as_writer(t)->buffer) PyWriteBuffer();
   if (transport_init(t, kind, reinterpret_cast<LoopObject*>(loop), pipe, fd, protocol, extra,
                      Py_None) < 0) {
@@ -255,11 +254,11 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
 }
 
 PyObject* ReadPipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  return pipe_new(type, args, kwargs, &kReadPipeKind, 0);
+  return pipe_new(type, args, kwargs, &kReadPipeKind);
 }
 
 PyObject* WritePipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  return pipe_new(type, args, kwargs, &kWritePipeKind, sizeof(WriterObject));
+  return pipe_new(type, args, kwargs, &kWritePipeKind);
 }
 
 void pipe_dealloc(PyObject* self) {
