@@ -35,7 +35,7 @@ bool handle_callback_args(HandleObject* h, Ref* callback, Ref* args) {
   return tuple != nullptr;
 }
 
-PyObject* handle_repr_cache(HandleObject* h) {
+Borrowed<> handle_repr_cache(HandleObject* h) {
   return __atomic_load_n(&h->repr, __ATOMIC_ACQUIRE);
 }
 

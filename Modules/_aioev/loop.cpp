@@ -323,21 +323,21 @@ PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const
 // has already paid one for this C method, where asyncio's create_task is a
 // Python frame that costs none, so an eager chain of asyncio Tasks counts
 // as many levels here as on asyncio's loop. Anything else is vectorcalled.
-PyObject* call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+Ref call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   if (!Py_IS_TYPE(cls, &PyType_Type) ||
       reinterpret_cast<PyTypeObject*>(cls)->tp_vectorcall != nullptr) {
-    return PyObject_Vectorcall(cls, args, nargs, kwnames);
+    return Ref::steal(PyObject_Vectorcall(cls, args, nargs, kwnames));
   }
   Ref tuple = Ref::steal(PyTuple_New(nargs));
   Ref kwargs = Ref::steal(PyDict_New());
-  if (!tuple || !kwargs) return nullptr;
+  if (!tuple || !kwargs) return Ref();
   for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
     if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-      return nullptr;
+      return Ref();
     }
   }
-  return PyType_Type.tp_call(cls, tuple.get(), kwargs.get());
+  return Ref::steal(PyType_Type.tp_call(cls, tuple.get(), kwargs.get()));
 }
 
 // BaseEventLoop.create_task's factory branch: factory(loop, coro), with
@@ -355,7 +355,7 @@ PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* fact
       task = task_new(st, coro, self, Py_None, context, true);
     } else {
       PyObject* cargs[] = {coro, self, Py_None, context, Py_True};
-      task = Ref::steal(call_class(constructor, cargs, 1, st->eager_kwnames));
+      task = call_class(constructor, cargs, 1, st->eager_kwnames);
     }
   } else {
     PyObject* fargs[] = {self, coro, context};

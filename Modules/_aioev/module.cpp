@@ -70,37 +70,35 @@ int import_attrs(ImportSlot (&imports)[N]) {
 }
 
 // A vectorcall's kwnames: a tuple of the texts, interned.
-PyObject* kwnames_new(std::initializer_list<const char*> texts) {
+Ref kwnames_new(std::initializer_list<const char*> texts) {
   Ref tuple = Ref::steal(PyTuple_New(static_cast<Py_ssize_t>(texts.size())));
-  if (!tuple) return nullptr;
+  if (!tuple) return tuple;
   Py_ssize_t i = 0;
   for (const char* text : texts) {
     PyObject* name = PyUnicode_InternFromString(text);
-    if (name == nullptr) return nullptr;
+    if (name == nullptr) return Ref();
     PyTuple_SET_ITEM(tuple.get(), i++, name);
   }
-  return tuple.release();
+  return tuple;
 }
 
-PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
-  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
-  if (type == nullptr) return nullptr;
-  if (PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type)) < 0) {
-    Py_DECREF(type);
-    return nullptr;
-  }
-  return reinterpret_cast<PyTypeObject*>(type);
+Owned<PyTypeObject> add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
+  Owned<PyTypeObject> type = Owned<PyTypeObject>::steal(
+      reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, base)));
+  if (!type || PyModule_AddType(module, type.get()) < 0) return nullptr;
+  return type;
 }
 
 int module_exec(PyObject* module) {
   ModuleState* st = module_state(module);
   ev_memory_init();
-  st->handle_type = add_type(module, &handle_spec, nullptr);
+  st->handle_type = add_type(module, &handle_spec, nullptr).release();
   if (st->handle_type == nullptr) return -1;
   st->timer_handle_type =
-      add_type(module, &timer_handle_spec, reinterpret_cast<PyObject*>(st->handle_type));
+      add_type(module, &timer_handle_spec, reinterpret_cast<PyObject*>(st->handle_type))
+          .release();
   if (st->timer_handle_type == nullptr) return -1;
-  st->loop_type = add_type(module, &loop_spec, nullptr);
+  st->loop_type = add_type(module, &loop_spec, nullptr).release();
   if (st->loop_type == nullptr) return -1;
   st->sock_waiter_type = sock_waiter_type_new(module).release();
   if (st->sock_waiter_type == nullptr) return -1;
@@ -149,8 +147,8 @@ int module_exec(PyObject* module) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
-#define AIOEV_KWNAMES(field, ...)          \
-  st->field = kwnames_new({__VA_ARGS__}); \
+#define AIOEV_KWNAMES(field, ...)                   \
+  st->field = kwnames_new({__VA_ARGS__}).release(); \
   if (st->field == nullptr) return -1;
   AIOEV_STATE_KWNAMES(AIOEV_KWNAMES)
 #undef AIOEV_KWNAMES

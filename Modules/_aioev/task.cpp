@@ -31,16 +31,16 @@ ModuleState* state_of(TaskObject* t) { return t->state; }
 
 PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 
-// A new TaskMethod, or nullptr with an exception set.
-PyObject* task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
+// A new TaskMethod, or empty with an exception set.
+Ref task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
   TaskMethodObject* m = PyObject_GC_New(TaskMethodObject, t->state->task_method_type);
-  if (m == nullptr) return nullptr;
+  if (m == nullptr) return Ref();
   m->task = Py_NewRef(reinterpret_cast<PyObject*>(t));
   m->exc = Py_XNewRef(exc);
   m->vectorcall = TaskMethod_call;
   m->wakeup = wakeup;
   PyObject_GC_Track(m);
-  return reinterpret_cast<PyObject*>(m);
+  return Ref::steal(reinterpret_cast<PyObject*>(m));
 }
 
 int task_step(TaskObject* t, PyObject* exc);
@@ -69,7 +69,7 @@ int schedule_step(TaskObject* t, PyObject* exc) {
     if (loop_check_closed(fast) < 0) return -1;
     return loop_push_ready(fast, PyReadyEntry::task_step(as_object(t), exc));
   }
-  Ref owned = Ref::steal(task_method_new(t, false, exc));
+  Ref owned = task_method_new(t, false, exc);
   if (!owned) return -1;
   PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->fut.context};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
@@ -78,16 +78,22 @@ int schedule_step(TaskObject* t, PyObject* exc) {
   return res ? 0 : -1;
 }
 
-int schedule_step_error(TaskObject* t, PyObject* message) {
-  if (message == nullptr) return -1;
-  Ref owned = Ref::steal(message);
-  Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_RuntimeError, owned.get()));
+// Schedules a step that throws RuntimeError(message) in, the message
+// made as PyUnicode_FromFormat makes it.
+int schedule_step_error(TaskObject* t, const char* format, ...) {
+  va_list vargs;
+  va_start(vargs, format);
+  Ref message = Ref::steal(PyUnicode_FromFormatV(format, vargs));
+  va_end(vargs);
+  if (!message) return -1;
+  Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_RuntimeError, message.get()));
   if (!exc) return -1;
   return schedule_step(t, exc.get());
 }
 
-PyObject* get_wakeup(TaskObject* t) {
-  if (t->wakeup == nullptr) t->wakeup = task_method_new(t, true, nullptr);
+// The task's __wakeup, made on first use; nullptr with an error set.
+Borrowed<> get_wakeup(TaskObject* t) {
+  if (t->wakeup == nullptr) t->wakeup = task_method_new(t, true, nullptr).release();
   return t->wakeup;
 }
 
@@ -146,39 +152,35 @@ int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* block
     if (!loop_ref) return -1;
   }
   if ((exact ? f->loop : loop_ref.get()) != t->fut.loop) {
-    return schedule_step_error(
-        t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
-                                result));
+    return schedule_step_error(t, "Task %R got Future %R attached to a different loop", self,
+                               result);
   }
-  int truth;
-  if (exact) {
-    ObjectLock lock(f);
-    truth = f->blocking;
-  } else {
-    truth = PyObject_IsTrue(blocking);
-  }
-  if (truth < 0) return -1;
-  if (!truth) {
-    return schedule_step_error(
-        t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R", self,
-                                result));
-  }
-  if (result == self) {
-    return schedule_step_error(t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
-  }
-  PyObject* wakeup = get_wakeup(t);
-  if (wakeup == nullptr) return -1;
-  if (exact) {
-    ObjectLock lock(f);
-    f->blocking = false;
-    if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
-  } else {
-    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
-    PyObject* args[] = {result, wakeup, t->fut.context};
-    Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
-                                                   2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                   st->context_kwnames));
-    if (!res) return -1;
+  {
+    // An exact future's flag is read and cleared, and the wake-up added,
+    // in one critical section: no other thread's change comes in between.
+    ObjectLock lock(exact ? result : nullptr);
+    int truth = exact ? f->blocking : PyObject_IsTrue(blocking);
+    if (truth < 0) return -1;
+    if (!truth) {
+      return schedule_step_error(t, "yield was used instead of yield from in task %R with %R",
+                                 self, result);
+    }
+    if (result == self) {
+      return schedule_step_error(t, "Task cannot await on itself: %R", self);
+    }
+    Borrowed<> wakeup = get_wakeup(t);
+    if (wakeup == nullptr) return -1;
+    if (exact) {
+      f->blocking = false;
+      if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
+    } else {
+      if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
+      PyObject* args[] = {result, wakeup, t->fut.context};
+      Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
+                                                     2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                     st->context_kwnames));
+      if (!res) return -1;
+    }
   }
   Py_XSETREF(t->fut.fut_waiter, Py_NewRef(result));
   if (t->fut.must_cancel) {
@@ -206,11 +208,10 @@ int handle_yield(TaskObject* t, PyObject* result) {
   }
   if (PyGen_Check(result)) {
     return schedule_step_error(
-        t, PyUnicode_FromFormat(
-               "yield was used instead of yield from for generator in task %R with %R",
-               as_object(t), result));
+        t, "yield was used instead of yield from for generator in task %R with %R", as_object(t),
+        result);
   }
-  return schedule_step_error(t, PyUnicode_FromFormat("Task got bad yield: %R", result));
+  return schedule_step_error(t, "Task got bad yield: %R", result);
 }
 
 // Sends None (or throws exc) into the coroutine and acts on the outcome:
@@ -537,7 +538,9 @@ PyObject* Task_get_context(PyObject* self, PyObject*) {
   return get_or_none(as_task(self)->fut.context);
 }
 
-PyObject* task_name(TaskObject* t) {
+// The task's name, the default one made on first use; nullptr with an
+// error set.
+Borrowed<> task_name(TaskObject* t) {
   if (t->fut.name == nullptr) return Py_None;  // before __init__
   if (PyLong_CheckExact(t->fut.name)) {
     PyObject* name = PyUnicode_FromFormat("Task-%S", t->fut.name);
@@ -548,8 +551,8 @@ PyObject* task_name(TaskObject* t) {
 }
 
 PyObject* Task_get_name(PyObject* self, PyObject*) {
-  PyObject* name = task_name(as_task(self));
-  return name ? Py_NewRef(name) : nullptr;
+  Borrowed<> name = task_name(as_task(self));
+  return name ? name.new_ref().release() : nullptr;
 }
 
 PyObject* Task_set_name(PyObject* self, PyObject* value) {
@@ -856,14 +859,13 @@ Ref task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
 
 namespace {
 
-PyTypeObject* new_type(PyObject* module, PyType_Spec* spec, PyObject* base, const char* export_as) {
-  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
-  if (type == nullptr) return nullptr;
-  if (export_as != nullptr && PyModule_AddObjectRef(module, export_as, type) < 0) {
-    Py_DECREF(type);
+Owned<PyTypeObject> new_type(PyObject* module, PyType_Spec* spec, PyObject* base,
+                             const char* export_as) {
+  Ref type = Ref::steal(PyType_FromModuleAndSpec(module, spec, base));
+  if (!type || (export_as != nullptr && PyModule_AddObjectRef(module, export_as, type.get()) < 0)) {
     return nullptr;
   }
-  return reinterpret_cast<PyTypeObject*>(type);
+  return Owned<PyTypeObject>::steal(reinterpret_cast<PyTypeObject*>(type.release()));
 }
 
 }  // namespace
@@ -872,15 +874,16 @@ int task_module_init(PyObject* module, ModuleState* st) {
   // Subclasses of asyncio's C Future and Task, whose layout FutureObject
   // repeats: checked before anything is made on it.
   if (future_layout_check(st) < 0) return -1;
-  st->native_future_type = new_type(module, &native_future_spec, st->future_type, "Future");
+  st->native_future_type =
+      new_type(module, &native_future_spec, st->future_type, "Future").release();
   if (st->native_future_type == nullptr) return -1;
   // aioev.Task derives from both: aioev.Future adds no fields to asyncio's
   // Future, so asyncio.Task's layout is the one they share.
   Ref task_bases = Ref::steal(PyTuple_Pack(2, reinterpret_cast<PyObject*>(st->native_future_type), st->task_type));
   if (!task_bases) return -1;
-  st->native_task_type = new_type(module, &native_task_spec, task_bases.get(), "Task");
-  st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr);
-  st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr);
+  st->native_task_type = new_type(module, &native_task_spec, task_bases.get(), "Task").release();
+  st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr).release();
+  st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr).release();
   if (!st->native_task_type || !st->future_iter_type || !st->task_method_type) {
     return -1;
   }
