@@ -1,4 +1,9 @@
 // Internal declarations shared by the files of the _aioev extension module.
+// Ownership is in the signatures (aioev/ref.hpp): Owned<T> / Ref results
+// are new references, Borrowed<T> results and bare pointer parameters
+// borrowed ones. The PyObject* methods declared here (loop_add_reader and
+// friends) keep CPython's PyMethodDef signatures: a new reference, or
+// nullptr with an exception set.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN

@@ -572,7 +572,7 @@ namespace {
 
 // A transport of this loop's (one of the module's transport types), or
 // nullptr with TypeError.
-TransportObject* own_transport(PyObject* self, PyObject* transport) {
+Borrowed<TransportObject> own_transport(PyObject* self, PyObject* transport) {
   ModuleState* st = as_loop(self)->state;
   for (PyTypeObject* type : {st->socket_transport_type, st->datagram_type}) {
     if (PyObject_TypeCheck(transport, type)) {
@@ -587,13 +587,13 @@ TransportObject* own_transport(PyObject* self, PyObject* transport) {
 }  // namespace
 
 PyObject* loop_register_transport(PyObject* self, PyObject* transport) {
-  TransportObject* t = own_transport(self, transport);
+  Borrowed<TransportObject> t = own_transport(self, transport);
   if (t == nullptr || io_register_transport(as_loop(self), t->fd, transport) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* loop_unregister_transport(PyObject* self, PyObject* transport) {
-  TransportObject* t = own_transport(self, transport);
+  Borrowed<TransportObject> t = own_transport(self, transport);
   if (t == nullptr) return nullptr;
   io_forget_transport(as_loop(self), t->fd, transport);
   Py_RETURN_NONE;

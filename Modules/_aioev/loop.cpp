@@ -301,18 +301,21 @@ PyObject* Loop_create_future(PyObject* self, PyObject*) {
 
 // BaseEventLoop.create_task(self, *args, **kwargs): the calls the fast path
 // below does not take (a task factory, debug mode, unusual arguments).
-PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
-                                Py_ssize_t nargs, PyObject* kwnames) {
+Ref call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
+                          Py_ssize_t nargs, PyObject* kwnames) {
   Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
   PyObject* small[4];
   PyObject** stack = small;
   if (AIOEV_UNLIKELY(total + 1 > 4)) {
     stack = PyMem_New(PyObject*, total + 1);
-    if (stack == nullptr) return PyErr_NoMemory();
+    if (stack == nullptr) {
+      PyErr_NoMemory();
+      return Ref();
+    }
   }
   stack[0] = self;
   for (Py_ssize_t i = 0; i < total; ++i) stack[i + 1] = args[i];
-  PyObject* result = PyObject_Vectorcall(st->base_create_task, stack, nargs + 1, kwnames);
+  Ref result = Ref::steal(PyObject_Vectorcall(st->base_create_task, stack, nargs + 1, kwnames));
   if (stack != small) PyMem_Free(stack);
   return result;
 }
@@ -346,8 +349,8 @@ Ref call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject*
 // constructor is called as the factory would call it, so an eager task that
 // creates an eager task costs no Python frame in between (a chain of them
 // goes as deep as on asyncio's loop, where create_task is Python).
-PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
-                                 PyObject* name, PyObject* context) {
+Ref create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
+                           PyObject* name, PyObject* context) {
   Ref task;
   if (PyObject* constructor = asyncio_eager_factory_constructor(st, factory)) {
     Ref hold = Ref::borrow(constructor);
@@ -362,29 +365,29 @@ PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* fact
     task = Ref::steal(PyObject_Vectorcall(factory, fargs, 2,
                                           context == Py_None ? nullptr : st->context_kwnames));
   }
-  if (!task) return nullptr;
+  if (!task) return task;
 #if AIOEV_PY313
   // 3.13: task.set_name(name), None included.
-  if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return nullptr;
+  if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return Ref();
 #else
   // tasks._set_task_name(task, name).
   if (name != Py_None) {
     Ref set_name = Ref::steal(PyObject_GetAttr(task.get(), st->str_set_name));
     if (!set_name) {
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return Ref();
       PyErr_Clear();
       if (PyErr_WarnEx(PyExc_DeprecationWarning,
                        "Task.set_name() was added in Python 3.8, the method support will be "
                        "mandatory for third-party task implementations since 3.13.",
                        1) < 0) {
-        return nullptr;
+        return Ref();
       }
     } else if (!Ref::steal(PyObject_CallOneArg(set_name.get(), name))) {
-      return nullptr;
+      return Ref();
     }
   }
 #endif
-  return task.release();
+  return task;
 }
 
 // create_task(coro, /, *, name=None, context=None): only its keywords are
@@ -418,7 +421,7 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
       usual = false;
     }
   }
-  if (!usual) return call_base_create_task(st, self, args, nargs, kwnames);
+  if (!usual) return call_base_create_task(st, self, args, nargs, kwnames).release();
   if (loop_check_closed(loop) < 0) return nullptr;
   Ref factory = Ref::steal(PyObject_GetAttr(self, st->str_task_factory));
   if (!factory) return nullptr;
@@ -428,9 +431,11 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (AIOEV_UNLIKELY(loop->debug)) {
     // asyncio's own path: in debug mode the task's source traceback holds
     // BaseEventLoop.create_task's frames (and trims one).
-    return call_base_create_task(st, self, args, nargs, kwnames);
+    return call_base_create_task(st, self, args, nargs, kwnames).release();
   }
-  if (factory.get() != Py_None) return create_task_by_factory(st, self, factory.get(), args[0], name, context);
+  if (factory.get() != Py_None) {
+    return create_task_by_factory(st, self, factory.get(), args[0], name, context).release();
+  }
   PyObject* task_args[] = {args[0], self, name, context};
   return PyObject_Vectorcall(st->task_type, task_args, 1, st->task_kwnames);
 }
