@@ -34,7 +34,12 @@
 //
 // Also private, and kept where the layout it mirrors is declared: the C
 // layout of _asyncio.Future and _asyncio.Task (future.h, checked at import
-// by future_layout_check in future.cpp).
+// by future_layout_check in future.cpp). Not internals in this sense, and
+// used where needed through module_state.h's interned names: the
+// attributes of asyncio's protocols (a foreign future's
+// `_asyncio_future_blocking` and `_loop`, as futures._get_loop reads it)
+// and those aioev.Loop inherits from BaseEventLoop (`_task_factory`,
+// `_current_handle`).
 #pragma once
 
 #include "aioev.h"
