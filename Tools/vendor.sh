@@ -37,7 +37,7 @@ AIOEV_LIBS=-lstdc++ -lm
 _aioev _aioev/module.cpp _aioev/loop.cpp _aioev/handle.cpp _aioev/future.cpp \\
     _aioev/task.cpp _aioev/io.cpp _aioev/sock.cpp _aioev/socket_transport.cpp \\
     _aioev/transport.cpp _aioev/pipe.cpp _aioev/udp.cpp _aioev/signals.cpp \\
-    _aioev/errors.cpp _aioev/args.cpp _aioev/server.cpp \\
+    _aioev/errors.cpp _aioev/args.cpp _aioev/server.cpp _aioev/asyncio_private.cpp \\
     _aioev/libev/ev.c \$(AIOEV_CFLAGS) \$(AIOEV_LIBS)
 EOF
 }

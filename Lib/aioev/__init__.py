@@ -27,6 +27,7 @@ except ModuleNotFoundError as _error:
 import typing as _typing
 from collections.abc import Coroutine as _Coroutine
 
+from . import _compat
 from ._aioev import Future, Task
 from ._loop import Loop
 
@@ -55,7 +56,7 @@ if hasattr(_asyncio, 'create_eager_task_factory'):
 
 def run(main: '_Coroutine[_typing.Any, _typing.Any, _T]', *, debug: 'bool | None' = None) -> _T:
     """Run the coroutine *main* on a new aioev loop, as asyncio.run() does."""
-    if _asyncio.events._get_running_loop() is not None:
+    if _compat.get_running_loop_or_none() is not None:
         # As asyncio.run(): refuse before a loop is made.
         raise RuntimeError("aioev.run() cannot be called from a running event loop")
     with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:

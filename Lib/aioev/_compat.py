@@ -1,17 +1,47 @@
-"""The one place where aioev branches on the interpreter version.
+"""The one place where aioev's Python code branches on the interpreter
+version or uses asyncio's private names.
 
 The C module caches the callables defined here; everything that differs
 between CPython 3.11, 3.12 and 3.13 in asyncio's private helpers is bridged
-in this file.
+in this file. (The C++ code's uses of asyncio's internals are gathered in
+Modules/_aioev/asyncio_private.h.) Private methods and attributes that
+aioev.Loop inherits from asyncio.BaseEventLoop, and asyncio.Server's, are
+used where they are needed, as any BaseEventLoop subclass uses them.
 """
 
 import contextlib
 import contextvars
 import sys
-from asyncio import base_events, format_helpers, log
+from asyncio import base_events, constants, events, format_helpers, log, unix_events
 
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
+
+# asyncio's private module-level names, the same in 3.11 to 3.13. The
+# functions are looked up at each call, as asyncio's own code does, so that
+# what replaces them (test_asyncio runs its pure-Python versions) is used.
+
+def set_running_loop(loop):
+    """The running loop, as every event loop implementation sets it."""
+    events._set_running_loop(loop)
+
+
+def get_running_loop_or_none():
+    return events._get_running_loop()
+
+
+def set_nodelay(sock):
+    """TCP_NODELAY on a new connection, as asyncio's socket transports set it."""
+    base_events._set_nodelay(sock)
+
+
+def subprocess_transport(*args, **kwargs):
+    """asyncio's subprocess transport, which runs over aioev's pipes."""
+    return unix_events._UnixSubprocessTransport(*args, **kwargs)
+
+
+# What asyncio's sendfile() asks of a transport that can send a file itself.
+SENDFILE_TRY_NATIVE = constants._SendfileMode.TRY_NATIVE
 
 if PY313:
     def format_callback_source(callback, args, debug):

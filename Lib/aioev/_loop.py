@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import warnings
-from asyncio import base_events, coroutines, events
+from asyncio import coroutines
 from asyncio.log import logger
 
 from . import _aioev, _compat
@@ -75,13 +75,13 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
         self._thread_id = threading.get_ident()
         sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                finalizer=self._asyncgen_finalizer_hook)
-        events._set_running_loop(self)
+        _compat.set_running_loop(self)
         self._claim_wakeup_fd()
 
     def _run_forever_cleanup(self):
         self._stopping = False
         self._thread_id = None
-        events._set_running_loop(None)
+        _compat.set_running_loop(None)
         self._set_coroutine_origin_tracking(False)
         if self._old_agen_hooks is not None:
             sys.set_asyncgen_hooks(*self._old_agen_hooks)
@@ -191,7 +191,7 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
         transport = _aioev.SocketTransport(self, sock, protocol, extra, server)
         if server is not None:
             _compat.server_attach(server, transport)
-        base_events._set_nodelay(sock)
+        _compat.set_nodelay(sock)
         transport._start(waiter)
         return transport
 
@@ -218,4 +218,4 @@ class Loop(_aioev.Loop, SocketMethods, ServerMethods, ProcessMethods,
 
 # What asyncio's selector transport declares, for start_tls() and sendfile().
 _aioev.SocketTransport._start_tls_compatible = True
-_aioev.SocketTransport._sendfile_compatible = asyncio.constants._SendfileMode.TRY_NATIVE
+_aioev.SocketTransport._sendfile_compatible = _compat.SENDFILE_TRY_NATIVE

@@ -13,7 +13,6 @@ import stat
 import sys
 import threading
 
-from asyncio import unix_events
 from asyncio.log import logger
 
 from . import _aioev, _compat
@@ -74,7 +73,7 @@ class ProcessMethods:
     async def _spawn(self, protocol, args, shell, stdin, stdout, stderr, bufsize,
                      extra, kwargs, watcher):
         waiter = self.create_future()
-        transport = unix_events._UnixSubprocessTransport(
+        transport = _compat.subprocess_transport(
             self, protocol, args, shell, stdin, stdout, stderr, bufsize,
             waiter=waiter, extra=extra, **kwargs)
         if watcher is None:

@@ -1,4 +1,9 @@
 // Internal declarations shared by the files of the _aioev extension module.
+// Ownership is in the signatures (aioev/ref.hpp): Owned<T> / Ref results
+// are new references, Borrowed<T> results and bare pointer parameters
+// borrowed ones. The PyObject* methods declared here (loop_add_reader and
+// friends) keep CPython's PyMethodDef signatures: a new reference, or
+// nullptr with an exception set.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
@@ -243,7 +248,8 @@ inline void add_shared(T& field, T delta) {
 }
 
 // A dead object from pool, or nullptr; its type is revived by
-// loop_pool_revive. loop_pool_put keeps dead (a GC object, untracked, whose
+// loop_pool_revive. (Dead objects are memory, not references: bare
+// pointers, which Owned must never release.) loop_pool_put keeps dead (a GC object, untracked, whose
 // fields are released) if the pool has room and no other thread holds it, and then
 // keeps its reference to its type too, so that the pool outlives the
 // module state that owns the types; false: the caller frees it.
@@ -281,6 +287,10 @@ inline ModuleState* type_module_state(PyTypeObject* type) {
   }
   return module_state(module);
 }
+
+// module.cpp: `from module_name import attr` for the module's imports: a
+// missing name is an ImportError that names it, as the statement says it.
+Ref import_attr(const char* module_name, const char* attr);
 
 // loop.cpp
 extern PyType_Spec loop_spec;
@@ -437,7 +447,7 @@ inline int loop_push_handle(LoopObject* loop, HandleObject* h) {
   return loop_push_ready(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h)));
 }
 // loop.create_future(): aioev.Future, or asyncio's with native_task off.
-PyObject* loop_create_future(LoopObject* loop);  // new reference
+Ref loop_create_future(LoopObject* loop);
 // True while neither the loop's class nor the instance replaces call_soon.
 bool loop_plain_call_soon(LoopObject* loop);
 // loop.call_soon(callback, arg, context=context) on any loop: an aioev
@@ -460,27 +470,26 @@ char* loop_read_buffer(LoopObject* loop);
 // holds it. Keeping one spare spares every large read an allocation and a
 // free, and the C library's heap the trimming and regrowth (and the page
 // faults) that a large free at its top causes.
-PyObject* loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity);
+Ref loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity);
 // Sets *bytes (from loop_take_read_bytes, capacity bytes) to the n bytes a
 // read put in it: in place when that wastes at most half, else by
 // reallocation (*capacity becomes n). -1 with an error set on failure.
-int loop_shrink_read_bytes(PyObject** bytes, Py_ssize_t* capacity, Py_ssize_t n);
-// Takes the reference to bytes (of capacity bytes, from loop_take_read_bytes).
-void loop_recycle_read_bytes(LoopObject* loop, PyObject* bytes, Py_ssize_t capacity);
+int loop_shrink_read_bytes(Ref* bytes, Py_ssize_t* capacity, Py_ssize_t n);
+// Takes bytes (of capacity bytes, from loop_take_read_bytes).
+void loop_recycle_read_bytes(LoopObject* loop, Ref bytes, Py_ssize_t capacity);
 // A bytes object of the n bytes at data (a read into the loop's buffer):
 // from loop_take_read_bytes when n is large (*capacity set for
 // loop_recycle_read_bytes), else a new one (*capacity 0).
-PyObject* loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
-                               Py_ssize_t* capacity);
+Ref loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
+                         Py_ssize_t* capacity);
 
 // handle.cpp
 extern PyType_Spec handle_spec;
 extern PyType_Spec timer_handle_spec;
 // Makes a Handle (or TimerHandle if timer) for callback(*args); context may be
-// nullptr or None for a copy of the current one. Returns a new reference.
-HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
-                         PyObject* const* args, Py_ssize_t nargs,
-                         PyObject* context);
+// nullptr or None for a copy of the current one.
+Owned<HandleObject> handle_new(LoopObject* loop, bool timer, PyObject* callback,
+                               PyObject* const* args, Py_ssize_t nargs, PyObject* context);
 // The Handle's tp_traverse (the loop's visits a queued one through it).
 int handle_traverse(PyObject* handle, visitproc visit, void* arg);
 // Runs the callback; 0 when done (exceptions went to the exception handler),
@@ -531,14 +540,14 @@ int io_set_transport_interest(LoopObject* loop, int fd, PyObject* transport, int
                               bool adding);
 // The fd -> transport registry (asyncio's loop._transports, kept in the fd
 // table): registers transport for fd (-1 with MemoryError if fd's slot
-// cannot be made), forgets it if it is still fd's, and reads it (borrowed,
-// or nullptr).
+// cannot be made), forgets it if it is still fd's, and reads it (or
+// nullptr).
 int io_register_transport(LoopObject* loop, int fd, PyObject* transport);
 void io_forget_transport(LoopObject* loop, int fd, PyObject* transport);
-PyObject* io_registered_transport(LoopObject* loop, int fd);
+Borrowed<> io_registered_transport(LoopObject* loop, int fd);
 // The same for fd as a Python int: nullptr for a number no fd can have, or
 // with an error set (TypeError) for what is no int.
-PyObject* io_registered_transport_of(LoopObject* loop, PyObject* fd);
+Borrowed<> io_registered_transport_of(LoopObject* loop, PyObject* fd);
 // Loop._register_transport(t) and _unregister_transport(t) (sendfile takes
 // its transport out while it runs), _transport_for_fd(fd).
 PyObject* loop_register_transport(PyObject* self, PyObject* transport);
@@ -551,7 +560,7 @@ PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd);
 int transport_run_ready(PyObject* transport, int events);
 
 // sock.cpp: the sock_* fast path
-PyTypeObject* sock_waiter_type_new(PyObject* module);
+Owned<PyTypeObject> sock_waiter_type_new(PyObject* module);
 // Loop._ensure_fd_no_transport(fileobj) (RuntimeError if a transport that
 // is not closing owns it), skipped when no transport was ever made for fd
 // (fileobj's number); fileobj nullptr: fd itself. 0, or -1 with the error.
@@ -565,10 +574,10 @@ PyObject* loop_sock_recv_into(PyObject* self, PyObject* const* args, Py_ssize_t 
 PyObject* loop_sock_sendall(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 
 // socket_transport.cpp, udp.cpp, pipe.cpp
-PyTypeObject* socket_transport_type_new(PyObject* module);
-PyTypeObject* datagram_type_new(PyObject* module);
-PyTypeObject* read_pipe_type_new(PyObject* module);   // pipe.cpp
-PyTypeObject* write_pipe_type_new(PyObject* module);
+Owned<PyTypeObject> socket_transport_type_new(PyObject* module);
+Owned<PyTypeObject> datagram_type_new(PyObject* module);
+Owned<PyTypeObject> read_pipe_type_new(PyObject* module);  // pipe.cpp
+Owned<PyTypeObject> write_pipe_type_new(PyObject* module);
 
 // server.cpp: the accept loop of a listening socket (Loop._accept_connection)
 PyObject* loop_accept_connection(PyObject* self, PyObject* const* args, Py_ssize_t nargs);

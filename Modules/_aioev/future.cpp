@@ -3,6 +3,7 @@
 #include "future.h"
 
 #include "args.h"
+#include "asyncio_private.h"
 
 namespace aioev {
 
@@ -113,12 +114,12 @@ int future_init(FutureObject* f, PyObject* loop) {
   return 0;
 }
 
-PyObject* future_new(ModuleState* st, PyObject* loop) {
+Ref future_new(ModuleState* st, PyObject* loop) {
   PyTypeObject* type = st->native_future_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
-  if (!self) return nullptr;
-  if (future_init(as_future(self.get()), loop) < 0) return nullptr;
-  return self.release();
+  if (!self) return self;
+  if (future_init(as_future(self.get()), loop) < 0) return Ref();
+  return self;
 }
 
 namespace {
@@ -431,7 +432,7 @@ PyObject* Future_make_cancelled_error(PyObject* self, PyObject*) {
 
 PyObject* Future_repr(PyObject* self) {
   if (future_ensure_alive(as_future(self)) < 0) return nullptr;
-  return PyObject_CallOneArg(future_state(as_future(self))->future_repr, self);
+  return asyncio_future_repr(future_state(as_future(self)), self).release();
 }
 
 // ---- attributes asyncio's Future has ----

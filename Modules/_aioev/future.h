@@ -72,7 +72,7 @@ constexpr Py_ssize_t kAsyncioTaskSize = sizeof(FutureObject);
 
 // The aioev loop the future is bound to, or nullptr for any other loop. Read
 // from `loop` each time: asyncio.Future.__init__ may rebind the future.
-inline LoopObject* fast_loop(FutureObject* f) {
+inline Borrowed<LoopObject> fast_loop(FutureObject* f) {
   return f->loop != nullptr ? as_aioev_loop(f->loop) : nullptr;
 }
 
@@ -147,7 +147,8 @@ inline bool future_or_task_exact(ModuleState* st, PyObject* obj) {
   return Py_IS_TYPE(obj, st->native_future_type) || Py_IS_TYPE(obj, st->native_task_type);
 }
 
-// A new reference to value, or to None for nullptr: the getters' answer.
+// A new reference to value, or to None for nullptr: the getters' answer
+// (a getset function's PyObject*, as CPython's C API has it).
 inline PyObject* get_or_none(PyObject* value) { return Py_NewRef(value ? value : Py_None); }
 
 // future.cpp
@@ -158,8 +159,8 @@ extern PyType_Spec future_iter_spec;
 // Future.__init__'s work: binds to loop (None: the current event loop),
 // resetting whatever an earlier __init__ left. 0 or -1.
 int future_init(FutureObject* f, PyObject* loop);
-// loop.create_future() on an aioev loop: an aioev.Future (new reference).
-PyObject* future_new(ModuleState* st, PyObject* loop);
+// loop.create_future() on an aioev loop: an aioev.Future.
+Ref future_new(ModuleState* st, PyObject* loop);
 void future_reset(FutureObject* f);
 int future_traverse(FutureObject* f, visitproc visit, void* arg);
 // The instance dict (and weak references) of a future or task, wherever
@@ -176,9 +177,9 @@ int future_set_result(FutureObject* f, PyObject* result);
 int future_set_exception(FutureObject* f, PyObject* exc);
 int future_cancel(FutureObject* f, PyObject* msg);  // 1 if cancelled, 0 if already done
 int future_add_callback(FutureObject* f, PyObject* callback, PyObject* context);
-// The CancelledError to raise for a cancelled future (new reference).
+// The CancelledError to raise for a cancelled future.
 Ref future_make_cancelled_error(FutureObject* f);
-// result(): the value (new reference), or nullptr with its exception raised.
+// result(): the value, or empty with its exception raised.
 Ref future_get_result(FutureObject* f);
 int future_ensure_alive(FutureObject* f);
 int future_finalize_log(FutureObject* f);  // "exception was never retrieved"
@@ -198,8 +199,8 @@ int task_run_ready(LoopObject* loop, PyObject* task, bool wakeup, PyObject* arg)
 int task_cancel(TaskObject* t, PyObject* msg);
 // aioev.Task(coro, loop=loop, name=name, context=context, eager_start=eager)
 // for loop.create_task(): without a task factory, or for aioev's eager one.
-PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
-                   PyObject* context, bool eager = false);
+Ref task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
+             PyObject* context, bool eager = false);
 int task_module_init(PyObject* module, ModuleState* st);
 
 }  // namespace aioev

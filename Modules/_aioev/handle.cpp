@@ -35,7 +35,7 @@ bool handle_callback_args(HandleObject* h, Ref* callback, Ref* args) {
   return tuple != nullptr;
 }
 
-PyObject* handle_repr_cache(HandleObject* h) {
+Borrowed<> handle_repr_cache(HandleObject* h) {
   return __atomic_load_n(&h->repr, __ATOMIC_ACQUIRE);
 }
 
@@ -81,8 +81,8 @@ int handle_traverse(PyObject* self, visitproc visit, void* arg) {
   return 0;
 }
 
-HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
-                         PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
+Owned<HandleObject> handle_new(LoopObject* loop, bool timer, PyObject* callback,
+                               PyObject* const* args, Py_ssize_t nargs, PyObject* context) {
   ModuleState* st = loop->state;
   PyTypeObject* type = timer ? st->timer_handle_type : st->handle_type;
   HandleObject* h = nullptr;
@@ -115,18 +115,13 @@ HandleObject* handle_new(LoopObject* loop, bool timer, PyObject* callback,
     h->context = Py_NewRef(context);
   }
   PyObject_GC_Track(h);
-  if (h->context == nullptr) {
-    Py_DECREF(h);
-    return nullptr;
-  }
+  Owned<HandleObject> handle = Owned<HandleObject>::steal(h);
+  if (h->context == nullptr) return nullptr;
   if (AIOEV_UNLIKELY(load_relaxed(loop->debug))) {  // any thread (call_soon_threadsafe)
     h->source_traceback = PyObject_CallNoArgs(st->extract_stack);
-    if (h->source_traceback == nullptr) {
-      Py_DECREF(h);
-      return nullptr;
-    }
+    if (h->source_traceback == nullptr) return nullptr;
   }
-  return h;
+  return handle;
 }
 
 int handle_run(HandleObject* h) {

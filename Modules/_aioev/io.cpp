@@ -354,13 +354,11 @@ PyObject* add_callback(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     errno = EPERM;
     return PyErr_SetFromErrno(PyExc_OSError);
   }
-  HandleObject* h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
-  if (h == nullptr) return nullptr;
-  if (io_register(loop, fd, reader, h, args[0], closed ? nullptr : &st) < 0) {
-    Py_DECREF(h);
+  Owned<HandleObject> h = handle_new(loop, false, args[1], args + 2, nargs - 2, nullptr);
+  if (!h || io_register(loop, fd, reader, h.get(), args[0], closed ? nullptr : &st) < 0) {
     return nullptr;
   }
-  return reinterpret_cast<PyObject*>(h);
+  return reinterpret_cast<PyObject*>(h.release());
 }
 
 PyObject* remove_callback(PyObject* self, PyObject* fileobj, bool reader, bool checked) {
@@ -558,12 +556,12 @@ void io_forget_transport(LoopObject* loop, int fd, PyObject* transport) {
   if (slot_unused(slot)) loop->fds.erase(fd);
 }
 
-PyObject* io_registered_transport(LoopObject* loop, int fd) {
+Borrowed<> io_registered_transport(LoopObject* loop, int fd) {
   FdSlot* slot = loop->fds.find(fd);
   return slot != nullptr ? slot->registered : nullptr;
 }
 
-PyObject* io_registered_transport_of(LoopObject* loop, PyObject* fd) {
+Borrowed<> io_registered_transport_of(LoopObject* loop, PyObject* fd) {
   int overflow = 0;  // no transport has such a number
   long number = PyLong_AsLongAndOverflow(fd, &overflow);
   if (number < 0 || number > INT_MAX) return nullptr;  // -1 may carry an error
@@ -574,7 +572,7 @@ namespace {
 
 // A transport of this loop's (one of the module's transport types), or
 // nullptr with TypeError.
-TransportObject* own_transport(PyObject* self, PyObject* transport) {
+Borrowed<TransportObject> own_transport(PyObject* self, PyObject* transport) {
   ModuleState* st = as_loop(self)->state;
   for (PyTypeObject* type : {st->socket_transport_type, st->datagram_type}) {
     if (PyObject_TypeCheck(transport, type)) {
@@ -589,22 +587,22 @@ TransportObject* own_transport(PyObject* self, PyObject* transport) {
 }  // namespace
 
 PyObject* loop_register_transport(PyObject* self, PyObject* transport) {
-  TransportObject* t = own_transport(self, transport);
+  Borrowed<TransportObject> t = own_transport(self, transport);
   if (t == nullptr || io_register_transport(as_loop(self), t->fd, transport) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* loop_unregister_transport(PyObject* self, PyObject* transport) {
-  TransportObject* t = own_transport(self, transport);
+  Borrowed<TransportObject> t = own_transport(self, transport);
   if (t == nullptr) return nullptr;
   io_forget_transport(as_loop(self), t->fd, transport);
   Py_RETURN_NONE;
 }
 
 PyObject* loop_transport_for_fd(PyObject* self, PyObject* fd) {
-  PyObject* transport = io_registered_transport_of(as_loop(self), fd);
+  Borrowed<> transport = io_registered_transport_of(as_loop(self), fd);
   if (transport == nullptr && PyErr_Occurred()) return nullptr;
-  return Py_NewRef(transport != nullptr ? transport : Py_None);
+  return Py_NewRef(transport != nullptr ? transport.get() : Py_None);
 }
 
 }  // namespace aioev

@@ -2,6 +2,7 @@
 // wake-up. Lib/aioev/_loop.py derives `Loop(_aioev.Loop, asyncio.BaseEventLoop)`
 // from it; the C methods here come first in the MRO and carry the hot paths.
 #include "args.h"
+#include "asyncio_private.h"
 #include "future.h"
 
 #include <fcntl.h>
@@ -84,14 +85,9 @@ int loop_call_soon_arg(ModuleState* st, PyObject* loop, PyObject* callback, PyOb
       if (loop_check_closed(fast) < 0) return -1;
       int queued = task_try_queue_wakeup(st, fast, callback, arg);
       if (queued != 0) return queued < 0 ? -1 : 0;
-      HandleObject* h = handle_new(fast, false, callback, &arg, 1, context);
-      if (h == nullptr) return -1;
-      if (loop_push_handle(fast, h) < 0) {
-        Py_DECREF(h);
-        return -1;
-      }
-      Py_DECREF(h);
-      return 0;
+      Owned<HandleObject> h = handle_new(fast, false, callback, &arg, 1, context);
+      if (!h) return -1;
+      return loop_push_handle(fast, h.get());
     }
   }
   PyObject* args[4] = {nullptr, loop, callback, arg};
@@ -178,13 +174,10 @@ PyObject* schedule_soon(LoopObject* loop, const ArgSpec& spec, const char* metho
     if (!threadsafe && loop_check_thread(loop) < 0) return nullptr;
     if (check_callback(loop, callback, method) < 0) return nullptr;
   }
-  HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
-  if (h == nullptr) return nullptr;
-  if (loop_push_handle(loop, h) < 0) {
-    Py_DECREF(h);
-    return nullptr;
-  }
-  return reinterpret_cast<PyObject*>(h);
+  Owned<HandleObject> h =
+      handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
+  if (!h || loop_push_handle(loop, h.get()) < 0) return nullptr;
+  return reinterpret_cast<PyObject*>(h.release());
 }
 
 PyObject* Loop_call_soon(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -212,13 +205,10 @@ PyObject* Loop_call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ss
       check_callback(loop, callback, "call_soon_threadsafe") < 0) {
     return nullptr;
   }
-  HandleObject* h = handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
-  if (h == nullptr) return nullptr;
-  if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
-    Py_DECREF(h);
-    return nullptr;
-  }
-  return reinterpret_cast<PyObject*>(h);
+  Owned<HandleObject> h =
+      handle_new(loop, false, callback, call.cb_args, call.ncb, call.values[1]);
+  if (!h || loop_push_threadsafe(loop, PyReadyEntry::handle(h.object())) < 0) return nullptr;
+  return reinterpret_cast<PyObject*>(h.release());
 }
 
 // values: when (or delay), callback, context, as parsed by kCallAtArgs.
@@ -231,26 +221,22 @@ PyObject* schedule_at(LoopObject* loop, double when, PyObject* const* values,
       return nullptr;
     }
   }
-  HandleObject* h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
-  if (h == nullptr) return nullptr;
+  Owned<HandleObject> h = handle_new(loop, true, callback, args + 2, nargs - 2, values[2]);
+  if (!h) return nullptr;
   h->when = when;
   LoopAccess access(loop);
   if (AIOEV_UNLIKELY(!access.granted())) {
     store_relaxed(h->scheduled, true);  // in the heap from now on, as cancel() sees it
-    if (loop_push_threadsafe(loop, PyReadyEntry::handle(reinterpret_cast<PyObject*>(h))) < 0) {
+    if (loop_push_threadsafe(loop, PyReadyEntry::handle(h.object())) < 0) {
       store_relaxed(h->scheduled, false);
-      Py_DECREF(h);
       return nullptr;
     }
-    return reinterpret_cast<PyObject*>(h);
+    return reinterpret_cast<PyObject*>(h.release());
   }
-  if (AIOEV_UNLIKELY(!loop->timers.push(when, h))) {
-    Py_DECREF(h);
-    return PyErr_NoMemory();
-  }
+  if (AIOEV_UNLIKELY(!loop->timers.push(when, h.get()))) return PyErr_NoMemory();
   store_relaxed(h->scheduled, true);
-  Py_INCREF(h);  // the heap's reference
-  return reinterpret_cast<PyObject*>(h);
+  Py_INCREF(h.get());  // the heap's reference
+  return reinterpret_cast<PyObject*>(h.release());
 }
 
 int as_seconds(PyObject* value, double* out) {
@@ -327,46 +313,29 @@ PyObject* Loop_get_debug(PyObject* self, PyObject*) {
   return PyBool_FromLong(load_relaxed(as_loop(self)->debug));
 }
 
-PyObject* Loop_create_future(PyObject* self, PyObject*) { return loop_create_future(as_loop(self)); }
+PyObject* Loop_create_future(PyObject* self, PyObject*) {
+  return loop_create_future(as_loop(self)).release();
+}
 
 // BaseEventLoop.create_task(self, *args, **kwargs): the calls the fast path
 // below does not take (a task factory, debug mode, unusual arguments).
-PyObject* call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
-                                Py_ssize_t nargs, PyObject* kwnames) {
+Ref call_base_create_task(ModuleState* st, PyObject* self, PyObject* const* args,
+                          Py_ssize_t nargs, PyObject* kwnames) {
   Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
   PyObject* small[4];
   PyObject** stack = small;
   if (AIOEV_UNLIKELY(total + 1 > 4)) {
     stack = PyMem_New(PyObject*, total + 1);
-    if (stack == nullptr) return PyErr_NoMemory();
+    if (stack == nullptr) {
+      PyErr_NoMemory();
+      return Ref();
+    }
   }
   stack[0] = self;
   for (Py_ssize_t i = 0; i < total; ++i) stack[i + 1] = args[i];
-  PyObject* result = PyObject_Vectorcall(st->base_create_task, stack, nargs + 1, kwnames);
+  Ref result = Ref::steal(PyObject_Vectorcall(st->base_create_task, stack, nargs + 1, kwnames));
   if (stack != small) PyMem_Free(stack);
   return result;
-}
-
-// The constructor inside a factory that asyncio.create_eager_task_factory
-// made, when the factory is as that function returned it (its code, its
-// keyword defaults); otherwise nullptr (borrowed).
-PyObject* eager_factory_constructor(ModuleState* st, PyObject* factory) {
-  if (st->eager_factory_code == nullptr || !PyFunction_Check(factory) ||
-      PyFunction_GET_CODE(factory) != st->eager_factory_code) {
-    return nullptr;
-  }
-  PyObject* closure = PyFunction_GET_CLOSURE(factory);
-  PyObject* defaults = PyFunction_GET_KW_DEFAULTS(factory);
-  if (closure == nullptr || !PyTuple_Check(closure) || PyTuple_GET_SIZE(closure) != 1 ||
-      defaults == nullptr || !PyDict_CheckExact(defaults) || PyDict_GET_SIZE(defaults) != 2) {
-    return nullptr;
-  }
-  // Two interned keys: a lookup cannot raise.
-  if (PyDict_GetItem(defaults, st->str_name) != Py_None ||
-      PyDict_GetItem(defaults, st->str_context) != Py_None) {
-    return nullptr;
-  }
-  return PyCell_GET(PyTuple_GET_ITEM(closure, 0));
 }
 
 // cls(*args, **kwargs) for a class of the plain metatype without a vectorcall
@@ -375,21 +344,21 @@ PyObject* eager_factory_constructor(ModuleState* st, PyObject* factory) {
 // has already paid one for this C method, where asyncio's create_task is a
 // Python frame that costs none, so an eager chain of asyncio Tasks counts
 // as many levels here as on asyncio's loop. Anything else is vectorcalled.
-PyObject* call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+Ref call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   if (!Py_IS_TYPE(cls, &PyType_Type) ||
       reinterpret_cast<PyTypeObject*>(cls)->tp_vectorcall != nullptr) {
-    return PyObject_Vectorcall(cls, args, nargs, kwnames);
+    return Ref::steal(PyObject_Vectorcall(cls, args, nargs, kwnames));
   }
   Ref tuple = Ref::steal(PyTuple_New(nargs));
   Ref kwargs = Ref::steal(PyDict_New());
-  if (!tuple || !kwargs) return nullptr;
+  if (!tuple || !kwargs) return Ref();
   for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
     if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-      return nullptr;
+      return Ref();
     }
   }
-  return PyType_Type.tp_call(cls, tuple.get(), kwargs.get());
+  return Ref::steal(PyType_Type.tp_call(cls, tuple.get(), kwargs.get()));
 }
 
 // BaseEventLoop.create_task's factory branch: factory(loop, coro), with
@@ -398,45 +367,45 @@ PyObject* call_class(PyObject* cls, PyObject* const* args, Py_ssize_t nargs, PyO
 // constructor is called as the factory would call it, so an eager task that
 // creates an eager task costs no Python frame in between (a chain of them
 // goes as deep as on asyncio's loop, where create_task is Python).
-PyObject* create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
-                                 PyObject* name, PyObject* context) {
+Ref create_task_by_factory(ModuleState* st, PyObject* self, PyObject* factory, PyObject* coro,
+                           PyObject* name, PyObject* context) {
   Ref task;
-  if (PyObject* constructor = eager_factory_constructor(st, factory)) {
+  if (PyObject* constructor = asyncio_eager_factory_constructor(st, factory)) {
     Ref hold = Ref::borrow(constructor);
     if (constructor == reinterpret_cast<PyObject*>(st->native_task_type)) {
-      task = Ref::steal(task_new(st, coro, self, Py_None, context, true));
+      task = task_new(st, coro, self, Py_None, context, true);
     } else {
       PyObject* cargs[] = {coro, self, Py_None, context, Py_True};
-      task = Ref::steal(call_class(constructor, cargs, 1, st->eager_kwnames));
+      task = call_class(constructor, cargs, 1, st->eager_kwnames);
     }
   } else {
     PyObject* fargs[] = {self, coro, context};
     task = Ref::steal(PyObject_Vectorcall(factory, fargs, 2,
                                           context == Py_None ? nullptr : st->context_kwnames));
   }
-  if (!task) return nullptr;
+  if (!task) return task;
 #if AIOEV_PY313
   // 3.13: task.set_name(name), None included.
-  if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return nullptr;
+  if (!Ref::steal(PyObject_CallMethodOneArg(task.get(), st->str_set_name, name))) return Ref();
 #else
   // tasks._set_task_name(task, name).
   if (name != Py_None) {
     Ref set_name = Ref::steal(PyObject_GetAttr(task.get(), st->str_set_name));
     if (!set_name) {
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return Ref();
       PyErr_Clear();
       if (PyErr_WarnEx(PyExc_DeprecationWarning,
                        "Task.set_name() was added in Python 3.8, the method support will be "
                        "mandatory for third-party task implementations since 3.13.",
                        1) < 0) {
-        return nullptr;
+        return Ref();
       }
     } else if (!Ref::steal(PyObject_CallOneArg(set_name.get(), name))) {
-      return nullptr;
+      return Ref();
     }
   }
 #endif
-  return task.release();
+  return task;
 }
 
 // create_task(coro, /, *, name=None, context=None): only its keywords are
@@ -470,19 +439,21 @@ PyObject* Loop_create_task(PyObject* self, PyObject* const* args, Py_ssize_t nar
       usual = false;
     }
   }
-  if (!usual) return call_base_create_task(st, self, args, nargs, kwnames);
+  if (!usual) return call_base_create_task(st, self, args, nargs, kwnames).release();
   if (loop_check_closed(loop) < 0) return nullptr;
   Ref factory = Ref::steal(PyObject_GetAttr(self, st->str_task_factory));
   if (!factory) return nullptr;
   if (factory.get() == Py_None && loop->native_task) {
-    return task_new(st, args[0], self, name, context);
+    return task_new(st, args[0], self, name, context).release();
   }
   if (AIOEV_UNLIKELY(loop->debug)) {
     // asyncio's own path: in debug mode the task's source traceback holds
     // BaseEventLoop.create_task's frames (and trims one).
-    return call_base_create_task(st, self, args, nargs, kwnames);
+    return call_base_create_task(st, self, args, nargs, kwnames).release();
   }
-  if (factory.get() != Py_None) return create_task_by_factory(st, self, factory.get(), args[0], name, context);
+  if (factory.get() != Py_None) {
+    return create_task_by_factory(st, self, factory.get(), args[0], name, context).release();
+  }
   PyObject* task_args[] = {args[0], self, name, context};
   return PyObject_Vectorcall(st->task_type, task_args, 1, st->task_kwnames);
 }
@@ -501,7 +472,7 @@ PyObject* Loop_new_handle(PyObject* self, PyObject* const* args, Py_ssize_t narg
     return nullptr;
   }
   return reinterpret_cast<PyObject*>(
-      handle_new(as_loop(self), false, args[0], args + 1, nargs - 1, nullptr));
+      handle_new(as_loop(self), false, args[0], args + 1, nargs - 1, nullptr).release());
 }
 
 // ---- the run loop ----
@@ -1143,7 +1114,7 @@ void forget_hash(PyObject* bytes) {
 
 }  // namespace
 
-PyObject* loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity) {
+Ref loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity) {
   PyObject* spare = loop->recv_spare;
   // The spare's size is its capacity; a read that fills less than half of
   // it gets its own object, so that a kept object wastes at most half.
@@ -1151,54 +1122,58 @@ PyObject* loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* ca
       PyBytes_GET_SIZE(spare) / 2 <= size) {
     loop->recv_spare = nullptr;
     *capacity = PyBytes_GET_SIZE(spare);
-    return spare;
+    return Ref::steal(spare);
   }
   *capacity = size;
-  return PyBytes_FromStringAndSize(nullptr, size);
+  return Ref::steal(PyBytes_FromStringAndSize(nullptr, size));
 }
 
-int loop_shrink_read_bytes(PyObject** bytes, Py_ssize_t* capacity, Py_ssize_t n) {
-  if (n == PyBytes_GET_SIZE(*bytes)) return 0;
+int loop_shrink_read_bytes(Ref* bytes, Py_ssize_t* capacity, Py_ssize_t n) {
+  PyObject* b = bytes->get();
+  if (n == PyBytes_GET_SIZE(b)) return 0;
   if (kRecycleReads && n >= *capacity / 2) {
-    Py_SET_SIZE(*bytes, n);
-    PyBytes_AS_STRING(*bytes)[n] = '\0';
+    Py_SET_SIZE(b, n);
+    PyBytes_AS_STRING(b)[n] = '\0';
     return 0;
   }
   *capacity = n;
-  return _PyBytes_Resize(bytes, n);
+  b = bytes->release();
+  int rc = _PyBytes_Resize(&b, n);  // on failure: released, b null
+  *bytes = Ref::steal(b);
+  return rc;
 }
 
-void loop_recycle_read_bytes(LoopObject* loop, PyObject* bytes, Py_ssize_t capacity) {
+void loop_recycle_read_bytes(LoopObject* loop, Ref bytes, Py_ssize_t capacity) {
   PyObject* spare = loop->recv_spare;
-  if (!kRecycleReads || Py_REFCNT(bytes) != 1 ||
+  if (!kRecycleReads || Py_REFCNT(bytes.get()) != 1 ||
       capacity > static_cast<Py_ssize_t>(kReadBufferSize) ||
       (spare != nullptr && PyBytes_GET_SIZE(spare) >= capacity)) {
-    Py_DECREF(bytes);
     return;
   }
   // Its bytes past the read's are the object's own (the terminating NUL at
   // capacity included), never shown: the next read overwrites them.
-  Py_SET_SIZE(bytes, capacity);
-  forget_hash(bytes);
-  Py_XSETREF(loop->recv_spare, bytes);
+  Py_SET_SIZE(bytes.get(), capacity);
+  forget_hash(bytes.get());
+  Py_XSETREF(loop->recv_spare, bytes.release());
 }
 
-PyObject* loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
-                               Py_ssize_t* capacity) {
+Ref loop_copy_read_bytes(LoopObject* loop, const char* data, Py_ssize_t n,
+                         Py_ssize_t* capacity) {
   *capacity = 0;
-  if (n < kDirectReadMin) return PyBytes_FromStringAndSize(data, n);
-  PyObject* bytes = loop_take_read_bytes(loop, n, capacity);
-  if (bytes == nullptr) return nullptr;
-  memcpy(PyBytes_AS_STRING(bytes), data, n);
-  if (loop_shrink_read_bytes(&bytes, capacity, n) < 0) return nullptr;
+  if (n < kDirectReadMin) return Ref::steal(PyBytes_FromStringAndSize(data, n));
+  Ref bytes = loop_take_read_bytes(loop, n, capacity);
+  if (!bytes) return bytes;
+  memcpy(PyBytes_AS_STRING(bytes.get()), data, n);
+  if (loop_shrink_read_bytes(&bytes, capacity, n) < 0) return Ref();
   return bytes;
 }
 
-PyObject* loop_create_future(LoopObject* loop) {
+Ref loop_create_future(LoopObject* loop) {
   PyObject* self = reinterpret_cast<PyObject*>(loop);
   if (loop->native_task) return future_new(loop->state, self);
   PyObject* args[] = {self};
-  return PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames);
+  return Ref::steal(
+      PyObject_Vectorcall(loop->state->future_type, args, 0, loop->state->loop_kwnames));
 }
 
 bool loop_plain_call_soon(LoopObject* loop) {

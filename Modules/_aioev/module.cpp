@@ -1,6 +1,8 @@
 // The _aioev module: its state, its types and the Python helpers it caches.
 #include "future.h"
 
+#include "asyncio_private.h"
+
 #include <initializer_list>
 
 namespace aioev {
@@ -34,19 +36,21 @@ void module_free(void* module) {
   module_clear(static_cast<PyObject*>(module));
 }
 
-// `from module_name import attr`: a missing name is an ImportError that names
-// it, as the import statement says it.
-PyObject* import_attr(const char* module_name, const char* attr) {
+}  // namespace
+
+Ref import_attr(const char* module_name, const char* attr) {
   Ref module = Ref::steal(PyImport_ImportModule(module_name));
-  if (!module) return nullptr;
-  PyObject* value = PyObject_GetAttrString(module.get(), attr);
-  if (value == nullptr && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+  if (!module) return module;
+  Ref value = Ref::steal(PyObject_GetAttrString(module.get(), attr));
+  if (!value && PyErr_ExceptionMatches(PyExc_AttributeError)) {
     PyErr_Clear();
     PyErr_Format(PyExc_ImportError, "cannot import name '%s' from '%s' (needed by aioev._aioev)",
                  attr, module_name);
   }
   return value;
 }
+
+namespace {
 
 struct ImportSlot {
   PyObject** slot;
@@ -59,98 +63,67 @@ struct ImportSlot {
 template <size_t N>
 int import_attrs(ImportSlot (&imports)[N]) {
   for (auto& imp : imports) {
-    *imp.slot = import_attr(imp.module_name, imp.attr);
+    *imp.slot = import_attr(imp.module_name, imp.attr).release();
     if (*imp.slot == nullptr) return -1;
   }
   return 0;
 }
 
 // A vectorcall's kwnames: a tuple of the texts, interned.
-PyObject* kwnames_new(std::initializer_list<const char*> texts) {
+Ref kwnames_new(std::initializer_list<const char*> texts) {
   Ref tuple = Ref::steal(PyTuple_New(static_cast<Py_ssize_t>(texts.size())));
-  if (!tuple) return nullptr;
+  if (!tuple) return tuple;
   Py_ssize_t i = 0;
   for (const char* text : texts) {
     PyObject* name = PyUnicode_InternFromString(text);
-    if (name == nullptr) return nullptr;
+    if (name == nullptr) return Ref();
     PyTuple_SET_ITEM(tuple.get(), i++, name);
   }
-  return tuple.release();
+  return tuple;
 }
 
-PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
-  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
-  if (type == nullptr) return nullptr;
-  if (PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type)) < 0) {
-    Py_DECREF(type);
-    return nullptr;
-  }
-  return reinterpret_cast<PyTypeObject*>(type);
-}
-
-// The code of the factory that asyncio.create_eager_task_factory(constructor)
-// returns, when it is `factory(loop, coro, *, name=None, context=None)`
-// calling constructor(coro, loop=, name=, context=, eager_start=True), the
-// one shape Loop_create_task calls around (3.12 and 3.13; a later shape is
-// simply not recognized, and such factories are called).
-int eager_factory_init(ModuleState* st) {
-#if !AIOEV_PY312
-  (void)st;  // 3.11: no eager tasks
-  return 0;
-#else
-  Ref factory = Ref::steal(import_attr("asyncio.tasks", "eager_task_factory"));
-  if (!factory) return -1;
-  if (!PyFunction_Check(factory.get())) return 0;
-  PyObject* code = PyFunction_GET_CODE(factory.get());
-  Ref varnames = Ref::steal(PyObject_GetAttrString(code, "co_varnames"));
-  if (!varnames) return -1;
-  const auto* c = reinterpret_cast<PyCodeObject*>(code);
-  bool shape = c->co_argcount == 2 && c->co_kwonlyargcount == 2 &&
-               (c->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 && PyTuple_Check(varnames.get()) &&
-               PyTuple_GET_SIZE(varnames.get()) == 4 &&
-               PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(varnames.get(), 2), "name") == 0 &&
-               PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(varnames.get(), 3), "context") == 0;
-  if (shape) st->eager_factory_code = Py_NewRef(code);
-  return 0;
-#endif
+Owned<PyTypeObject> add_type(PyObject* module, PyType_Spec* spec, PyObject* base) {
+  Owned<PyTypeObject> type = Owned<PyTypeObject>::steal(
+      reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, base)));
+  if (!type || PyModule_AddType(module, type.get()) < 0) return nullptr;
+  return type;
 }
 
 int module_exec(PyObject* module) {
   ModuleState* st = module_state(module);
   ev_memory_init();
-  st->handle_type = add_type(module, &handle_spec, nullptr);
+  st->handle_type = add_type(module, &handle_spec, nullptr).release();
   if (st->handle_type == nullptr) return -1;
   st->timer_handle_type =
-      add_type(module, &timer_handle_spec, reinterpret_cast<PyObject*>(st->handle_type));
+      add_type(module, &timer_handle_spec, reinterpret_cast<PyObject*>(st->handle_type))
+          .release();
   if (st->timer_handle_type == nullptr) return -1;
-  st->loop_type = add_type(module, &loop_spec, nullptr);
+  st->loop_type = add_type(module, &loop_spec, nullptr).release();
   if (st->loop_type == nullptr) return -1;
-  st->sock_waiter_type = sock_waiter_type_new(module);
+  st->sock_waiter_type = sock_waiter_type_new(module).release();
   if (st->sock_waiter_type == nullptr) return -1;
   // The transports' types (SocketTransport, DatagramTransport,
   // ReadPipeTransport and WritePipeTransport, derived from asyncio's). The
   // registry of io.cpp reads the first two back; the module's dict holds
   // the pipes'.
   struct {
-    PyTypeObject* (*make)(PyObject*);
+    Owned<PyTypeObject> (*make)(PyObject*);
     PyTypeObject** field;
   } transport_types[] = {{socket_transport_type_new, &st->socket_transport_type},
                          {datagram_type_new, &st->datagram_type},
                          {read_pipe_type_new, nullptr},
                          {write_pipe_type_new, nullptr}};
   for (auto& kind : transport_types) {
-    Ref type = Ref::steal(reinterpret_cast<PyObject*>(kind.make(module)));
-    if (!type || PyModule_AddType(module, reinterpret_cast<PyTypeObject*>(type.get())) < 0) {
-      return -1;
-    }
-    if (kind.field != nullptr) *kind.field = reinterpret_cast<PyTypeObject*>(type.release());
+    Owned<PyTypeObject> type = kind.make(module);
+    if (!type || PyModule_AddType(module, type.get()) < 0) return -1;
+    if (kind.field != nullptr) *kind.field = type.release();
   }
 
 #define AIOEV_IMPORT(field, module_name, attr) {&st->field, module_name, attr},
   ImportSlot imports[] = {AIOEV_STATE_IMPORTS(AIOEV_IMPORT)};
 #undef AIOEV_IMPORT
   if (import_attrs(imports) < 0) return -1;
-  Ref base_loop = Ref::steal(import_attr("asyncio", "BaseEventLoop"));
+  Ref base_loop = import_attr("asyncio", "BaseEventLoop");
   if (!base_loop) return -1;
   st->base_create_task = PyObject_GetAttrString(base_loop.get(), "create_task");
   if (st->base_create_task == nullptr) return -1;
@@ -174,13 +147,13 @@ int module_exec(PyObject* module) {
     *name.slot = PyUnicode_InternFromString(name.text);
     if (*name.slot == nullptr) return -1;
   }
-#define AIOEV_KWNAMES(field, ...)          \
-  st->field = kwnames_new({__VA_ARGS__}); \
+#define AIOEV_KWNAMES(field, ...)                   \
+  st->field = kwnames_new({__VA_ARGS__}).release(); \
   if (st->field == nullptr) return -1;
   AIOEV_STATE_KWNAMES(AIOEV_KWNAMES)
 #undef AIOEV_KWNAMES
   st->max_datagram = PyLong_FromSize_t(kReadBufferSize);
-  if (st->max_datagram == nullptr || eager_factory_init(st) < 0) return -1;
+  if (st->max_datagram == nullptr || asyncio_private_init(st) < 0) return -1;
   if (task_module_init(module, st) < 0 || server_state_init(st) < 0) return -1;
 
   // aioev._compat last, once every type is in the module: vendored, the

@@ -34,7 +34,6 @@
   X(iscoroutine, "asyncio", "iscoroutine")                                    \
   X(iscoroutinefunction, "asyncio", "iscoroutinefunction")                    \
   X(buffered_protocol_type, "asyncio", "BufferedProtocol")                    \
-  X(set_result_unless_cancelled, "asyncio.futures", "_set_result_unless_cancelled") \
   X(socket_type, "socket", "socket")                                          \
   X(transport_socket_type, "asyncio.trsock", "TransportSocket")
 
@@ -55,12 +54,15 @@
 #define AIOEV_STATE_OBJECTS(X)                                                \
   /* module.cpp's exec slot */                                                \
   X(base_create_task)   /* asyncio.BaseEventLoop.create_task */               \
-  X(eager_factory_code) /* create_eager_task_factory's factory, or nullptr */ \
   X(max_datagram)       /* 256 KiB, asyncio's max_size, as an int */          \
   /* task_module_init (task.cpp): what aioev.Future and aioev.Task take */    \
   /* from asyncio */                                                          \
   X(cancelled_error)                                                          \
   X(invalid_state_error)                                                      \
+  /* asyncio_private_init (asyncio_private.cpp): asyncio's private */         \
+  /* internals, read only there */                                            \
+  X(set_result_unless_cancelled) /* futures._set_result_unless_cancelled */   \
+  X(eager_factory_code) /* create_eager_task_factory's factory, or nullptr */ \
   X(future_repr)       /* base_futures._future_repr */                        \
   X(task_repr)         /* base_tasks._task_repr */                            \
   X(task_get_stack)    /* base_tasks._task_get_stack */                       \

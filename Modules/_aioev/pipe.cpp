@@ -58,11 +58,11 @@ int read_pipe_ready(TransportObject* t, int) {
   ModuleState* st = loop->state;
   if (n > 0) {
     Py_ssize_t capacity;
-    Ref data = Ref::steal(loop_copy_read_bytes(loop, buffer, n, &capacity));
+    Ref data = loop_copy_read_bytes(loop, buffer, n, &capacity);
     if (!data) return -1;
     // As in asyncio, an exception from data_received escapes the callback.
     Ref result = transport_call_protocol(t, st->str_data_received, data.get());
-    if (capacity > 0) loop_recycle_read_bytes(loop, data.release(), capacity);
+    if (capacity > 0) loop_recycle_read_bytes(loop, std::move(data), capacity);
     return result ? 0 : -1;
   }
   if (log_closed_by_peer(t) < 0) return -1;
@@ -230,8 +230,8 @@ PyObject* pipe_repr(PyObject* self) {
 
 // ---- the types ----
 
-PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const TransportKind* kind,
-                   size_t extra_size) {
+PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs,
+                   const TransportKind* kind) {
   PyObject *loop, *pipe, *protocol, *extra;
   static const char* keywords[] = {"loop", "pipe", "protocol", "extra", nullptr};
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!:PipeTransport",
@@ -244,7 +244,6 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
   if (fd < 0) return nullptr;
   TransportObject* t = reinterpret_cast<TransportObject*>(type->tp_alloc(type, 0));
   if (t == nullptr) return nullptr;
-  (void)extra_size;
   if (kind == &kWritePipeKind) new (&as_writer(t)->buffer) PyWriteBuffer();
   if (transport_init(t, kind, reinterpret_cast<LoopObject*>(loop), pipe, fd, protocol, extra,
                      Py_None) < 0) {
@@ -255,11 +254,11 @@ PyObject* pipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs, const T
 }
 
 PyObject* ReadPipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  return pipe_new(type, args, kwargs, &kReadPipeKind, 0);
+  return pipe_new(type, args, kwargs, &kReadPipeKind);
 }
 
 PyObject* WritePipe_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  return pipe_new(type, args, kwargs, &kWritePipeKind, sizeof(WriterObject));
+  return pipe_new(type, args, kwargs, &kWritePipeKind);
 }
 
 void pipe_dealloc(PyObject* self) {
@@ -339,11 +338,11 @@ PyType_Spec write_pipe_spec = {
 
 }  // namespace
 
-PyTypeObject* read_pipe_type_new(PyObject* module) {
+Owned<PyTypeObject> read_pipe_type_new(PyObject* module) {
   return transport_type_new(module, &read_pipe_spec, "ReadTransport");
 }
 
-PyTypeObject* write_pipe_type_new(PyObject* module) {
+Owned<PyTypeObject> write_pipe_type_new(PyObject* module) {
   return transport_type_new(module, &write_pipe_spec, "_FlowControlMixin, WriteTransport");
 }
 

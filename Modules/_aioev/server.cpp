@@ -177,10 +177,8 @@ PyObject* loop_accept_connection(PyObject* self, PyObject* const* args, Py_ssize
         }
       }
       PyObject* cb_args[] = {l.protocol_factory, conn.get(), extra.get(), l.server};
-      HandleObject* h = handle_new(loop, false, accepted_cb.get(), cb_args, 4, nullptr);
-      int pushed = h != nullptr ? loop_push_handle(loop, h) : -1;
-      Py_XDECREF(h);
-      if (pushed < 0) {
+      Owned<HandleObject> h = handle_new(loop, false, accepted_cb.get(), cb_args, 4, nullptr);
+      if (!h || loop_push_handle(loop, h.get()) < 0) {
         result = nullptr;
         break;
       }

@@ -46,40 +46,37 @@ bool reads(SockOp op) { return op != SockOp::kSendAll; }
 // sock_recv a large allocation and its release per attempt, and the C
 // library's heap the shrinking and regrowing (and the page faults) that
 // this churn causes.
-PyObject* take_recv_spare(LoopObject* loop, Py_ssize_t size) {
+Ref take_recv_spare(LoopObject* loop, Py_ssize_t size) {
   PyObject* spare = loop->recv_spare;
   if (spare != nullptr && PyBytes_GET_SIZE(spare) == size) {
     loop->recv_spare = nullptr;
-    return spare;
+    return Ref::steal(spare);
   }
-  return PyBytes_FromStringAndSize(nullptr, size);
+  return Ref::steal(PyBytes_FromStringAndSize(nullptr, size));
 }
 
 // Takes bytes, never shown to Python, as the next spare; one larger than
 // the loop's read buffer is released instead, so that a sock_recv(sock, n)
 // with a very large n holds no memory while it waits.
-void keep_recv_spare(LoopObject* loop, PyObject* bytes) {
-  if (PyBytes_GET_SIZE(bytes) > static_cast<Py_ssize_t>(kReadBufferSize)) {
-    Py_DECREF(bytes);
-    return;
-  }
-  Py_XSETREF(loop->recv_spare, bytes);
+void keep_recv_spare(LoopObject* loop, Ref bytes) {
+  if (PyBytes_GET_SIZE(bytes.get()) > static_cast<Py_ssize_t>(kReadBufferSize)) return;
+  Py_XSETREF(loop->recv_spare, bytes.release());
 }
 
 // One attempt: 1 done (*result set), 0 not ready, -1 error set.
 int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* view,
-            Py_ssize_t* sent, PyObject** result) {
+            Py_ssize_t* sent, Ref* result) {
   // socket.recv(0) and recv_into() of an empty buffer return at once.
   if (op == SockOp::kRecv && size == 0) {
-    *result = PyBytes_FromStringAndSize(nullptr, 0);
+    *result = Ref::steal(PyBytes_FromStringAndSize(nullptr, 0));
     return *result ? 1 : -1;
   }
   if (op == SockOp::kRecvInto && view->len == 0) {
-    *result = PyLong_FromLong(0);
+    *result = Ref::steal(PyLong_FromLong(0));
     return *result ? 1 : -1;
   }
   ssize_t n;
-  PyObject* bytes = nullptr;
+  Ref bytes;
   char* shared = nullptr;  // small reads go through the loop's buffer
   if (op == SockOp::kRecv && size < kDirectReadMin) {
     shared = loop_read_buffer(loop);
@@ -87,8 +84,8 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
     n = retry_eintr([&] { return recv(fd, shared, size, MSG_DONTWAIT); });
   } else if (op == SockOp::kRecv) {
     bytes = take_recv_spare(loop, size);
-    if (bytes == nullptr) return -1;
-    n = retry_eintr([&] { return recv(fd, PyBytes_AS_STRING(bytes), size, MSG_DONTWAIT); });
+    if (!bytes) return -1;
+    n = retry_eintr([&] { return recv(fd, PyBytes_AS_STRING(bytes.get()), size, MSG_DONTWAIT); });
   } else if (op == SockOp::kRecvInto) {
     n = retry_eintr([&] { return recv(fd, view->buf, view->len, MSG_DONTWAIT); });
   } else {
@@ -99,7 +96,7 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
   }
   if (n < 0) {
     int err = errno;
-    if (bytes != nullptr) keep_recv_spare(loop, bytes);
+    if (bytes) keep_recv_spare(loop, std::move(bytes));
     if (n == kSignalRaised) return -1;
     if (would_block(err)) return 0;
     errno = err;
@@ -108,20 +105,24 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
   }
   if (op == SockOp::kRecv) {
     if (shared != nullptr) {
-      *result = PyBytes_FromStringAndSize(shared, n);
+      *result = Ref::steal(PyBytes_FromStringAndSize(shared, n));
       return *result ? 1 : -1;
     }
-    if (n != size && _PyBytes_Resize(&bytes, n) < 0) return -1;
-    *result = bytes;
+    if (n != size) {
+      PyObject* resized = bytes.release();
+      if (_PyBytes_Resize(&resized, n) < 0) return -1;  // released it
+      bytes = Ref::steal(resized);
+    }
+    *result = std::move(bytes);
     return 1;
   }
   if (op == SockOp::kRecvInto) {
-    *result = PyLong_FromSsize_t(n);
+    *result = Ref::steal(PyLong_FromSsize_t(n));
     return *result ? 1 : -1;
   }
   *sent += n;
   if (*sent < view->len) return 0;
-  *result = Py_NewRef(Py_None);
+  *result = Ref::borrow(Py_None);
   return 1;
 }
 
@@ -163,13 +164,10 @@ PyObject* SockWaiter_call(PyObject* self, PyObject* args, PyObject* kwargs) {
     if (!is_done) return nullptr;
     if (is_done.get() == Py_True) Py_RETURN_NONE;
   }
-  PyObject* result = nullptr;
+  Ref result;
   int rc = attempt(w->loop, w->op, w->fd, w->size, &w->view, &w->sent, &result);
   if (rc == 0) Py_RETURN_NONE;
-  if (rc > 0) {
-    Ref value = Ref::steal(result);
-    return settle(w, native, true, value.get());
-  }
+  if (rc > 0) return settle(w, native, true, result.get());
   if (must_propagate()) return nullptr;
   Ref exc = fetch_exception();
   return settle(w, native, false, exc.get());
@@ -284,11 +282,11 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     has_view = true;
   }
   Py_ssize_t sent = 0;
-  PyObject* result = nullptr;
+  Ref result;
   int rc = attempt(loop, op, fd, size, has_view ? &view : nullptr, &sent, &result);
   if (rc != 0) {
     if (has_view) PyBuffer_Release(&view);
-    return rc > 0 ? result : nullptr;
+    return result.release();  // empty unless rc > 0
   }
   // Not ready: asyncio refuses a socket that a transport owns, then waits.
   ModuleState* st = loop->state;
@@ -297,7 +295,7 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
     if (has_view) PyBuffer_Release(&view);
     return nullptr;
   }
-  Ref future = Ref::steal(loop_create_future(loop));
+  Ref future = loop_create_future(loop);
   SockWaiterObject* w =
       future ? PyObject_GC_New(SockWaiterObject, st->sock_waiter_type) : nullptr;
   if (w == nullptr) {
@@ -316,10 +314,11 @@ PyObject* sock_call(PyObject* self, PyObject* sock, SockOp op, Py_ssize_t size, 
   w->op = op;
   PyObject_GC_Track(w);
   Ref waiter = Ref::steal(reinterpret_cast<PyObject*>(w));
-  HandleObject* h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
-  if (h == nullptr) return nullptr;
-  w->handle = reinterpret_cast<PyObject*>(h);
-  if (io_wait(loop, fd, reads(op), h) < 0) {
+  Owned<HandleObject> h = handle_new(loop, false, waiter.get(), nullptr, 0, nullptr);
+  if (!h) return nullptr;
+  HandleObject* handle = h.get();
+  w->handle = reinterpret_cast<PyObject*>(h.release());
+  if (io_wait(loop, fd, reads(op), handle) < 0) {
     Py_CLEAR(w->handle);  // h and the waiter would keep each other alive
     return nullptr;
   }
@@ -346,9 +345,9 @@ int recv_into_buffer(PyObject* obj, Py_buffer* view) {
   return -1;
 }
 
-PyTypeObject* sock_waiter_type_new(PyObject* module) {
-  return reinterpret_cast<PyTypeObject*>(
-      PyType_FromModuleAndSpec(module, &sock_waiter_spec, nullptr));
+Owned<PyTypeObject> sock_waiter_type_new(PyObject* module) {
+  return Owned<PyTypeObject>::steal(reinterpret_cast<PyTypeObject*>(
+      PyType_FromModuleAndSpec(module, &sock_waiter_spec, nullptr)));
 }
 
 // _sock_recv(sock, n): bytes, or a Future of them.

@@ -114,14 +114,14 @@ Ref read_direct(TransportObject* t, ssize_t* n, Py_ssize_t* capacity) {
   int avail = 0;
   if (ioctl(t->fd, FIONREAD, &avail) < 0 || avail < kDirectReadMin) return Ref();
   Py_ssize_t size = avail < static_cast<int>(kReadBufferSize) ? avail : kReadBufferSize;
-  PyObject* data = loop_take_read_bytes(t->loop, size, capacity);
-  if (data == nullptr) {
+  Ref data = loop_take_read_bytes(t->loop, size, capacity);
+  if (!data) {
     *n = -1;
     return Ref();
   }
-  *n = retry_eintr([&] { return recv(t->fd, PyBytes_AS_STRING(data), size, 0); });
+  *n = retry_eintr([&] { return recv(t->fd, PyBytes_AS_STRING(data.get()), size, 0); });
   if (*n <= 0) {
-    loop_recycle_read_bytes(t->loop, data, *capacity);
+    loop_recycle_read_bytes(t->loop, std::move(data), *capacity);
     *capacity = 0;
     return Ref();
   }
@@ -129,7 +129,7 @@ Ref read_direct(TransportObject* t, ssize_t* n, Py_ssize_t* capacity) {
     *n = -1;
     return Ref();
   }
-  return Ref::steal(data);
+  return data;
 }
 
 int read_ready(TransportObject* t) {
@@ -154,12 +154,12 @@ int read_ready(TransportObject* t) {
                                 : os_error_failed(t, errno, "Fatal read error on socket transport");
     }
     if (n == 0) return on_eof(t);
-    data = Ref::steal(loop_copy_read_bytes(loop, buffer, n, &capacity));
+    data = loop_copy_read_bytes(loop, buffer, n, &capacity);
     if (!data) return -1;
   }
   s->large_reads = n >= kDirectReadMin;
   Ref result = transport_call_protocol(t, loop->state->str_data_received, data.get());
-  if (capacity > 0) loop_recycle_read_bytes(loop, data.release(), capacity);
+  if (capacity > 0) loop_recycle_read_bytes(loop, std::move(data), capacity);
   if (!result) {
     return transport_protocol_failed(t, "Fatal error: protocol.data_received() call failed.");
   }
@@ -438,7 +438,7 @@ PyType_Spec socket_transport_spec = {
 
 }  // namespace
 
-PyTypeObject* socket_transport_type_new(PyObject* module) {
+Owned<PyTypeObject> socket_transport_type_new(PyObject* module) {
   return transport_type_new(module, &socket_transport_spec, "_FlowControlMixin");
 }
 

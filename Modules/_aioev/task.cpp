@@ -6,13 +6,12 @@
 // Lifetime support, as "asyncio - Extending" asks of a third-party task:
 // registered in asyncio's task WeakSet at creation (so all_tasks() sees it),
 // current in asyncio's current-task map during every step (current_task()),
-// unregistered when done. Up to 3.13 both live in Python objects that
-// _asyncio exports (`_scheduled_tasks` / `_all_tasks`, `_current_tasks`);
-// the C++ code updates them exactly as _register_task, _enter_task and
-// _leave_task do, and calls those functions where the objects are missing.
+// unregistered when done: asyncio_private.h does each of these as
+// _register_task, _enter_task and _leave_task do.
 #include "future.h"
 
 #include "args.h"
+#include "asyncio_private.h"
 
 namespace aioev {
 
@@ -32,93 +31,32 @@ ModuleState* state_of(TaskObject* t) { return t->state; }
 
 PyObject* TaskMethod_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 
-// A new TaskMethod, or nullptr with an exception set.
-PyObject* task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
+// A new TaskMethod, or empty with an exception set.
+Ref task_method_new(TaskObject* t, bool wakeup, PyObject* exc) {
   TaskMethodObject* m = PyObject_GC_New(TaskMethodObject, t->state->task_method_type);
-  if (m == nullptr) return nullptr;
+  if (m == nullptr) return Ref();
   m->task = Py_NewRef(reinterpret_cast<PyObject*>(t));
   m->exc = Py_XNewRef(exc);
   m->vectorcall = TaskMethod_call;
   m->wakeup = wakeup;
   PyObject_GC_Track(m);
-  return reinterpret_cast<PyObject*>(m);
+  return Ref::steal(reinterpret_cast<PyObject*>(m));
 }
 
 int task_step(TaskObject* t, PyObject* exc);
 int task_wakeup(TaskObject* t, PyObject* fut);
 
-// ---- lifetime support ----
+// ---- lifetime support (asyncio_private.h) ----
 
-// fn(loop, task): asyncio's own function, where its objects are missing.
-Ref call_lifetime(PyObject* fn, PyObject* loop, PyObject* task) {
-  PyObject* args[] = {loop, task};
-  return Ref::steal(PyObject_Vectorcall(fn, args, 2, nullptr));
-}
-
-int enter_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->enter_task, loop, task) ? 0 : -1;
-  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
-  if (current != nullptr) {
-    PyErr_Format(PyExc_RuntimeError,
-                 "Cannot enter into task %R while another task %R is being executed.", task,
-                 current);
-    return -1;
-  }
-  if (PyErr_Occurred()) return -1;
-  return PyDict_SetItem(st->current_tasks, loop, task);
-}
-
-int leave_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->leave_task, loop, task) ? 0 : -1;
-  PyObject* current = PyDict_GetItemWithError(st->current_tasks, loop);
-  if (current != task) {
-    if (PyErr_Occurred()) return -1;
-    PyErr_Format(PyExc_RuntimeError, "Leaving task %R does not match the current task %R.",
-                 task, current ? current : Py_None);
-    return -1;
-  }
-  return PyDict_DelItem(st->current_tasks, loop);
-}
-
-// Makes `task` (None: no task) current and returns the one it replaces.
-Ref swap_current_task(ModuleState* st, PyObject* loop, PyObject* task) {
-  if (st->current_tasks == nullptr) return call_lifetime(st->swap_current_task, loop, task);
-  Ref previous = Ref::borrow(PyDict_GetItemWithError(st->current_tasks, loop));
-  if (!previous) {
-    if (PyErr_Occurred()) return Ref();
-    previous = Ref::borrow(Py_None);
-  }
-  int rc;
-  if (task == Py_None) {
-    rc = previous.get() == Py_None ? 0 : PyDict_DelItem(st->current_tasks, loop);
-  } else {
-    rc = PyDict_SetItem(st->current_tasks, loop, task);
-  }
-  return rc < 0 ? Ref() : std::move(previous);
-}
-
-// WeakSet.add(task) without its Python frame: the set's `data` gets a weak
-// reference whose callback is the set's own `_remove`. While the WeakSet is
-// being iterated (pending removals), its add() method runs instead.
 int register_task(TaskObject* t) {
-  ModuleState* st = state_of(t);
-  PyObject* self = as_object(t);
-  if (st->all_tasks_data != nullptr && PyList_GET_SIZE(st->all_tasks_pending) == 0) {
-    Ref ref = Ref::steal(PyWeakref_NewRef(self, st->all_tasks_remove));
-    if (!ref || PySet_Add(st->all_tasks_data, ref.get()) < 0) return -1;
-    Py_XSETREF(t->registration, ref.release());
-    return 0;
-  }
-  return Ref::steal(PyObject_CallOneArg(st->register_task, self)) ? 0 : -1;
+  Ref registration;
+  if (asyncio_register_task(state_of(t), as_object(t), &registration) < 0) return -1;
+  if (registration) Py_XSETREF(t->registration, registration.release());
+  return 0;
 }
 
 void unregister_task(TaskObject* t) {
-  ModuleState* st = state_of(t);
-  if (t->registration != nullptr) {
-    Ref ref = Ref::steal(t->registration);
-    t->registration = nullptr;
-    if (PySet_Discard(st->all_tasks_data, ref.get()) < 0) PyErr_Clear();
-  }
+  asyncio_unregister_task(state_of(t), Ref::steal(std::exchange(t->registration, nullptr)));
 }
 
 // ---- scheduling ----
@@ -131,7 +69,7 @@ int schedule_step(TaskObject* t, PyObject* exc) {
     if (loop_check_closed(fast) < 0) return -1;
     return loop_push_ready(fast, PyReadyEntry::task_step(as_object(t), exc));
   }
-  Ref owned = Ref::steal(task_method_new(t, false, exc));
+  Ref owned = task_method_new(t, false, exc);
   if (!owned) return -1;
   PyObject* kwargs[4] = {nullptr, t->fut.loop, owned.get(), t->fut.context};
   Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_call_soon, kwargs + 1,
@@ -140,16 +78,22 @@ int schedule_step(TaskObject* t, PyObject* exc) {
   return res ? 0 : -1;
 }
 
-int schedule_step_error(TaskObject* t, PyObject* message) {
-  if (message == nullptr) return -1;
-  Ref owned = Ref::steal(message);
-  Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_RuntimeError, owned.get()));
+// Schedules a step that throws RuntimeError(message) in, the message
+// made as PyUnicode_FromFormat makes it.
+int schedule_step_error(TaskObject* t, const char* format, ...) {
+  va_list vargs;
+  va_start(vargs, format);
+  Ref message = Ref::steal(PyUnicode_FromFormatV(format, vargs));
+  va_end(vargs);
+  if (!message) return -1;
+  Ref exc = Ref::steal(PyObject_CallOneArg(PyExc_RuntimeError, message.get()));
   if (!exc) return -1;
   return schedule_step(t, exc.get());
 }
 
-PyObject* get_wakeup(TaskObject* t) {
-  if (t->wakeup == nullptr) t->wakeup = task_method_new(t, true, nullptr);
+// The task's __wakeup, made on first use; nullptr with an error set.
+Borrowed<> get_wakeup(TaskObject* t) {
+  if (t->wakeup == nullptr) t->wakeup = task_method_new(t, true, nullptr).release();
   return t->wakeup;
 }
 
@@ -208,39 +152,35 @@ int wait_for_future(TaskObject* t, PyObject* result, bool exact, PyObject* block
     if (!loop_ref) return -1;
   }
   if ((exact ? f->loop : loop_ref.get()) != t->fut.loop) {
-    return schedule_step_error(
-        t, PyUnicode_FromFormat("Task %R got Future %R attached to a different loop", self,
-                                result));
+    return schedule_step_error(t, "Task %R got Future %R attached to a different loop", self,
+                               result);
   }
-  int truth;
-  if (exact) {
-    ObjectLock lock(f);
-    truth = f->blocking;
-  } else {
-    truth = PyObject_IsTrue(blocking);
-  }
-  if (truth < 0) return -1;
-  if (!truth) {
-    return schedule_step_error(
-        t, PyUnicode_FromFormat("yield was used instead of yield from in task %R with %R", self,
-                                result));
-  }
-  if (result == self) {
-    return schedule_step_error(t, PyUnicode_FromFormat("Task cannot await on itself: %R", self));
-  }
-  PyObject* wakeup = get_wakeup(t);
-  if (wakeup == nullptr) return -1;
-  if (exact) {
-    ObjectLock lock(f);
-    f->blocking = false;
-    if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
-  } else {
-    if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
-    PyObject* args[] = {result, wakeup, t->fut.context};
-    Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
-                                                   2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                   st->context_kwnames));
-    if (!res) return -1;
+  {
+    // An exact future's flag is read and cleared, and the wake-up added,
+    // in one critical section: no other thread's change comes in between.
+    ObjectLock lock(exact ? result : nullptr);
+    int truth = exact ? f->blocking : PyObject_IsTrue(blocking);
+    if (truth < 0) return -1;
+    if (!truth) {
+      return schedule_step_error(t, "yield was used instead of yield from in task %R with %R",
+                                 self, result);
+    }
+    if (result == self) {
+      return schedule_step_error(t, "Task cannot await on itself: %R", self);
+    }
+    Borrowed<> wakeup = get_wakeup(t);
+    if (wakeup == nullptr) return -1;
+    if (exact) {
+      f->blocking = false;
+      if (future_add_callback(f, wakeup, t->fut.context) < 0) return -1;
+    } else {
+      if (PyObject_SetAttr(result, st->str_asyncio_future_blocking, Py_False) < 0) return -1;
+      PyObject* args[] = {result, wakeup, t->fut.context};
+      Ref res = Ref::steal(PyObject_VectorcallMethod(st->str_add_done_callback, args,
+                                                     2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                     st->context_kwnames));
+      if (!res) return -1;
+    }
   }
   Py_XSETREF(t->fut.fut_waiter, Py_NewRef(result));
   if (t->fut.must_cancel) {
@@ -268,11 +208,10 @@ int handle_yield(TaskObject* t, PyObject* result) {
   }
   if (PyGen_Check(result)) {
     return schedule_step_error(
-        t, PyUnicode_FromFormat(
-               "yield was used instead of yield from for generator in task %R with %R",
-               as_object(t), result));
+        t, "yield was used instead of yield from for generator in task %R with %R", as_object(t),
+        result);
   }
-  return schedule_step_error(t, PyUnicode_FromFormat("Task got bad yield: %R", result));
+  return schedule_step_error(t, "Task got bad yield: %R", result);
 }
 
 // Sends None (or throws exc) into the coroutine and acts on the outcome:
@@ -360,14 +299,14 @@ int task_step(TaskObject* t, PyObject* exc_in) {
 
   Ref loop = Ref::borrow(t->fut.loop);
   Ref self_ref = Ref::borrow(self);
-  if (enter_task(st, loop.get(), self) < 0) return -1;
+  if (asyncio_enter_task(st, loop.get(), self) < 0) return -1;
   int rc = step_run(t, exc.get());
   if (rc < 0) {
     ErrorGuard raised;
-    if (leave_task(st, loop.get(), self) < 0) PyErr_Clear();
+    if (asyncio_leave_task(st, loop.get(), self) < 0) PyErr_Clear();
     return -1;
   }
-  return leave_task(st, loop.get(), self);
+  return asyncio_leave_task(st, loop.get(), self);
 }
 
 // asyncio's Task.__wakeup: the awaited future is done; its outcome is
@@ -425,10 +364,9 @@ int eager_start(TaskObject* t) {
   ModuleState* st = state_of(t);
   PyObject* self = as_object(t);
   Ref loop = Ref::borrow(t->fut.loop);
-  Ref previous = swap_current_task(st, loop.get(), self);
+  Ref previous = asyncio_swap_current_task(st, loop.get(), self);
   if (!previous) return -1;
-  int rc = 0;
-  if (st->eager_tasks != nullptr && PySet_Add(st->eager_tasks, self) < 0) rc = -1;
+  int rc = asyncio_eager_task_add(st, self);
   if (rc == 0) {
     Ref context = Ref::borrow(t->fut.context);
     if (PyContext_Enter(context.get()) < 0) {
@@ -437,14 +375,11 @@ int eager_start(TaskObject* t) {
       rc = step_run(t, nullptr);
       PyContext_Exit(context.get());
     }
-    if (st->eager_tasks != nullptr) {
-      ErrorGuard raised;
-      if (PySet_Discard(st->eager_tasks, self) < 0) PyErr_Clear();
-    }
+    asyncio_eager_task_discard(st, self);
   }
   {
     ErrorGuard raised;
-    Ref current = swap_current_task(st, loop.get(), previous.get());
+    Ref current = asyncio_swap_current_task(st, loop.get(), previous.get());
     if (!current) {
       raised.discard();
       return -1;
@@ -603,7 +538,9 @@ PyObject* Task_get_context(PyObject* self, PyObject*) {
   return get_or_none(as_task(self)->fut.context);
 }
 
-PyObject* task_name(TaskObject* t) {
+// The task's name, the default one made on first use; nullptr with an
+// error set.
+Borrowed<> task_name(TaskObject* t) {
   if (t->fut.name == nullptr) return Py_None;  // before __init__
   if (PyLong_CheckExact(t->fut.name)) {
     PyObject* name = PyUnicode_FromFormat("Task-%S", t->fut.name);
@@ -614,8 +551,8 @@ PyObject* task_name(TaskObject* t) {
 }
 
 PyObject* Task_get_name(PyObject* self, PyObject*) {
-  PyObject* name = task_name(as_task(self));
-  return name ? Py_NewRef(name) : nullptr;
+  Borrowed<> name = task_name(as_task(self));
+  return name ? name.new_ref().release() : nullptr;
 }
 
 PyObject* Task_set_name(PyObject* self, PyObject* value) {
@@ -671,8 +608,7 @@ PyObject* Task_get_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   PyObject* limit = Py_None;
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kGetStackArgs, args, nargs, kwnames, &limit)) return nullptr;
-  PyObject* call_args[] = {self, limit};
-  return PyObject_Vectorcall(as_task(self)->state->task_get_stack, call_args, 2, nullptr);
+  return asyncio_task_get_stack(as_task(self)->state, self, limit).release();
 }
 
 PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -680,13 +616,12 @@ PyObject* Task_print_stack(PyObject* self, PyObject* const* args, Py_ssize_t nar
   PyObject* values[2] = {Py_None, Py_None};  // limit, file
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
   if (!parse_args(nullptr, kPrintStackArgs, args, nargs, kwnames, values)) return nullptr;
-  PyObject* call_args[] = {self, values[0], values[1]};
-  return PyObject_Vectorcall(as_task(self)->state->task_print_stack, call_args, 3, nullptr);
+  return asyncio_task_print_stack(as_task(self)->state, self, values[0], values[1]).release();
 }
 
 PyObject* Task_repr(PyObject* self) {
   if (future_ensure_alive(&as_task(self)->fut) < 0) return nullptr;
-  return PyObject_CallOneArg(as_task(self)->state->task_repr, self);
+  return asyncio_task_repr(as_task(self)->state, self).release();
 }
 
 PyObject* get_log_destroy_pending(PyObject* self, void*) {
@@ -908,36 +843,29 @@ PyType_Slot task_slots[] = {
 
 }  // namespace
 
-PyObject* task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
-                   PyObject* context, bool eager) {
+Ref task_new(ModuleState* st, PyObject* coro, PyObject* loop, PyObject* name,
+             PyObject* context, bool eager) {
   PyTypeObject* type = st->native_task_type;
   Ref self = Ref::steal(type->tp_alloc(type, 0));
-  if (!self) return nullptr;
+  if (!self) return self;
   TaskObject* t = as_task(self.get());
   t->state = st;
   {
     ObjectLock lock(self.get());  // an eager start runs the first step
-    if (task_init(t, coro, loop, name, context, eager) < 0) return nullptr;
+    if (task_init(t, coro, loop, name, context, eager) < 0) return Ref();
   }
-  return self.release();
+  return self;
 }
 
 namespace {
 
-PyObject* optional_attr(PyObject* obj, const char* name) {
-  PyObject* value = PyObject_GetAttrString(obj, name);
-  if (value == nullptr && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
-  return value;
-}
-
-PyTypeObject* new_type(PyObject* module, PyType_Spec* spec, PyObject* base, const char* export_as) {
-  PyObject* type = PyType_FromModuleAndSpec(module, spec, base);
-  if (type == nullptr) return nullptr;
-  if (export_as != nullptr && PyModule_AddObjectRef(module, export_as, type) < 0) {
-    Py_DECREF(type);
+Owned<PyTypeObject> new_type(PyObject* module, PyType_Spec* spec, PyObject* base,
+                             const char* export_as) {
+  Ref type = Ref::steal(PyType_FromModuleAndSpec(module, spec, base));
+  if (!type || (export_as != nullptr && PyModule_AddObjectRef(module, export_as, type.get()) < 0)) {
     return nullptr;
   }
-  return reinterpret_cast<PyTypeObject*>(type);
+  return Owned<PyTypeObject>::steal(reinterpret_cast<PyTypeObject*>(type.release()));
 }
 
 }  // namespace
@@ -946,65 +874,25 @@ int task_module_init(PyObject* module, ModuleState* st) {
   // Subclasses of asyncio's C Future and Task, whose layout FutureObject
   // repeats: checked before anything is made on it.
   if (future_layout_check(st) < 0) return -1;
-  st->native_future_type = new_type(module, &native_future_spec, st->future_type, "Future");
+  st->native_future_type =
+      new_type(module, &native_future_spec, st->future_type, "Future").release();
   if (st->native_future_type == nullptr) return -1;
   // aioev.Task derives from both: aioev.Future adds no fields to asyncio's
   // Future, so asyncio.Task's layout is the one they share.
   Ref task_bases = Ref::steal(PyTuple_Pack(2, reinterpret_cast<PyObject*>(st->native_future_type), st->task_type));
   if (!task_bases) return -1;
-  st->native_task_type = new_type(module, &native_task_spec, task_bases.get(), "Task");
-  st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr);
-  st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr);
+  st->native_task_type = new_type(module, &native_task_spec, task_bases.get(), "Task").release();
+  st->future_iter_type = new_type(module, &future_iter_spec, nullptr, nullptr).release();
+  st->task_method_type = new_type(module, &task_method_spec, nullptr, nullptr).release();
   if (!st->native_task_type || !st->future_iter_type || !st->task_method_type) {
     return -1;
   }
 
   Ref exceptions = Ref::steal(PyImport_ImportModule("asyncio.exceptions"));
-  Ref tasks = Ref::steal(PyImport_ImportModule("asyncio.tasks"));
-  Ref base_tasks = Ref::steal(PyImport_ImportModule("asyncio.base_tasks"));
-  Ref base_futures = Ref::steal(PyImport_ImportModule("asyncio.base_futures"));
-  if (!exceptions || !tasks || !base_tasks || !base_futures) return -1;
+  if (!exceptions) return -1;
   st->cancelled_error = PyObject_GetAttrString(exceptions.get(), "CancelledError");
   st->invalid_state_error = PyObject_GetAttrString(exceptions.get(), "InvalidStateError");
-  st->task_repr = PyObject_GetAttrString(base_tasks.get(), "_task_repr");
-  st->task_get_stack = PyObject_GetAttrString(base_tasks.get(), "_task_get_stack");
-  st->task_print_stack = PyObject_GetAttrString(base_tasks.get(), "_task_print_stack");
-  st->future_repr = PyObject_GetAttrString(base_futures.get(), "_future_repr");
-  st->enter_task = PyObject_GetAttrString(tasks.get(), "_enter_task");
-  st->leave_task = PyObject_GetAttrString(tasks.get(), "_leave_task");
-  st->register_task = PyObject_GetAttrString(tasks.get(), "_register_task");
-  if (!st->cancelled_error || !st->invalid_state_error || !st->task_repr || !st->task_get_stack ||
-      !st->task_print_stack || !st->future_repr || !st->enter_task ||
-      !st->leave_task || !st->register_task) {
-    return -1;
-  }
-  // Missing before 3.12 (no eager tasks), or replaced in later versions:
-  // then the functions above are called instead.
-  st->swap_current_task = optional_attr(tasks.get(), "_swap_current_task");
-  st->eager_tasks = optional_attr(tasks.get(), "_eager_tasks");
-  if (st->eager_tasks != nullptr && !PySet_Check(st->eager_tasks)) Py_CLEAR(st->eager_tasks);
-  st->current_tasks = optional_attr(tasks.get(), "_current_tasks");
-  if (st->current_tasks != nullptr && !PyDict_CheckExact(st->current_tasks)) {
-    Py_CLEAR(st->current_tasks);
-  }
-  if (st->current_tasks == nullptr && st->swap_current_task == nullptr) {
-    PyErr_SetString(PyExc_ImportError, "asyncio has neither _current_tasks nor _swap_current_task");
-    return -1;
-  }
-  Ref weakset = Ref::steal(optional_attr(tasks.get(), "_scheduled_tasks"));
-  if (!weakset) weakset = Ref::steal(optional_attr(tasks.get(), "_all_tasks"));
-  if (weakset) {
-    st->all_tasks_data = optional_attr(weakset.get(), "data");
-    st->all_tasks_remove = optional_attr(weakset.get(), "_remove");
-    st->all_tasks_pending = optional_attr(weakset.get(), "_pending_removals");
-  }
-  if (!st->all_tasks_data || !PySet_CheckExact(st->all_tasks_data) || !st->all_tasks_remove ||
-      !st->all_tasks_pending || !PyList_CheckExact(st->all_tasks_pending)) {
-    Py_CLEAR(st->all_tasks_data);
-    Py_CLEAR(st->all_tasks_remove);
-    Py_CLEAR(st->all_tasks_pending);
-  }
-  return PyErr_Occurred() ? -1 : 0;
+  return st->cancelled_error && st->invalid_state_error ? 0 : -1;
 }
 
 PyType_Spec native_task_spec = {

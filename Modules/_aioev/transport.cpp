@@ -8,6 +8,8 @@
 // reader and writer handles.
 #include "transport.h"
 
+#include "asyncio_private.h"
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,11 +21,9 @@ namespace {
 ModuleState* state_of(TransportObject* t) { return t->loop->state; }
 
 int schedule(TransportObject* t, PyObject* callback, PyObject* const* args, Py_ssize_t nargs) {
-  HandleObject* h = handle_new(t->loop, false, callback, args, nargs, nullptr);
-  if (h == nullptr) return -1;
-  int rc = loop_push_handle(t->loop, h);
-  Py_DECREF(h);
-  return rc;
+  Owned<HandleObject> h = handle_new(t->loop, false, callback, args, nargs, nullptr);
+  if (!h) return -1;
+  return loop_push_handle(t->loop, h.get());
 }
 
 // Schedules self._call_connection_lost(exc) with call_soon, as asyncio does.
@@ -362,12 +362,12 @@ int transport_start(TransportObject* t, bool read, PyObject* waiter) {
   }
   if (waiter != Py_None) {
     PyObject* args[] = {waiter, Py_None};
-    if (schedule(t, st->set_result_unless_cancelled, args, 2) < 0) return -1;
+    if (schedule(t, asyncio_set_result_unless_cancelled(st), args, 2) < 0) return -1;
   }
   return 0;
 }
 
-LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop) {
+Borrowed<LoopObject> transport_loop_arg(PyTypeObject* type, PyObject* loop) {
   PyObject* module = PyType_GetModuleByDef(type, &module_def);
   if (module == nullptr) return nullptr;
   if (!PyObject_TypeCheck(loop, module_state(module)->loop_type)) {
@@ -378,32 +378,11 @@ LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop) {
   return reinterpret_cast<LoopObject*>(loop);
 }
 
-PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
-  Ref transports = Ref::steal(PyImport_ImportModule("asyncio.transports"));
-  if (!transports) return nullptr;
-  Ref names = Ref::steal(PyUnicode_Split(Ref::steal(PyUnicode_FromString(bases)).get(),
-                                         Ref::steal(PyUnicode_FromString(", ")).get(), -1));
-  if (!names) return nullptr;
-  Py_ssize_t count = PyList_GET_SIZE(names.get());
-  Ref tuple = Ref::steal(PyTuple_New(count));
+Owned<PyTypeObject> transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases) {
+  Ref tuple = asyncio_transport_bases(bases);
   if (!tuple) return nullptr;
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* base = PyObject_GetAttr(transports.get(), PyList_GET_ITEM(names.get(), i));
-    if (base == nullptr) return nullptr;
-    PyTuple_SET_ITEM(tuple.get(), i, base);
-    // Each base must hold no more than the slots TransportObject mirrors:
-    // BaseTransport's one, or that and _FlowControlMixin's four.
-    PyTypeObject* type = reinterpret_cast<PyTypeObject*>(base);
-    Py_ssize_t size = PyType_Check(base) ? type->tp_basicsize : -1;
-    if ((size != static_cast<Py_ssize_t>(offsetof(TransportObject, flow_control_slots)) &&
-         size != static_cast<Py_ssize_t>(offsetof(TransportObject, loop))) ||
-        type->tp_dictoffset != 0 || type->tp_weaklistoffset != 0) {
-      PyErr_Format(PyExc_ImportError, "asyncio.transports.%U has a layout aioev does not know",
-                   PyList_GET_ITEM(names.get(), i));
-      return nullptr;
-    }
-  }
-  return reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get()));
+  return Owned<PyTypeObject>::steal(
+      reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, spec, tuple.get())));
 }
 
 // One side's readiness, inside that side's context (as asyncio runs its

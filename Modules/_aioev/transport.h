@@ -114,6 +114,8 @@ inline TransportObject* as_transport(PyObject* self) {
 }
 inline PyObject* as_object(TransportObject* t) { return reinterpret_cast<PyObject*>(t); }
 inline bool transport_is_reading(TransportObject* t) { return !t->closing && !t->paused; }
+// A method's result for a 0 / -1 status: None (a new reference, as CPython's
+// C API has methods return it) or nullptr.
 inline PyObject* done(int rc) {
   if (rc < 0) return nullptr;
   Py_RETURN_NONE;
@@ -151,7 +153,7 @@ int transport_drop_write(TransportObject* t);  // a socket's write() after conne
 int transport_log_debug(TransportObject* t, const char* format);
 // The loop argument of a transport type's constructor: an aioev loop, or
 // nullptr with TypeError set.
-LoopObject* transport_loop_arg(PyTypeObject* type, PyObject* loop);
+Borrowed<LoopObject> transport_loop_arg(PyTypeObject* type, PyObject* loop);
 // call_soon(owner.<name>, arg) on the transport's loop (arg may be nullptr).
 int transport_call_soon(TransportObject* t, PyObject* owner, PyObject* name, PyObject* arg);
 // The debug-mode log of an error asyncio does not report ("%r: %s").
@@ -163,7 +165,7 @@ int transport_fatal_error_args(PyObject* const* args, Py_ssize_t nargs, const ch
 int transport_start(TransportObject* t, bool read, PyObject* waiter);
 // Makes the type `spec` derived from the asyncio.transports classes named
 // in `bases` (e.g. "_FlowControlMixin, DatagramTransport").
-PyTypeObject* transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases);
+Owned<PyTypeObject> transport_type_new(PyObject* module, PyType_Spec* spec, const char* bases);
 
 // Slots and methods every transport type lists.
 PyObject* transport_repr(PyObject* self);

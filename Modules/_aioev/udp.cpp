@@ -297,7 +297,7 @@ PyType_Spec datagram_spec = {
 
 }  // namespace
 
-PyTypeObject* datagram_type_new(PyObject* module) {
+Owned<PyTypeObject> datagram_type_new(PyObject* module) {
   return transport_type_new(module, &datagram_spec, "_FlowControlMixin, DatagramTransport");
 }
 
