@@ -131,6 +131,18 @@ class QueuedHandleCollectionTests(LoopTestCase):
         for _ in range(self.QUEUED):
             loop.call_soon(callback)
 
+    def assert_collected_once_dropped(self, fill):
+        # An unclosed loop that fill(loop) put in a cycle with its queued
+        # callbacks: nothing else holds it once fill returns.
+        loop = support.new_event_loop()
+        fill(loop)
+        ref = weakref.ref(loop)
+        del loop
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', ResourceWarning)  # never closed
+            gc.collect()
+        self.assertIsNone(ref())
+
     def test_a_garbage_cycle_that_a_queued_callback_holds_survives(self):
         ran = []
 
@@ -152,33 +164,24 @@ class QueuedHandleCollectionTests(LoopTestCase):
         self.assertEqual(ran, ['dropped', 'kept'])
 
     def test_an_unclosed_loop_in_a_cycle_with_its_queued_callbacks_is_collected(self):
-        loop = support.new_event_loop()
-        self.fill_queue(loop)
-        for _ in range(self.QUEUED):
-            loop.call_soon(loop.stop)  # callback -> loop -> queue -> handle
-        ref = weakref.ref(loop)
-        del loop
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', ResourceWarning)  # never closed
-            gc.collect()
-        self.assertIsNone(ref())
+        def fill(loop):
+            self.fill_queue(loop)
+            for _ in range(self.QUEUED):
+                loop.call_soon(loop.stop)  # callback -> loop -> queue -> handle
+
+        self.assert_collected_once_dropped(fill)
 
     def test_a_loop_in_a_cycle_with_other_threads_queued_callbacks_is_collected(self):
-        loop = support.new_event_loop()
+        def fill(loop):
+            def queue():
+                for _ in range(self.QUEUED):
+                    loop.call_soon_threadsafe(loop.stop)
 
-        def queue():
-            for _ in range(self.QUEUED):
-                loop.call_soon_threadsafe(loop.stop)
+            thread = threading.Thread(target=queue)
+            thread.start()
+            thread.join()
 
-        thread = threading.Thread(target=queue)
-        thread.start()
-        thread.join()
-        ref = weakref.ref(loop)
-        del loop
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', ResourceWarning)  # never closed
-            gc.collect()
-        self.assertIsNone(ref())
+        self.assert_collected_once_dropped(fill)
 
     def test_other_threads_queued_callbacks_keep_what_they_hold(self):
         ran = []

@@ -684,17 +684,16 @@ struct Taken {
   PyReadyQueue threadsafe;
   TimerHeap<HandleObject*, PyRawAllocator>::Entries timers;
   ~Taken() {
-    while (!ready.empty()) {
-      PyReadyEntry entry = ready.pop_front();
-      ready_retrack(entry);
-      release_entry(entry);
-    }
-    while (!threadsafe.empty()) {
-      PyReadyEntry entry = threadsafe.pop_front();
-      ready_retrack(entry);
-      release_entry(entry);
-    }
+    drain(&ready);
+    drain(&threadsafe);
     for (auto& entry : timers) Py_DECREF(entry.item);
+  }
+  static void drain(PyReadyQueue* queue) {
+    while (!queue->empty()) {
+      PyReadyEntry entry = queue->pop_front();
+      ready_retrack(entry);
+      release_entry(entry);
+    }
   }
 };
 
