@@ -5,7 +5,10 @@ keeps never change."""
 
 import asyncio
 import os
+import platform
 import socket
+import sys
+import sysconfig
 import unittest
 
 from . import support
@@ -89,7 +92,6 @@ class LargeReadTests(NetTestCase):
                                            100 * KiB, 1])
         self.check_chunks(proto, sent)
 
-
     def test_large_pipe_reads(self):
         # Each write fits in the empty pipe (64 KiB) and is read at once:
         # reads of 32 KiB and more copy out of the loop's buffer into
@@ -109,6 +111,84 @@ class LargeReadTests(NetTestCase):
         self.check_chunks(proto, bytes(sent))
         proto.transport.close()
         self.run_coro(proto.lost)
+
+
+# A streams echo server exchanges 100 KiB messages with ten connections,
+# each a thread that allocates nothing after its first message; the child
+# prints the server process's minor page faults per message over the
+# rounds after the first few. A streams protocol copies each read into its
+# reader's buffer and frees it when the reader takes it, so an iteration
+# frees about as much as it read: glibc's heap gives that back when its
+# free top passes the trim threshold, and takes it back page by page on the
+# next iteration (some 20 faults per message). aioev raises the threshold
+# for reads of that size.
+HEAP_CHILD = """
+import resource, threading
+CONNECTIONS, SIZE, WARMUP, ROUNDS = 10, 100 * 1024, 5, 50
+message = bytes(range(256)) * (SIZE // 256)
+done = [0] * (WARMUP + ROUNDS)  # connections past each round
+lock = threading.Lock()
+
+def client(port):
+    buffer = memoryview(bytearray(SIZE))
+    with socket.create_connection(('127.0.0.1', port)) as sock:
+        for i in range(WARMUP + ROUNDS):
+            sock.sendall(message)
+            got = 0
+            while got < SIZE:
+                n = sock.recv_into(buffer[got:])
+                assert n > 0, 'closed'
+                got += n
+            assert buffer == message
+            with lock:
+                done[i] += 1
+
+async def echo(reader, writer):
+    while data := await reader.read(64 * 1024):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(echo, '127.0.0.1', 0)
+    port = server.sockets[0].getsockname()[1]
+    threads = [threading.Thread(target=client, args=(port,))
+               for _ in range(CONNECTIONS)]
+    for t in threads:
+        t.start()
+    faults = []
+    while done[-1] < CONNECTIONS:
+        if done[WARMUP - 1] == CONNECTIONS and not faults:
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+        await asyncio.sleep(0.0005)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+    for t in threads:
+        t.join()
+    server.close()
+    await server.wait_closed()
+    print((faults[1] - faults[0]) / (CONNECTIONS * (ROUNDS - 1)))
+
+loop = new_event_loop()
+loop.run_until_complete(main())
+loop.close()
+"""
+
+
+@support.aioev_only
+@unittest.skipUnless(platform.libc_ver()[0] == 'glibc', "glibc's heap trimming")
+@unittest.skipIf(support.UNDER_SANITIZER, "the sanitizer's allocator replaces glibc's")
+@unittest.skipIf(sysconfig.get_config_var('Py_GIL_DISABLED'),
+                 'free-threaded CPython allocates objects with mimalloc')
+@unittest.skipIf(os.environ.get('PYTHONMALLOC', 'pymalloc').partition('_')[0]
+                 not in ('pymalloc', 'malloc'), 'objects from another allocator')
+class HeapTests(unittest.TestCase):
+
+    def test_large_messages_reuse_the_heap(self):
+        proc = support.run_child(HEAP_CHILD, timeout=60)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        faults = float(proc.stdout.split()[-1])
+        support.record(f'heap: {faults:.2f} minor faults per 100 KiB message')
+        self.assertLess(faults, 2.0)
 
 
 if __name__ == '__main__':

@@ -204,6 +204,9 @@ struct LoopObject {
   // A bytes object that a large sock_recv allocated and did not fill (the
   // socket had nothing yet), kept for the next one: see sock.cpp.
   PyObject* recv_spare;
+  // Bytes that large reads (loop_note_large_read) brought in during this
+  // iteration; run_once hands the total to heap_keep_for_reads at its end.
+  size_t large_read_bytes;
 
   // Freed objects of the loop, reused (loop_pool_take/put): handles with
   // room for one argument (most callbacks, a task step or a future's
@@ -471,6 +474,19 @@ char* loop_read_buffer(LoopObject* loop);
 // free, and the C library's heap the trimming and regrowth (and the page
 // faults) that a large free at its top causes.
 Ref loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity);
+// Counts a large read (at least kDirectReadMin bytes) towards this
+// iteration's total (loop_take_read_bytes counts its own).
+inline void loop_note_large_read(LoopObject* loop, size_t n) {
+  store_relaxed(loop->large_read_bytes, load_relaxed(loop->large_read_bytes) + n);
+}
+// What one iteration read in large reads (n bytes) will, once the
+// protocols have buffered and consumed it, free again at the top of the C
+// library's heap. With glibc, whose heap gives back (trims) a free top
+// larger than its trim threshold, that threshold is raised, once per
+// doubling, to well above n: the next iteration then reuses the same
+// pages instead of growing the heap and faulting every page in again
+// (loop.cpp). Elsewhere it does nothing.
+void heap_keep_for_reads(size_t n);
 // Sets *bytes (from loop_take_read_bytes, capacity bytes) to the n bytes a
 // read put in it: in place when that wastes at most half, else by
 // reallocation (*capacity becomes n). -1 with an error set on failure.

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <unistd.h>
 
 #include <new>
@@ -664,6 +666,11 @@ int run_once(LoopObject* loop) {
     release_entry(entry);
     if (rc < 0) return -1;
   }
+  size_t large_reads = load_relaxed(loop->large_read_bytes);
+  if (large_reads != 0) {
+    store_relaxed(loop->large_read_bytes, size_t{0});
+    heap_keep_for_reads(large_reads);
+  }
   return 0;
 }
 
@@ -1113,7 +1120,32 @@ void forget_hash(PyObject* bytes) {
 
 }  // namespace
 
+void heap_keep_for_reads(size_t n) {
+#ifdef __GLIBC__
+  // glibc raises its trim threshold to twice the size of a block it had
+  // mapped on its own (one above its mmap threshold) when that block is
+  // freed, for blocks up to 32 MiB: asyncio's 256 KiB receive buffers do
+  // it by accident. Here a block of at least twice n, once per doubling,
+  // keeps the heap's free top up to four times an iteration's reads. The
+  // block is never touched, so it costs an mmap and a munmap and no page.
+  constexpr size_t kMaxBlock = 16 * 1024 * 1024;
+  static std::atomic<size_t> kept{0};  // the largest block so far, any loop
+  size_t block = kept.load(std::memory_order_relaxed);
+  if (block >= kMaxBlock || n <= block / 2) return;
+  size_t want = 256 * 1024;
+  while (want < 2 * n && want < kMaxBlock) want *= 2;
+  if (!kept.compare_exchange_strong(block, want, std::memory_order_relaxed)) return;
+  void* p = malloc(want);
+  // The compiler may not drop the pair: glibc's free must see the block.
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+  free(p);
+#else
+  (void)n;
+#endif
+}
+
 Ref loop_take_read_bytes(LoopObject* loop, Py_ssize_t size, Py_ssize_t* capacity) {
+  loop_note_large_read(loop, static_cast<size_t>(size));
   PyObject* spare = loop->recv_spare;
   // The spare's size is its capacity; a read that fills less than half of
   // it gets its own object, so that a kept object wastes at most half.

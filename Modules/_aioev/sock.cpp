@@ -108,6 +108,7 @@ int attempt(LoopObject* loop, SockOp op, int fd, Py_ssize_t size, Py_buffer* vie
       *result = Ref::steal(PyBytes_FromStringAndSize(shared, n));
       return *result ? 1 : -1;
     }
+    loop_note_large_read(loop, static_cast<size_t>(n));
     if (n != size) {
       PyObject* resized = bytes.release();
       if (_PyBytes_Resize(&resized, n) < 0) return -1;  // released it
