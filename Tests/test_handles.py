@@ -373,6 +373,150 @@ class HandleContextTests(LoopTestCase):
         self.assertIsInstance(ctx, contextvars.Context)
         self.assertEqual(ctx[cvar], 'copied')
 
+    # A callback scheduled from a context with no variable set runs in a
+    # new empty context of its own (aioev makes it only when needed and
+    # reuses one that came back unchanged): each callback's changes stay
+    # its own, and what it hands out stays the context it ran in. (The
+    # test runner's context is not empty: the decimal module sets a
+    # variable. So these schedule from a new one.)
+
+    def test_callbacks_from_an_empty_context_do_not_share_changes(self):
+        seen = []
+
+        def first():
+            seen.append(cvar.get())
+            cvar.set('first')
+            self.loop.call_soon(lambda: seen.append(('nested', cvar.get())))
+
+        def schedule():
+            self.loop.call_soon(first)
+            self.loop.call_soon(lambda: seen.append(cvar.get()))
+            self.loop.call_later(0, lambda: seen.append(('timer', cvar.get())))
+        contextvars.Context().run(schedule)
+        self.run_until(lambda: len(seen) == 4)
+        self.assertEqual(seen, ['default', 'default', ('timer', 'default'),
+                                ('nested', 'first')])
+
+    def test_callbacks_from_another_threads_empty_context(self):
+        seen = []
+
+        def set_and_record():
+            seen.append(cvar.get())
+            cvar.set('changed')
+
+        def produce():
+            for _ in range(3):
+                self.loop.call_soon_threadsafe(set_and_record)
+        thread = threading.Thread(target=produce)
+        thread.start()
+        thread.join()
+        self.run_briefly()
+        self.assertEqual(seen, ['default'] * 3)
+
+    def test_reader_callback_keeps_its_context_between_runs(self):
+        a, b = self.socketpair()
+        seen = []
+
+        def on_readable():
+            a.recv(1)
+            seen.append(cvar.get())
+            cvar.set(f'run {len(seen)}')
+
+        contextvars.Context().run(self.loop.add_reader, a, on_readable)
+        self.addCleanup(self.loop.remove_reader, a)
+        for _ in range(3):
+            count = len(seen)
+            b.send(b'x')
+            self.run_until(lambda: len(seen) > count)
+        self.assertEqual(seen, ['default', 'run 1', 'run 2'])
+
+    def test_context_handed_out_while_running_is_the_running_one(self):
+        handles = []
+        seen = []
+
+        def cb():
+            cvar.set('set by cb')
+            ctx = handles[0]._context
+            seen.append((ctx[cvar], ctx is handles[0]._context))
+            # Another queued handle's context is not this one.
+            seen.append(handles[1]._context.get(cvar))
+
+        empty = contextvars.Context()
+        handles.append(empty.run(self.loop.call_soon, cb))
+        handles.append(empty.run(self.loop.call_soon, callback))
+        self.run_briefly()
+        self.assertEqual(seen, [('set by cb', True), None])
+        self.assertEqual(handles[0]._context[cvar], 'set by cb')
+
+    def test_context_handed_out_before_the_run_is_the_one_it_runs_in(self):
+        h = contextvars.Context().run(self.loop.call_soon, cvar.set,
+                                      'set by the callback')
+        ctx = h._context
+        self.assertIsInstance(ctx, contextvars.Context)
+        self.assertEqual(len(ctx), 0)
+        self.run_briefly()
+        self.assertIs(h._context, ctx)
+        self.assertEqual(ctx[cvar], 'set by the callback')
+
+    def test_a_context_kept_by_a_callback_is_not_run_in_again(self):
+        handles = []
+        kept = []
+        tokens = []
+
+        def keep_context():  # leaves it empty, but holds it
+            kept.append(handles[0]._context)
+
+        def keep_token():  # sets and resets: empty again, held by the token
+            token = cvar.set('temporary')
+            cvar.reset(token)
+            tokens.append(token)
+
+        def record():
+            kept.append(handles[2]._context)
+            kept.append(cvar.get())
+
+        empty = contextvars.Context()
+        for cb in (keep_context, keep_token, record):
+            handles.append(empty.run(self.loop.call_soon, cb))
+        self.run_briefly()
+        self.assertIsNot(kept[0], kept[1])
+        self.assertIsNot(tokens[0].var, None)
+        self.assertEqual(kept[2], 'default')
+        self.assertIs(handles[0]._context, kept[0])
+        self.assertEqual(len(kept[0]), 0)
+
+    def test_failing_callbacks_handle_hands_out_its_context(self):
+        errors = self.collect_errors()
+
+        def fail():
+            cvar.set('before the error')
+            raise ZeroDivisionError('in callback')
+
+        empty = contextvars.Context()
+        empty.run(self.loop.call_soon, fail)
+        empty.run(self.loop.call_soon, lambda: None)
+        self.run_briefly()
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]['handle']._context[cvar], 'before the error')
+
+    @support.aioev_only
+    def test_callbacks_from_an_empty_context_allocate_no_context(self):
+        # One block per handle (it holds its arguments): a copied context
+        # would be a second.
+        count = 20000
+
+        def schedule():
+            for _ in range(count):
+                self.loop.call_soon(callback, None)
+        for _ in range(3):  # pools and the ready queue at their size
+            contextvars.Context().run(schedule)
+            self.run_briefly()
+        before = sys.getallocatedblocks()
+        contextvars.Context().run(schedule)
+        grown = sys.getallocatedblocks() - before
+        self.run_briefly()
+        self.assertLess(grown, count * 1.25)
+
 
 class HandleReprTests(LoopTestCase):
 

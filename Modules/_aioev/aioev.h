@@ -90,6 +90,8 @@ struct LoopObject;
 struct HandleObject {
   PyObject_VAR_HEAD
   PyObject* callback;  // nullptr once cancelled
+  // nullptr for a new empty context, made when it is first needed
+  // (kLazyContext in handle.cpp)
   PyObject* context;
   LoopObject* loop;
   PyObject* repr;  // kept on cancel in debug mode, as asyncio does
@@ -101,6 +103,7 @@ struct HandleObject {
   bool poolable;  // allocated with room for exactly one argument
   bool when_overflow;  // call_at(an int no float holds): `when` is +-inf
   bool untracked;  // out of the collector's lists while in the ready queue
+  bool context_untracked;  // its context too (the handle held it alone)
   // cancel() from another thread (a call_soon_threadsafe handle's owner)
   // against the loop's run: held around cancelled, callback and args,
   // never while Python code runs.
@@ -204,6 +207,12 @@ struct LoopObject {
   // A bytes object that a large sock_recv allocated and did not fill (the
   // socket had nothing yet), kept for the next one: see sock.cpp.
   PyObject* recv_spare;
+  // Lazy contexts (handle.cpp, kLazyContext): an empty context kept for
+  // the next handle that runs in a new empty one, and the handle running
+  // in one now with its context (borrowed; nullptr when none).
+  PyObject* empty_context;
+  HandleObject* lazy_running;
+  PyObject* lazy_context;
   // Bytes that large reads (loop_note_large_read) brought in during this
   // iteration; run_once hands the total to heap_keep_for_reads at its end.
   size_t large_read_bytes;
@@ -389,11 +398,13 @@ int loop_push_threadsafe(LoopObject* loop, PyReadyEntry entry);
 // (GIL builds): a batch of a thousand callbacks is then no thousand more
 // objects for every young collection to walk while it waits (the contexts
 // that call_soon copies are new objects, so such collections come often).
-// The loop's traverse visits what such a handle refers to in its place
-// when the queue holds the only reference (its references are then exactly
-// the loop's, so a loop in a cycle with its queued callbacks is still
-// collected), and the handle itself otherwise, which the collector skips:
-// whatever it keeps alive stays alive. It is tracked again when it leaves
+// So is its context when the handle holds it alone (the copy call_soon
+// made: another object per callback). The loop's traverse visits what such
+// a handle (and such a context) refers to in its place when the queue
+// holds the only reference (its references are then exactly the loop's,
+// so a loop in a cycle with its queued callbacks is still collected), and
+// the handle itself otherwise, which the collector skips: whatever it
+// keeps alive stays alive. It is tracked again when it leaves
 // the queue, before it runs (debug mode and the exception handler hand it
 // out). Only what loop_push_ready and call_soon_threadsafe queue behind
 // kUntrackAfter others is untracked (the batch a callback or another
@@ -415,6 +426,12 @@ inline void ready_untrack(const PyReadyQueue& queue, const PyReadyEntry& entry) 
     if (!h->untracked) {
       PyObject_GC_UnTrack(entry.object);
       h->untracked = true;
+      // The context call_soon copied is as new, and the handle's alone.
+      PyObject* context = h->context;
+      if (context != nullptr && Py_REFCNT(context) == 1 && PyObject_GC_IsTracked(context)) {
+        PyObject_GC_UnTrack(context);
+        h->context_untracked = true;
+      }
     }
   }
 }
@@ -423,6 +440,10 @@ inline void ready_retrack(const PyReadyEntry& entry) {
     HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
     if (h->untracked) {
       h->untracked = false;
+      if (h->context_untracked) {
+        h->context_untracked = false;
+        PyObject_GC_Track(h->context);
+      }
       PyObject_GC_Track(entry.object);
     }
   }

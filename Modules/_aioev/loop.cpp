@@ -947,7 +947,13 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
     if (kUntrackQueued && entry.kind == ReadyKind::kHandle &&
         reinterpret_cast<HandleObject*>(entry.object)->untracked &&
         Py_REFCNT(entry.object) == 1) {
-      return handle_traverse(entry.object, visit, arg);
+      HandleObject* h = reinterpret_cast<HandleObject*>(entry.object);
+      if (int rc = handle_traverse(entry.object, visit, arg)) return rc;
+      PyObject* context = h->context;
+      if (h->context_untracked && Py_REFCNT(context) == 1) {
+        return Py_TYPE(context)->tp_traverse(context, visit, arg);
+      }
+      return 0;
     }
     return visit_entry(entry);
   };
@@ -958,6 +964,7 @@ int Loop_traverse(PyObject* self, visitproc visit, void* arg) {
     Py_VISIT(reinterpret_cast<PyObject*>(loop->timers.at(i)));
   }
   Py_VISIT(loop->signal_handlers);
+  Py_VISIT(loop->empty_context);
   return io_traverse(loop, visit, arg);
 }
 
@@ -970,6 +977,7 @@ int Loop_clear(PyObject* self) {
   }
   if (loop->signal_handlers != nullptr) PyDict_Clear(loop->signal_handlers);
   Py_CLEAR(loop->recv_spare);
+  Py_CLEAR(loop->empty_context);
   return 0;
 }
 
