@@ -215,6 +215,57 @@ class QueuedHandleCollectionTests(LoopTestCase):
         self.assertIs(errors[0]['handle'], seen_handle[0])
         self.assertTrue(gc.is_tracked(errors[0]['handle']))
 
+    # The context a queued callback runs in (a copy, the handle's alone) is
+    # treated as the handle is.
+
+    def test_a_loop_in_a_cycle_through_queued_callbacks_contexts_is_collected(self):
+        def fill(loop):
+            self.fill_queue(loop)
+            for _ in range(self.QUEUED):
+                # context -> loop -> queue -> handle -> context
+                contextvars.Context().run(self.call_soon_with, cvar, loop, loop)
+
+        self.assert_collected_once_dropped(fill)
+
+    @staticmethod
+    def call_soon_with(var, value, loop):
+        var.set(value)
+        loop.call_soon(callback)
+
+    def test_a_queued_callbacks_context_is_tracked_again(self):
+        self.fill_queue(self.loop)
+        handles = []
+        seen = []
+
+        def schedule():
+            cvar.set('set')
+            handles.append(self.loop.call_soon(
+                lambda: seen.append(gc.is_tracked(handles[0]._context))))
+        contextvars.Context().run(schedule)
+        self.run_briefly()
+        self.assertEqual(seen, [True])
+
+    def test_a_queued_callbacks_context_keeps_its_values(self):
+        class Node:
+            pass
+
+        self.fill_queue(self.loop)
+        seen = []
+        for i in range(3):
+            node = Node()
+            node.me = node  # only the context holds it
+            node.i = i
+            contextvars.Context().run(self.call_soon_reading, node, seen)
+        del node
+        gc.collect()
+        self.run_briefly()
+        self.assertEqual([(n.i, n.me is n) for n in seen],
+                         [(0, True), (1, True), (2, True)])
+
+    def call_soon_reading(self, node, seen):
+        cvar.set(node)
+        self.loop.call_soon(lambda: seen.append(cvar.get()))
+
 
 class HandleCancelTests(LoopTestCase):
 
