@@ -6,6 +6,7 @@ import functools
 import gc
 import logging
 import sys
+import sysconfig
 import threading
 import unittest
 import warnings
@@ -551,6 +552,8 @@ class HandleContextTests(LoopTestCase):
         self.assertEqual(errors[0]['handle']._context[cvar], 'before the error')
 
     @support.aioev_only
+    @unittest.skipIf(sysconfig.get_config_var('Py_GIL_DISABLED'),
+                     'without the GIL every handle copies its context')
     def test_callbacks_from_an_empty_context_allocate_no_context(self):
         # One block per handle (it holds its arguments): a copied context
         # would be a second.
