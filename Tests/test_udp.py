@@ -615,6 +615,95 @@ class SendReceiveTests(DatagramTestCase):
         self.assertIs(errors[0]['exception'], exc)
 
 
+class SenderAddressTests(DatagramTestCase):
+    """The address datagram_received() gets is what the socket's recvfrom()
+    gives, whichever sender came before, and a reply to it reaches that
+    sender (aioev reads AF_INET and AF_INET6 sockets itself and reuses the
+    last sender's address)."""
+
+    def test_alternating_senders_get_their_own_replies(self):
+        tr, proto = self.endpoint(local_addr=(HOST, 0))
+        peers = [self.peer(), self.peer(), self.peer()]
+        order = [0, 0, 1, 2, 1, 0, 2, 2]
+        for turn, index in enumerate(order):
+            peers[index].sendto(b'%d' % turn, tr.get_extra_info('sockname'))
+            self.run_until(lambda: len(proto.datagrams) == turn + 1)
+            data, addr = proto.datagrams[-1]
+            self.assertEqual(addr, peers[index].getsockname())
+            tr.sendto(b'reply ' + data, addr)
+            [(reply, _)] = self.peer_recv(peers[index])
+            self.assertEqual(reply, b'reply %d' % turn)
+        for peer in peers:
+            self.assert_nothing_arrives(peer, 0.01)
+
+    @requires_ipv6
+    def test_ipv6_sender_address_is_recvfroms(self):
+        tr, proto = self.endpoint(local_addr=('::1', 0))
+        peer = self.peer(socket.AF_INET6, ('::1', 0))
+        for _ in range(2):
+            peer.sendto(b'six', tr.get_extra_info('sockname')[:2])
+        self.run_until(lambda: len(proto.datagrams) == 2)
+        self.assertEqual([addr for _, addr in proto.datagrams],
+                         [peer.getsockname()] * 2)
+        tr.sendto(b'back', proto.datagrams[1][1])
+        [(reply, addr)] = self.peer_recv(peer)
+        self.assertEqual((reply, addr[:2]), (b'back', tr.get_extra_info('sockname')[:2]))
+
+    def test_socket_subclass_methods_are_used(self):
+        calls = []
+
+        class Recording(socket.socket):
+            def recvfrom(self, *args):
+                calls.append('recvfrom')
+                return super().recvfrom(*args)
+
+            def sendto(self, *args):
+                calls.append('sendto')
+                return super().sendto(*args)
+
+        sock = Recording(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        sock.setblocking(False)
+        tr, proto = self.endpoint(sock=sock)
+        peer = self.peer()
+        peer.sendto(b'in', sock.getsockname())
+        self.run_until(lambda: proto.datagrams)
+        tr.sendto(b'out', proto.datagrams[0][1])
+        self.assertEqual(self.peer_recv(peer)[0][0], b'out')
+        self.assertEqual(calls[:2], ['recvfrom', 'sendto'])
+
+    def test_replies_raise_the_sendto_audit_event(self):
+        proc = support.run_child("""
+            import sys
+            events = []
+            sys.addaudithook(lambda name, args: name == 'socket.sendto'
+                             and events.append(args[1]))
+            class Echo(asyncio.DatagramProtocol):
+                def connection_made(self, transport):
+                    self.transport = transport
+                def datagram_received(self, data, addr):
+                    self.transport.sendto(data, addr)
+            async def main():
+                loop = asyncio.get_running_loop()
+                tr, _ = await loop.create_datagram_endpoint(
+                    Echo, local_addr=('127.0.0.1', 0))
+                peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                peer.bind(('127.0.0.1', 0))
+                peer.settimeout(10)
+                for _ in range(3):
+                    peer.sendto(b'x', tr.get_extra_info('sockname'))
+                    await loop.run_in_executor(None, peer.recvfrom, 100)
+                print(events.count(peer.getsockname()))
+                tr.close()
+                peer.close()
+            loop = new_event_loop()
+            loop.run_until_complete(main())
+            loop.close()
+        """)
+        self.assertEqual(proc.returncode, 0, support.describe_child(proc))
+        self.assertEqual(proc.stdout.split()[-1], '3')
+
+
 class UnixDatagramTests(DatagramTestCase):
 
     def test_unix_endpoints_exchange_datagrams(self):

@@ -3,11 +3,19 @@
 //
 // Datagrams go through the socket object's own recvfrom/sendto/send, which
 // know every address family Python does; what is queued is the datagram
-// and its address, as asyncio queues them. The rest of a transport's life is
-// transport.cpp's.
+// and its address, as asyncio queues them. An exact socket.socket of
+// AF_INET or AF_INET6 (most UDP) is read and written here instead, with
+// the address converted as socket's recvfrom converts it: see read_inet.
+// The rest of a transport's life is transport.cpp's.
 #include "transport.h"
 
 #include "args.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include <new>
 
@@ -29,6 +37,15 @@ struct DatagramObject {
   DatagramQueue queue;
   size_t buffer_size;
   PyObject* address;  // the connected address, or nullptr
+  // An exact socket.socket of AF_INET or AF_INET6: no subclass method to
+  // honour, no address family but the two read_inet converts.
+  bool inet;
+  // The last sender's address as recvfrom() gave it, and as Python shows
+  // it (nullptr before the first): the next datagram from the same sender
+  // gets the same tuple, and a reply sent to that tuple needs no parsing.
+  socklen_t from_len;
+  sockaddr_storage from;
+  PyObject* from_addr;
 };
 
 DatagramObject* as_datagram(PyObject* self) { return reinterpret_cast<DatagramObject*>(self); }
@@ -40,11 +57,41 @@ bool connected(TransportObject* t) {
   return peer != nullptr && PyObject_IsTrue(peer) == 1;
 }
 
+// send(), or sendto() the sender whose address from_addr shows, on an inet
+// socket, with socket.socket's own audit event and errors. A result, or
+// nullptr with the OSError set.
+Ref send_inet(DatagramObject* d, PyObject* data, const sockaddr* to, socklen_t to_len) {
+  TransportObject* t = &d->base;
+  if (to != nullptr && PySys_Audit("socket.sendto", "OO", t->file, d->from_addr) < 0) {
+    return Ref();
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return Ref();
+  ssize_t n = retry_eintr([&] {
+    return to != nullptr ? sendto(t->fd, view.buf, view.len, 0, to, to_len)
+                         : send(t->fd, view.buf, view.len, 0);
+  });
+  int err = errno;
+  PyBuffer_Release(&view);
+  if (n == kSignalRaised) return Ref();
+  if (n < 0) {
+    errno = err;
+    return Ref::steal(PyErr_SetFromErrno(PyExc_OSError));
+  }
+  return Ref::steal(PyLong_FromSsize_t(n));
+}
+
 // sock.send(data) or sock.sendto(data, addr), as asyncio chooses.
 Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
   ModuleState* st = t->loop->state;
-  if (connected(t)) return call_method(t->file, st->str_send, data);
+  DatagramObject* d = as_datagram(t);
+  if (connected(t)) {
+    return d->inet ? send_inet(d, data, nullptr, 0) : call_method(t->file, st->str_send, data);
+  }
   if (PyErr_Occurred()) return Ref();
+  if (d->inet && addr == d->from_addr && addr != nullptr) {
+    return send_inet(d, data, reinterpret_cast<const sockaddr*>(&d->from), d->from_len);
+  }
   return call_method(t->file, st->str_sendto, data, addr);
 }
 
@@ -66,8 +113,90 @@ void drop(Datagram& d) {
   Py_XDECREF(d.addr);
 }
 
+// socket.socket's form of an AF_INET or AF_INET6 address: (host, port) or
+// (host, port, flowinfo, scope_id), the host as inet_ntop writes it.
+Ref inet_address(const sockaddr_storage& from, socklen_t len) {
+  char host[INET6_ADDRSTRLEN];
+  if (len == 0) return Ref::borrow(Py_None);
+  if (from.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&from);
+    if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof host) == nullptr) {
+      return Ref::steal(PyErr_SetFromErrno(PyExc_OSError));
+    }
+    return Ref::steal(Py_BuildValue("(si)", host, ntohs(a->sin_port)));
+  }
+  if (from.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&from);
+    if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host) == nullptr) {
+      return Ref::steal(PyErr_SetFromErrno(PyExc_OSError));
+    }
+    return Ref::steal(Py_BuildValue("(siII)", host, ntohs(a->sin6_port),
+                                    ntohl(a->sin6_flowinfo), a->sin6_scope_id));
+  }
+  PyErr_Format(PyExc_OSError, "unexpected address family %d", from.ss_family);
+  return Ref();
+}
+
+// The sender's address: the last one's tuple when it is the same sender.
+Ref sender_address(DatagramObject* d, const sockaddr_storage& from, socklen_t len) {
+  if (d->from_addr != nullptr && len == d->from_len && memcmp(&from, &d->from, len) == 0) {
+    return Ref::borrow(d->from_addr);
+  }
+  Ref addr = inet_address(from, len);
+  if (addr && len <= sizeof d->from) {
+    memcpy(&d->from, &from, len);
+    d->from_len = len;
+    Py_XSETREF(d->from_addr, Py_NewRef(addr.get()));
+  }
+  return addr;
+}
+
+// An OSError from reading goes to protocol.error_received(); anything
+// else is fatal. Errors from error_received() itself propagate.
+int read_failed(TransportObject* t) {
+  if (PyErr_ExceptionMatches(PyExc_OSError)) {
+    Ref exc = fetch_exception();
+    Ref handled =
+        call_method_handling(exc.get(), t->protocol, t->loop->state->str_error_received, exc.get());
+    return handled ? 0 : -1;
+  }
+  return transport_protocol_failed(t, "Fatal read error on datagram transport");
+}
+
+// What socket.recvfrom(max_datagram) would do, into the loop's buffer.
+int read_inet(DatagramObject* d) {
+  TransportObject* t = &d->base;
+  LoopObject* loop = t->loop;
+  char* buffer = loop_read_buffer(loop);
+  if (buffer == nullptr) return -1;
+  sockaddr_storage from;
+  socklen_t len = sizeof from;
+  ssize_t n = retry_eintr([&] {
+    len = sizeof from;
+    return recvfrom(t->fd, buffer, kReadBufferSize, 0, reinterpret_cast<sockaddr*>(&from), &len);
+  });
+  if (n < 0) {
+    if (n == kSignalRaised) return -1;
+    int err = errno;
+    if (would_block(err)) return 0;
+    errno = err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return read_failed(t);
+  }
+  Py_ssize_t capacity = 0;
+  Ref data = loop_copy_read_bytes(loop, buffer, n, &capacity);
+  if (!data) return -1;
+  Ref addr = sender_address(d, from, len);
+  if (!addr) return -1;
+  Ref received =
+      transport_call_protocol(t, loop->state->str_datagram_received, data.get(), addr.get());
+  if (capacity > 0) loop_recycle_read_bytes(loop, std::move(data), capacity);
+  return received ? 0 : -1;
+}
+
 int read_ready(TransportObject* t) {
   if (t->conn_lost) return 0;
+  if (as_datagram(t)->inet) return read_inet(as_datagram(t));
   ModuleState* st = t->loop->state;
   Ref result = call_method(t->file, st->str_recvfrom, st->max_datagram);
   if (!result) {
@@ -75,12 +204,7 @@ int read_ready(TransportObject* t) {
       PyErr_Clear();
       return 0;
     }
-    if (PyErr_ExceptionMatches(PyExc_OSError)) {
-      Ref exc = fetch_exception();
-      Ref handled = call_method_handling(exc.get(), t->protocol, st->str_error_received, exc.get());
-      return handled ? 0 : -1;
-    }
-    return transport_protocol_failed(t, "Fatal read error on datagram transport");
+    return read_failed(t);
   }
   if (!PyTuple_Check(result.get()) || PyTuple_GET_SIZE(result.get()) != 2) {
     PyErr_SetString(PyExc_TypeError, "recvfrom() must return (data, address)");
@@ -231,6 +355,11 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (d == nullptr) return nullptr;
   new (&d->queue) DatagramQueue();
   d->address = address == Py_None ? nullptr : Py_NewRef(address);
+  sockaddr_storage own;
+  socklen_t own_len = sizeof own;
+  d->inet = Py_IS_TYPE(sock, reinterpret_cast<PyTypeObject*>(reinterpret_cast<LoopObject*>(loop)->state->socket_type)) &&
+            getsockname(fd, reinterpret_cast<sockaddr*>(&own), &own_len) == 0 &&
+            (own.ss_family == AF_INET || own.ss_family == AF_INET6);
   if (transport_init(&d->base, &kDatagramKind, reinterpret_cast<LoopObject*>(loop), sock, fd,
                      protocol, extra, Py_None) < 0 ||
       io_register_transport(reinterpret_cast<LoopObject*>(loop), fd,
@@ -244,12 +373,14 @@ PyObject* Datagram_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 int Datagram_traverse(PyObject* self, visitproc visit, void* arg) {
   DatagramObject* d = as_datagram(self);
   Py_VISIT(d->address);
+  Py_VISIT(d->from_addr);
   for (size_t i = 0; i < d->queue.size(); ++i) Py_VISIT(d->queue.at(i).addr);
   return transport_traverse(self, visit, arg);
 }
 
 int Datagram_clear(PyObject* self) {
   Py_CLEAR(as_datagram(self)->address);
+  Py_CLEAR(as_datagram(self)->from_addr);
   clear_buffer(as_transport(self));
   return transport_clear(self);
 }
