@@ -696,5 +696,37 @@ class ScalingTests(unittest.TestCase):
             self.assertIn("2 threads: ", line)
 
 
+class StealTests(unittest.TestCase):
+    """The run reports how much of the CPUs' time the hypervisor gave to
+    other guests, from /proc/stat's first line."""
+
+    def test_parse_cpu_line(self):
+        line = "cpu  3158849 219494 443613 1330573 5829 7 58110 70712 0 0\n"
+        self.assertEqual(bench.parse_cpu_line(line),
+                         (3158849 + 219494 + 443613 + 7 + 58110, 70712))
+        self.assertIsNone(bench.parse_cpu_line("cpu0 1 2 3 4 5 6 7 8 9 10"))
+        self.assertIsNone(bench.parse_cpu_line("cpu 1 2 3"))
+
+    def test_share_of_busy_and_stolen_time(self):
+        self.assertEqual(bench.stolen_share((1000, 100), (1300, 200)), 0.25)
+        self.assertEqual(bench.stolen_share((5, 5), (5, 5)), 0.0)
+        self.assertIsNone(bench.stolen_share(None, (1, 1)))
+
+    def test_run_prints_and_saves_it(self):
+        times = iter([(1000, 100), (1900, 200)])
+        out = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp, \
+                mock.patch.object(bench, "cpu_times", lambda: next(times)), \
+                contextlib.redirect_stdout(out):
+            path = os.path.join(tmp, "report.json")
+            bench.main(["--only", "call_soon_chain", "--rounds", "1", "--loops", "aioev",
+                        "--json", path])
+            with open(path) as file:
+                saved = json.load(file)
+        self.assertIn("CPU steal during the run: 10% of the CPUs' busy time", out.getvalue())
+        self.assertIn("unreliable", out.getvalue())
+        self.assertEqual(saved["cpu_steal"], 0.1)
+
+
 if __name__ == "__main__":
     unittest.main()

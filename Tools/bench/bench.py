@@ -58,7 +58,50 @@ def print_header(loops, missing, benchmarks, rounds, target):
     print()
 
 
-def report(listed, missing, benchmarks, loop_cells, rounds, target, servers):
+# --- CPU time the hypervisor took ---------------------------------------
+# On a virtual machine the host may run other guests on "our" CPUs: the
+# time it takes (steal) slows every loop alike, but unevenly between
+# rounds, and a run with more than a few percent of it says little about
+# ratios below 1.2x or about tail latency.
+
+
+def parse_cpu_line(line):
+    """(busy, stolen) jiffies of /proc/stat's first ("cpu ...") line:
+    user, nice, system, irq and softirq; steal. None if it is not one."""
+    fields = line.split()
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    return user + nice + system + irq + softirq, steal
+
+
+def cpu_times(path="/proc/stat"):
+    try:
+        with open(path) as file:
+            return parse_cpu_line(file.readline())
+    except OSError:
+        return None
+
+
+def stolen_share(before, after):
+    """The share of the CPUs' time (busy or stolen) that the host took
+    between two cpu_times(); None without them."""
+    if before is None or after is None:
+        return None
+    busy = after[0] - before[0]
+    stolen = after[1] - before[1]
+    return stolen / (busy + stolen) if busy + stolen > 0 else 0.0
+
+
+def print_steal(share):
+    if share is None:
+        return
+    print(f"\nCPU steal during the run: {share:.0%} of the CPUs' busy time went to other"
+          " guests of the host" + (" (ratios within 1.2x and tail latency are unreliable)"
+                                   if share > 0.05 else ""))
+
+
+def report(listed, missing, benchmarks, loop_cells, rounds, target, servers, steal=None):
     """The JSON report.  listed: the loop kinds in the run, the skipped ones
     included; servers: the server part (cells.server_report()), if any."""
     loops = [kind for kind in listed if not kind.skipped]
@@ -78,6 +121,7 @@ def report(listed, missing, benchmarks, loop_cells, rounds, target, servers):
     }
     if servers is not None:
         result["servers"] = servers
+    result["cpu_steal"] = steal
     return result
 
 
@@ -199,6 +243,7 @@ def main(argv=None):
     listed = [kind for kind in found if with_tasks or not kind.tasks_only]
     loops = [kind for kind in listed if not kind.skipped]
     print_header(listed, missing, benchmarks, rounds if benchmarks else None, target)
+    start_times = cpu_times()
     loop_cells = {}
     if benchmarks:
         signal.signal(signal.SIGALRM, micro.on_alarm)
@@ -215,9 +260,11 @@ def main(argv=None):
         cells.print_server_tables(server_benchmarks, server_loops, server_cells, settings,
                                   context)
         servers = cells.server_report(server_benchmarks, server_loops, server_cells, settings)
+    steal = stolen_share(start_times, cpu_times())
+    print_steal(steal)
     if args.json:
         save_json(args.json, report(listed, missing, benchmarks, loop_cells, rounds, target,
-                                    servers))
+                                    servers, steal))
     return 0
 
 
