@@ -40,10 +40,11 @@ bool current_context_empty() {
   return current == nullptr || context_length(current) == 0;
 }
 
-// The context a lazy handle runs in: the loop's spare, else a new one.
+// The context a lazy handle runs in: the loop's spare (settle_lazy_context
+// keeps one only where objects are recycled), else a new one.
 PyObject* take_empty_context(LoopObject* loop) {
   PyObject* context = loop->empty_context;
-  if (kRecycle && context != nullptr) {
+  if (context != nullptr) {
     loop->empty_context = nullptr;
     return context;
   }

@@ -57,19 +57,18 @@ bool connected(TransportObject* t) {
   return peer != nullptr && PyObject_IsTrue(peer) == 1;
 }
 
-// send(), or sendto() the sender whose address from_addr shows, on an inet
-// socket, with socket.socket's own audit event and errors. A result, or
-// nullptr with the OSError set.
-Ref send_inet(DatagramObject* d, PyObject* data, const sockaddr* to, socklen_t to_len) {
+// On an inet socket: send(), or (to_sender) sendto() the last sender, the
+// one from_addr shows, with socket.socket's own audit event and errors. A
+// result, or nullptr with the OSError set.
+Ref send_inet(DatagramObject* d, PyObject* data, bool to_sender) {
   TransportObject* t = &d->base;
-  if (to != nullptr && PySys_Audit("socket.sendto", "OO", t->file, d->from_addr) < 0) {
-    return Ref();
-  }
+  if (to_sender && PySys_Audit("socket.sendto", "OO", t->file, d->from_addr) < 0) return Ref();
   Py_buffer view;
   if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return Ref();
   ssize_t n = retry_eintr([&] {
-    return to != nullptr ? sendto(t->fd, view.buf, view.len, 0, to, to_len)
-                         : send(t->fd, view.buf, view.len, 0);
+    return to_sender ? sendto(t->fd, view.buf, view.len, 0,
+                              reinterpret_cast<const sockaddr*>(&d->from), d->from_len)
+                     : send(t->fd, view.buf, view.len, 0);
   });
   int err = errno;
   PyBuffer_Release(&view);
@@ -86,18 +85,19 @@ Ref send_one(TransportObject* t, PyObject* data, PyObject* addr) {
   ModuleState* st = t->loop->state;
   DatagramObject* d = as_datagram(t);
   if (connected(t)) {
-    return d->inet ? send_inet(d, data, nullptr, 0) : call_method(t->file, st->str_send, data);
+    return d->inet ? send_inet(d, data, false) : call_method(t->file, st->str_send, data);
   }
   if (PyErr_Occurred()) return Ref();
   if (d->inet && addr == d->from_addr && addr != nullptr) {
-    return send_inet(d, data, reinterpret_cast<const sockaddr*>(&d->from), d->from_len);
+    return send_inet(d, data, true);
   }
   return call_method(t->file, st->str_sendto, data, addr);
 }
 
-// An OSError goes to protocol.error_received(); anything else is fatal.
+// An OSError from reading or sending goes to protocol.error_received();
+// anything else is fatal.
 // Errors from error_received() itself propagate, as in asyncio.
-int send_failed(TransportObject* t, const char* message) {
+int io_failed(TransportObject* t, const char* message) {
   if (PyErr_ExceptionMatches(PyExc_OSError)) {
     Ref exc = fetch_exception();
     // asyncio calls it from its `except OSError` clause.
@@ -151,17 +151,7 @@ Ref sender_address(DatagramObject* d, const sockaddr_storage& from, socklen_t le
   return addr;
 }
 
-// An OSError from reading goes to protocol.error_received(); anything
-// else is fatal. Errors from error_received() itself propagate.
-int read_failed(TransportObject* t) {
-  if (PyErr_ExceptionMatches(PyExc_OSError)) {
-    Ref exc = fetch_exception();
-    Ref handled =
-        call_method_handling(exc.get(), t->protocol, t->loop->state->str_error_received, exc.get());
-    return handled ? 0 : -1;
-  }
-  return transport_protocol_failed(t, "Fatal read error on datagram transport");
-}
+constexpr const char* kReadFailed = "Fatal read error on datagram transport";
 
 // What socket.recvfrom(max_datagram) would do, into the loop's buffer.
 int read_inet(DatagramObject* d) {
@@ -181,7 +171,7 @@ int read_inet(DatagramObject* d) {
     if (would_block(err)) return 0;
     errno = err;
     PyErr_SetFromErrno(PyExc_OSError);
-    return read_failed(t);
+    return io_failed(t, kReadFailed);
   }
   Py_ssize_t capacity = 0;
   Ref data = loop_copy_read_bytes(loop, buffer, n, &capacity);
@@ -204,7 +194,7 @@ int read_ready(TransportObject* t) {
       PyErr_Clear();
       return 0;
     }
-    return read_failed(t);
+    return io_failed(t, kReadFailed);
   }
   if (!PyTuple_Check(result.get()) || PyTuple_GET_SIZE(result.get()) != 2) {
     PyErr_SetString(PyExc_TypeError, "recvfrom() must return (data, address)");
@@ -236,7 +226,7 @@ int write_ready(TransportObject* t) {
         break;
       }
       drop(next);
-      return send_failed(t, "Fatal write error on datagram transport");
+      return io_failed(t, "Fatal write error on datagram transport");
     }
     drop(next);
   }
@@ -294,7 +284,7 @@ PyObject* Datagram_sendto(PyObject* self, PyObject* const* args, Py_ssize_t narg
   if (first) {
     Ref sent = send_one(t, data, target.get());
     if (sent) Py_RETURN_NONE;
-    if (!would_block_error()) return done(send_failed(t, "Fatal write error on datagram transport"));
+    if (!would_block_error()) return done(io_failed(t, "Fatal write error on datagram transport"));
     PyErr_Clear();
   }
   // What is queued must not change: keep a bytes copy. A datagram that
